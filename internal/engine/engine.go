@@ -1,0 +1,160 @@
+// Package engine defines the contract between snapdata's core and each
+// database engine (internal/engine/sqlite, postgres, mysql).
+//
+// An engine turns a live database into named byte streams (schema parts and
+// one stream per table or table range) and back. Capabilities beyond backup
+// and restore are small optional interfaces, checked with a type assertion,
+// in the style of DBLab: Fingerprinter, Checksummer, Scratcher, SQLExporter,
+// RowReader, Importer and DatabaseLister.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
+)
+
+// StreamWriter receives the bytes of one stream. Close commits the stream
+// into the snapshot being built; a stream that is never closed is dropped.
+type StreamWriter interface {
+	io.Writer
+	Close() error
+}
+
+// Sink collects the streams of one backup. It is safe for concurrent use,
+// so an engine may write many tables at once.
+type Sink interface {
+	// Create starts a stream. Name, Kind, Format (and Table, Part for data)
+	// must be set; Size and Chunks are filled in by the sink.
+	Create(ctx context.Context, s manifest.Stream) (StreamWriter, error)
+}
+
+// SnapshotReader gives an engine the streams of a stored snapshot.
+type SnapshotReader interface {
+	Manifest() *manifest.Snapshot
+	// Open returns the plaintext bytes of a stream.
+	Open(ctx context.Context, s manifest.Stream) (io.ReadCloser, error)
+}
+
+// BackupOptions tune a backup.
+type BackupOptions struct {
+	Jobs     int                // parallel workers; 0 means the engine's default
+	Progress *progress.Progress // may be nil
+	Logger   *slog.Logger       // never nil
+}
+
+// BackupResult is what the engine reports besides its streams.
+type BackupResult struct {
+	EngineVersion string
+	Database      string
+	Tables        []manifest.Table
+	Fingerprint   string            // cheap change signal, "" if none
+	Meta          map[string]string // notes for the manifest (consistency mode, …)
+}
+
+// RestoreOptions tune a restore.
+type RestoreOptions struct {
+	Jobs         int
+	Tables       []string // restore only these tables; empty means all
+	Clean        bool     // replace an existing, non-empty target
+	NoOwner      bool
+	NoPrivileges bool
+	Progress     *progress.Progress
+	Logger       *slog.Logger
+}
+
+// Engine is what every database engine implements.
+type Engine interface {
+	// Name is the dsn engine name ("sqlite", "postgres", "mysql").
+	Name() string
+	// Backup reads a consistent view of src and writes its streams to sink.
+	// On error, no snapshot is written by the caller.
+	Backup(ctx context.Context, src *dsn.DSN, opts BackupOptions, sink Sink) (*BackupResult, error)
+	// Restore writes a snapshot into target. It refuses a non-empty target
+	// with an error wrapping ErrTargetNotEmpty unless opts.Clean is set.
+	Restore(ctx context.Context, snap SnapshotReader, target *dsn.DSN, opts RestoreOptions) error
+}
+
+// Fingerprinter returns a cheap server-side change signal (WAL position,
+// file change counter, …). Equal fingerprints mean the data did not change.
+// An empty string means "unknown": the caller reads the data.
+type Fingerprinter interface {
+	Fingerprint(ctx context.Context, src *dsn.DSN) (string, error)
+}
+
+// Checksummer recomputes per-table row counts and checksums of a live
+// database, the same way Backup computes them, for verify.
+type Checksummer interface {
+	Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error)
+}
+
+// Scratcher creates and drops throw-away databases for verify.
+type Scratcher interface {
+	CreateScratch(ctx context.Context, server *dsn.DSN, name string) (*dsn.DSN, error)
+	DropScratch(ctx context.Context, db *dsn.DSN) error
+}
+
+// SQLExporter writes a snapshot as one plain SQL script that the engine's
+// own client loads into an empty database.
+type SQLExporter interface {
+	ExportSQL(ctx context.Context, snap SnapshotReader, w io.Writer) error
+}
+
+// Column describes a column in the portable export.
+type Column struct {
+	Name       string `json:"name"`
+	Type       string `json:"type"`        // portable type: integer, float, numeric, text, bytes, boolean, date, time, timestamp, timestamptz, json, uuid
+	SourceType string `json:"source_type"` // the engine's own type name
+	Nullable   bool   `json:"nullable"`
+	PrimaryKey bool   `json:"primary_key,omitempty"`
+}
+
+// TableSchema is a table's portable description.
+type TableSchema struct {
+	Name    string   `json:"name"`
+	Columns []Column `json:"columns"`
+}
+
+// RowReader decodes a snapshot's data streams into rows. Values are nil,
+// int64, float64, bool, string or []byte (numeric, dates and times as
+// strings in ISO/SQL form).
+type RowReader interface {
+	Schema(ctx context.Context, snap SnapshotReader) ([]TableSchema, error)
+	ReadRows(ctx context.Context, snap SnapshotReader, table string, fn func(row []any) error) error
+}
+
+// Importer loads portable tables into a target database of this engine.
+type Importer interface {
+	Import(ctx context.Context, target *dsn.DSN, tables []TableSchema, rows func(table string, fn func(row []any) error) error, opts RestoreOptions) error
+}
+
+// DatabaseLister lists the user databases of a server, for --all-databases.
+type DatabaseLister interface {
+	Databases(ctx context.Context, server *dsn.DSN) ([]string, error)
+}
+
+// Errors engines wrap so the CLI can pick exit codes.
+var (
+	// ErrTargetNotEmpty: a restore target holds data and --clean was not given.
+	ErrTargetNotEmpty = errors.New("restore target is not empty (use --clean to replace it)")
+	// ErrUnsupported: the engine lacks a capability.
+	ErrUnsupported = errors.New("not supported by this engine")
+)
+
+// Registry maps engine names to engines.
+type Registry map[string]Engine
+
+// Get returns the engine for a DSN.
+func (r Registry) Get(name string) (Engine, error) {
+	e, ok := r[name]
+	if !ok {
+		return nil, fmt.Errorf("engine %q: %w", name, ErrUnsupported)
+	}
+	return e, nil
+}

@@ -1,0 +1,152 @@
+// Package progress counts bytes, rows and tables of long operations and
+// draws a one-line status on a terminal. Off a terminal it stays silent.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// Progress counts work. A nil *Progress is valid and counts nothing, so
+// engines can call it unconditionally.
+type Progress struct {
+	label      string
+	bytes      atomic.Int64
+	rows       atomic.Int64
+	tablesDone atomic.Int64
+	tables     atomic.Int64
+	totalBytes atomic.Int64 // estimate, 0 if unknown
+	start      time.Time
+
+	out  io.Writer
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// New returns a Progress that draws to w every interval when w is a
+// terminal; otherwise it only counts.
+func New(label string, w io.Writer) *Progress {
+	p := &Progress{label: label, start: time.Now()}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.out = w
+		p.stop = make(chan struct{})
+		p.done = make(chan struct{})
+		go p.loop()
+	}
+	return p
+}
+
+// AddBytes counts n bytes processed.
+func (p *Progress) AddBytes(n int64) {
+	if p != nil {
+		p.bytes.Add(n)
+	}
+}
+
+// AddRows counts n rows processed.
+func (p *Progress) AddRows(n int64) {
+	if p != nil {
+		p.rows.Add(n)
+	}
+}
+
+// AddTables adds n to the number of tables expected.
+func (p *Progress) AddTables(n int) {
+	if p != nil {
+		p.tables.Add(int64(n))
+	}
+}
+
+// TableDone counts one finished table.
+func (p *Progress) TableDone() {
+	if p != nil {
+		p.tablesDone.Add(1)
+	}
+}
+
+// SetTotalBytes sets the expected byte count for the ETA.
+func (p *Progress) SetTotalBytes(n int64) {
+	if p != nil {
+		p.totalBytes.Store(n)
+	}
+}
+
+// Bytes returns the bytes counted so far.
+func (p *Progress) Bytes() int64 {
+	if p == nil {
+		return 0
+	}
+	return p.bytes.Load()
+}
+
+// Rows returns the rows counted so far.
+func (p *Progress) Rows() int64 {
+	if p == nil {
+		return 0
+	}
+	return p.rows.Load()
+}
+
+// Done stops drawing and clears the line.
+func (p *Progress) Done() {
+	if p == nil || p.stop == nil {
+		return
+	}
+	p.once.Do(func() {
+		close(p.stop)
+		<-p.done
+	})
+}
+
+func (p *Progress) loop() {
+	defer close(p.done)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			fmt.Fprint(p.out, "\r\033[K")
+			return
+		case <-t.C:
+			fmt.Fprint(p.out, "\r\033[K"+p.Line())
+		}
+	}
+}
+
+// Line renders the current status.
+func (p *Progress) Line() string {
+	el := time.Since(p.start).Seconds()
+	b := p.bytes.Load()
+	rate := 0.0
+	if el > 0 {
+		rate = float64(b) / el
+	}
+	s := fmt.Sprintf("%s: %s, %d rows, %d/%d tables, %s/s", p.label, Bytes(b), p.rows.Load(),
+		p.tablesDone.Load(), p.tables.Load(), Bytes(int64(rate)))
+	if tot := p.totalBytes.Load(); tot > 0 && rate > 0 && b < tot {
+		eta := time.Duration(float64(tot-b)/rate) * time.Second
+		s += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
+	}
+	return s
+}
+
+// Bytes formats a byte count for people.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
