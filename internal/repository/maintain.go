@@ -1,0 +1,254 @@
+package repository
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Stats summarises a repository.
+type Stats struct {
+	Snapshots    int   `json:"snapshots"`
+	DataObjects  int   `json:"data_objects"`
+	StoredBytes  int64 `json:"stored_bytes"`  // all objects
+	DataBytes    int64 `json:"data_bytes"`    // data objects
+	LogicalBytes int64 `json:"logical_bytes"` // sum of snapshots' logical bytes
+}
+
+// Stats lists the repository's objects and sums their sizes.
+func (r *Repository) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	for _, t := range backend.AllTypes {
+		err := r.be.List(ctx, t, func(fi backend.FileInfo) error {
+			st.StoredBytes += fi.Size
+			if t == backend.Data {
+				st.DataObjects++
+				st.DataBytes += fi.Size
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("repository stats: %w", err)
+		}
+	}
+	snaps, err := r.List(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Snapshots = len(snaps)
+	for _, s := range snaps {
+		st.LogicalBytes += s.LogicalBytes
+	}
+	return st, nil
+}
+
+// Problem is one finding of Check.
+type Problem struct {
+	Object    string   `json:"object"`
+	Message   string   `json:"message"`
+	Snapshots []string `json:"snapshots,omitempty"` // ids of snapshots it harms
+}
+
+// CheckReport is the result of Check.
+type CheckReport struct {
+	Snapshots        int       `json:"snapshots"`
+	DataObjects      int       `json:"data_objects"`
+	ReadObjects      int       `json:"read_objects"`
+	Unreferenced     int       `json:"unreferenced"`
+	UnreferencedSize int64     `json:"unreferenced_bytes"`
+	StaleLocks       int       `json:"stale_locks"`
+	Errors           []Problem `json:"errors"`
+}
+
+// OK reports whether no errors were found.
+func (c *CheckReport) OK() bool { return len(c.Errors) == 0 }
+
+// Check verifies the repository's structure: every snapshot loads and every
+// chunk it references exists. With readData it also reads, authenticates
+// and re-hashes every data object, naming each damaged object and the
+// snapshots it harms. Objects that no snapshot references (left by a backup
+// that died) are reported but are not errors: prune removes them.
+func (r *Repository) Check(ctx context.Context, readData bool, progress func(done, total int)) (*CheckReport, error) {
+	rep := &CheckReport{}
+	stored := map[string]int64{}
+	if err := r.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+		stored[fi.Name] = fi.Size
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	rep.DataObjects = len(stored)
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users := map[string][]string{} // chunk -> snapshots
+	for _, id := range ids {
+		s, err := r.LoadSnapshot(ctx, id)
+		if err != nil {
+			rep.Errors = append(rep.Errors, Problem{Object: "snapshots/" + id, Message: err.Error(), Snapshots: []string{id}})
+			continue
+		}
+		rep.Snapshots++
+		seen := map[string]bool{}
+		for _, st := range s.Streams {
+			for _, c := range st.Chunks {
+				if seen[c.ID] {
+					continue
+				}
+				seen[c.ID] = true
+				users[c.ID] = append(users[c.ID], id)
+			}
+		}
+	}
+	missing := map[string][]string{}
+	for c, snaps := range users {
+		if _, ok := stored[c]; !ok {
+			missing[c] = snaps
+		}
+	}
+	for _, c := range sortedKeys(missing) {
+		rep.Errors = append(rep.Errors, Problem{Object: "data/" + c, Message: "missing: referenced but not stored", Snapshots: missing[c]})
+	}
+	for name, size := range stored {
+		if _, ok := users[name]; !ok {
+			rep.Unreferenced++
+			rep.UnreferencedSize += size
+		}
+		if _, err := ParseID(name); err != nil {
+			rep.Errors = append(rep.Errors, Problem{Object: "data/" + name, Message: "unexpected object name"})
+		}
+	}
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range locks {
+		if l.Stale(timeNow()) {
+			rep.StaleLocks++
+		}
+	}
+	if readData {
+		names := sortedKeys(stored)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, r.workers)
+		done := 0
+		for _, name := range names {
+			if ctx.Err() != nil {
+				break
+			}
+			if _, err := ParseID(name); err != nil {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				_, err := r.LoadChunk(ctx, manifest.Chunk{ID: name})
+				mu.Lock()
+				defer mu.Unlock()
+				done++
+				rep.ReadObjects++
+				if progress != nil {
+					progress(done, len(names))
+				}
+				if err != nil && ctx.Err() == nil {
+					harmed := append([]string(nil), users[name]...)
+					sort.Strings(harmed)
+					rep.Errors = append(rep.Errors, Problem{Object: "data/" + name, Message: err.Error(), Snapshots: harmed})
+				}
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(rep.Errors, func(i, j int) bool { return rep.Errors[i].Object < rep.Errors[j].Object })
+	return rep, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PruneReport says what prune removed.
+type PruneReport struct {
+	RemovedObjects int   `json:"removed_objects"`
+	RemovedBytes   int64 `json:"removed_bytes"`
+	KeptObjects    int   `json:"kept_objects"`
+	KeptBytes      int64 `json:"kept_bytes"`
+}
+
+// Prune removes data objects that no snapshot references. The caller must
+// hold an exclusive lock. If any snapshot cannot be read, prune refuses:
+// deleting its chunks could destroy the only copy of data.
+func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, error) {
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	for _, id := range ids {
+		s, err := r.LoadSnapshot(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
+		}
+		for _, st := range s.Streams {
+			for _, c := range st.Chunks {
+				used[c.ID] = true
+			}
+		}
+	}
+	rep := &PruneReport{}
+	var remove []backend.FileInfo
+	if err := r.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+		if used[fi.Name] {
+			rep.KeptObjects++
+			rep.KeptBytes += fi.Size
+		} else {
+			remove = append(remove, fi)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	for _, fi := range remove {
+		if !dryRun {
+			if err := r.be.Remove(ctx, backend.Handle{Type: backend.Data, Name: fi.Name}); err != nil {
+				return rep, fmt.Errorf("prune: %w", err)
+			}
+			r.mu.Lock()
+			if r.known != nil {
+				if id, err := ParseID(fi.Name); err == nil {
+					delete(r.known, id)
+				}
+			}
+			r.mu.Unlock()
+		}
+		rep.RemovedObjects++
+		rep.RemovedBytes += fi.Size
+	}
+	if c, ok := r.be.(interface {
+		CleanTemp(context.Context) (int, error)
+	}); ok && !dryRun {
+		if _, err := c.CleanTemp(ctx); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}

@@ -1,0 +1,382 @@
+// Package repository stores snapshots in a deduplicated, compressed and
+// encrypted repository on any backend.Backend.
+//
+// Layout (one object per name, all sealed with the master key unless the
+// repository was made with --no-encryption):
+//
+//	config            repository parameters (chunker, hash key), sealed
+//	keys/<id>         the master key wrapped by an Argon2id-derived key
+//	data/<xx>/<id>    one chunk: id = HMAC-SHA256(hash key, plaintext)
+//	snapshots/<id>    one manifest: the commit point of a backup
+//	locks/<id>        shared and exclusive locks
+//
+// Chunks are cut by a content-defined chunker (restic/chunker, Rabin), so a
+// stream that did not change maps to the same chunks and costs nothing.
+package repository
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/restic/chunker"
+
+	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/crypto"
+)
+
+// FormatVersion is the repository format this code writes and reads.
+const FormatVersion = 1
+
+// Errors the CLI maps to messages and exit codes.
+var (
+	ErrWrongPassword = errors.New("wrong password: no key in the repository opens with it")
+	ErrNoRepository  = errors.New("no repository found")
+	ErrNeedPassword  = errors.New("the repository is encrypted: set SNAPDATA_PASSWORD or use --password-file")
+)
+
+// Params are the repository's fixed parameters, stored in config.
+type Params struct {
+	ID               string      `json:"id"`
+	Version          int         `json:"version"`
+	ChunkerPol       chunker.Pol `json:"chunker_polynomial"`
+	ChunkMin         uint        `json:"chunk_min"`
+	ChunkAvgBits     int         `json:"chunk_avg_bits"`
+	ChunkMax         uint        `json:"chunk_max"`
+	HashKey          []byte      `json:"hash_key"`
+	CompressionLevel int         `json:"compression_level"` // klauspost/zstd EncoderLevel
+}
+
+// configFile is the stored config object.
+type configFile struct {
+	Version   int             `json:"version"`
+	Encrypted bool            `json:"encrypted"`
+	Params    json.RawMessage `json:"params,omitempty"` // plain repositories
+	Sealed    []byte          `json:"sealed,omitempty"` // encrypted: sealed Params JSON
+}
+
+// keyFile wraps the master key.
+type keyFile struct {
+	KDF    crypto.KDFParams `json:"kdf"`
+	Sealed []byte           `json:"sealed"` // master key sealed with the derived key
+}
+
+// InitOptions tune a new repository.
+type InitOptions struct {
+	Password         []byte // required unless NoEncryption
+	NoEncryption     bool
+	ChunkAvgBits     int // average chunk size 2^bits; 0 = 20 (1 MiB)
+	CompressionLevel int // 0 = zstd.SpeedFastest
+	KDF              *crypto.KDFParams
+}
+
+// Repository is an open repository.
+type Repository struct {
+	be     backend.Backend
+	key    *crypto.Key
+	params Params
+	log    *slog.Logger
+
+	enc     *zstd.Encoder
+	dec     *zstd.Decoder
+	workers int
+
+	mu    sync.Mutex
+	known map[ID]struct{} // data objects known to exist (loaded lazily)
+}
+
+// ID is a chunk or snapshot id.
+type ID [32]byte
+
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// ParseID reads a 64-character hex id.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 64 {
+		return id, fmt.Errorf("invalid id %q", s)
+	}
+	_, err := hex.Decode(id[:], []byte(s))
+	if err != nil {
+		return id, fmt.Errorf("invalid id %q", s)
+	}
+	return id, nil
+}
+
+// Init creates a new repository on be.
+func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.Logger) (*Repository, error) {
+	if !opts.NoEncryption && len(opts.Password) == 0 {
+		return nil, errors.New("init: an empty password is not allowed (use --no-encryption to store data unencrypted)")
+	}
+	if err := be.Create(ctx); err != nil {
+		return nil, err
+	}
+	pol, err := chunker.RandomPolynomial()
+	if err != nil {
+		return nil, fmt.Errorf("init: choose chunker polynomial: %w", err)
+	}
+	bits := opts.ChunkAvgBits
+	if bits == 0 {
+		bits = 20
+	}
+	if bits < 12 || bits > 24 {
+		return nil, fmt.Errorf("init: average chunk size 2^%d is out of range (4 KiB to 16 MiB)", bits)
+	}
+	level := opts.CompressionLevel
+	if level == 0 {
+		level = int(zstd.SpeedFastest)
+	}
+	p := Params{
+		ID:               hex.EncodeToString(crypto.RandomBytes(16)),
+		Version:          FormatVersion,
+		ChunkerPol:       pol,
+		ChunkAvgBits:     bits,
+		ChunkMin:         uint(1) << (bits - 2),
+		ChunkMax:         uint(1) << (bits + 3),
+		HashKey:          crypto.RandomBytes(32),
+		CompressionLevel: level,
+	}
+	pjson, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	cf := configFile{Version: FormatVersion}
+	key := crypto.Plain()
+	if opts.NoEncryption {
+		cf.Params = pjson
+	} else {
+		master := crypto.RandomBytes(crypto.KeySize)
+		key, err = crypto.NewKey(master)
+		if err != nil {
+			return nil, err
+		}
+		kdf := crypto.DefaultKDF()
+		if opts.KDF != nil {
+			kdf = *opts.KDF
+		}
+		derived, err := kdf.Derive(opts.Password)
+		if err != nil {
+			return nil, fmt.Errorf("init: derive key: %w", err)
+		}
+		wrap, err := crypto.NewKey(derived)
+		if err != nil {
+			return nil, err
+		}
+		kf, err := json.Marshal(keyFile{KDF: kdf, Sealed: wrap.Seal(nil, master)})
+		if err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+		sum := sha256.Sum256(kf)
+		if err := be.Save(ctx, backend.Handle{Type: backend.Key, Name: hex.EncodeToString(sum[:])}, kf); err != nil {
+			return nil, fmt.Errorf("init: save key: %w", err)
+		}
+		cf.Encrypted = true
+		cf.Sealed = key.Seal(nil, pjson)
+	}
+	cdata, err := json.Marshal(cf)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	// The config is written last: a repository without it does not exist.
+	if err := be.Save(ctx, backend.Handle{Type: backend.Config}, cdata); err != nil {
+		return nil, fmt.Errorf("init: save config: %w", err)
+	}
+	return newRepository(be, key, p, log)
+}
+
+// Open opens an existing repository with a password (ignored for plain ones).
+func Open(ctx context.Context, be backend.Backend, password []byte, log *slog.Logger) (*Repository, error) {
+	cdata, err := be.Load(ctx, backend.Handle{Type: backend.Config})
+	if backend.IsNotFound(err) {
+		return nil, fmt.Errorf("%w at %s (create one with 'snapdata init')", ErrNoRepository, be.Location())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open repository: %w", err)
+	}
+	var cf configFile
+	if err := json.Unmarshal(cdata, &cf); err != nil {
+		return nil, fmt.Errorf("open repository: config is damaged: %w", err)
+	}
+	if cf.Version != FormatVersion {
+		return nil, fmt.Errorf("open repository: format version %d is not supported (this snapdata reads version %d)", cf.Version, FormatVersion)
+	}
+	key := crypto.Plain()
+	pjson := []byte(cf.Params)
+	if cf.Encrypted {
+		if len(password) == 0 {
+			return nil, ErrNeedPassword
+		}
+		key, err = unlockKey(ctx, be, password)
+		if err != nil {
+			return nil, err
+		}
+		pjson, err = key.Open(nil, cf.Sealed)
+		if err != nil {
+			return nil, fmt.Errorf("open repository: config does not authenticate: %w", err)
+		}
+	}
+	var p Params
+	if err := json.Unmarshal(pjson, &p); err != nil {
+		return nil, fmt.Errorf("open repository: config is damaged: %w", err)
+	}
+	return newRepository(be, key, p, log)
+}
+
+func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypto.Key, error) {
+	var names []string
+	if err := be.List(ctx, backend.Key, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("open repository: list keys: %w", err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("open repository: the repository is encrypted but has no key files")
+	}
+	for _, n := range names {
+		data, err := be.Load(ctx, backend.Handle{Type: backend.Key, Name: n})
+		if err != nil {
+			return nil, fmt.Errorf("open repository: load key %s: %w", n, err)
+		}
+		var kf keyFile
+		if err := json.Unmarshal(data, &kf); err != nil {
+			continue
+		}
+		derived, err := kf.KDF.Derive(password)
+		if err != nil {
+			continue
+		}
+		wrap, err := crypto.NewKey(derived)
+		if err != nil {
+			continue
+		}
+		master, err := wrap.Open(nil, kf.Sealed)
+		if err != nil {
+			continue
+		}
+		return crypto.NewKey(master)
+	}
+	return nil, ErrWrongPassword
+}
+
+func newRepository(be backend.Backend, key *crypto.Key, p Params, log *slog.Logger) (*Repository, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(p.CompressionLevel)), zstd.WithEncoderConcurrency(runtime.NumCPU()), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, fmt.Errorf("create compressor: %w", err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("create decompressor: %w", err)
+	}
+	w := runtime.NumCPU() * 2
+	if w < 4 {
+		w = 4
+	}
+	return &Repository{be: be, key: key, params: p, log: log, enc: enc, dec: dec, workers: w}, nil
+}
+
+// Backend returns the storage backend.
+func (r *Repository) Backend() backend.Backend { return r.be }
+
+// Params returns the repository's parameters.
+func (r *Repository) Params() Params { return r.params }
+
+// Encrypted reports whether objects are encrypted.
+func (r *Repository) Encrypted() bool { return r.key.Encrypted() }
+
+// Close releases the repository.
+func (r *Repository) Close() error {
+	r.dec.Close()
+	return r.be.Close()
+}
+
+// hash returns the keyed id of plaintext.
+func (r *Repository) hash(data []byte) ID {
+	m := hmac.New(sha256.New, r.params.HashKey)
+	m.Write(data)
+	var id ID
+	m.Sum(id[:0])
+	return id
+}
+
+// Blob encoding: seal( flag || payload ), flag 0 = stored, 1 = zstd.
+const (
+	blobRaw  = 0
+	blobZstd = 1
+)
+
+// encode compresses (when it helps) and seals plaintext.
+func (r *Repository) encode(plain []byte) []byte {
+	buf := make([]byte, 1, len(plain)/2+64)
+	buf[0] = blobZstd
+	buf = r.enc.EncodeAll(plain, buf)
+	if len(buf) >= len(plain)+1 {
+		buf = append(buf[:0], blobRaw)
+		buf = append(buf, plain...)
+	}
+	return r.key.Seal(make([]byte, 0, len(buf)+r.key.Overhead()), buf)
+}
+
+// decode opens and decompresses a stored object.
+func (r *Repository) decode(sealed []byte, sizeHint int) ([]byte, error) {
+	b, err := r.key.Open(nil, sealed)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, errors.New("empty object")
+	}
+	switch b[0] {
+	case blobRaw:
+		return b[1:], nil
+	case blobZstd:
+		out, err := r.dec.DecodeAll(b[1:], make([]byte, 0, sizeHint))
+		if err != nil {
+			return nil, fmt.Errorf("decompress: %w", err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown object encoding %d", b[0])
+}
+
+// saveJSON stores a sealed JSON object and returns its id (hash of the JSON).
+func (r *Repository) saveJSON(ctx context.Context, t backend.FileType, v any) (ID, int, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return ID{}, 0, err
+	}
+	id := ID(sha256.Sum256(data))
+	obj := r.encode(data)
+	if err := r.be.Save(ctx, backend.Handle{Type: t, Name: id.String()}, obj); err != nil {
+		return ID{}, 0, err
+	}
+	return id, len(obj), nil
+}
+
+// loadJSON loads and decodes a sealed JSON object.
+func (r *Repository) loadJSON(ctx context.Context, h backend.Handle, v any) error {
+	obj, err := r.be.Load(ctx, h)
+	if err != nil {
+		return err
+	}
+	data, err := r.decode(obj, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", h, err)
+	}
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", h, err)
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+// ErrSnapshotNotFound is wrapped when a snapshot id or prefix matches none.
+var ErrSnapshotNotFound = errors.New("snapshot not found")
+
+// Session is one backup in progress: an engine.Sink whose streams become a
+// snapshot only when Commit writes the manifest.
+type Session struct {
+	r  *Repository
+	up *Uploader
+
+	mu      sync.Mutex
+	streams []manifest.Stream
+	names   map[string]bool
+}
+
+// NewSession starts a backup session. The caller should hold a shared lock.
+func (r *Repository) NewSession(ctx context.Context) (*Session, error) {
+	up, err := r.NewUploader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{r: r, up: up, names: map[string]bool{}}, nil
+}
+
+type sessionWriter struct {
+	s  *Session
+	st manifest.Stream
+	w  *StreamWriter
+}
+
+func (w *sessionWriter) Write(p []byte) (int, error) { return w.w.Write(p) }
+
+func (w *sessionWriter) Close() error {
+	chunks, size, err := w.w.Close()
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", w.st.Name, err)
+	}
+	w.st.Chunks, w.st.Size = chunks, size
+	w.s.mu.Lock()
+	w.s.streams = append(w.s.streams, w.st)
+	w.s.mu.Unlock()
+	return nil
+}
+
+// Create starts a stream (engine.Sink).
+func (s *Session) Create(ctx context.Context, st manifest.Stream) (engine.StreamWriter, error) {
+	if st.Name == "" || st.Kind == "" || st.Format == "" {
+		return nil, fmt.Errorf("stream needs a name, kind and format (got %q, %q, %q)", st.Name, st.Kind, st.Format)
+	}
+	s.mu.Lock()
+	if s.names[st.Name] {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("stream %q created twice", st.Name)
+	}
+	s.names[st.Name] = true
+	s.mu.Unlock()
+	return &sessionWriter{s: s, st: st, w: s.up.NewStream()}, nil
+}
+
+// Streams returns the committed streams so far.
+func (s *Session) Streams() []manifest.Stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]manifest.Stream(nil), s.streams...)
+}
+
+// AddedBytes returns the stored bytes this session added so far.
+func (s *Session) AddedBytes() int64 { return s.up.AddedBytes() }
+
+// Wait waits for all uploads.
+func (s *Session) Wait() error { return s.up.Wait() }
+
+// Commit waits for every chunk to be stored, then writes the manifest: the
+// commit point. snap.Streams is filled from the session.
+func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, error) {
+	if err := s.up.Wait(); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	snap.Streams = s.Streams()
+	var logical int64
+	for _, st := range snap.Streams {
+		logical += st.Size
+	}
+	snap.LogicalBytes = logical
+	snap.AddedBytes = s.up.AddedBytes()
+	snap.Normalize()
+	snap.ID = ""
+	id, n, err := s.r.saveJSON(ctx, backend.Snapshot, snap)
+	if err != nil {
+		return "", fmt.Errorf("save snapshot manifest: %w", err)
+	}
+	snap.ID = id.String()
+	_ = n
+	return snap.ID, nil
+}
+
+// LoadSnapshot loads one manifest by full id.
+func (r *Repository) LoadSnapshot(ctx context.Context, id string) (*manifest.Snapshot, error) {
+	var s manifest.Snapshot
+	if err := r.loadJSON(ctx, backend.Handle{Type: backend.Snapshot, Name: id}, &s); err != nil {
+		if backend.IsNotFound(err) {
+			return nil, fmt.Errorf("snapshot %s: %w", shortID(id), ErrSnapshotNotFound)
+		}
+		return nil, fmt.Errorf("load snapshot %s: %w", shortID(id), err)
+	}
+	s.ID = id
+	return &s, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// SnapshotIDs lists the ids of all snapshots.
+func (r *Repository) SnapshotIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := r.be.List(ctx, backend.Snapshot, func(fi backend.FileInfo) error {
+		if _, err := ParseID(fi.Name); err == nil {
+			ids = append(ids, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// List loads every snapshot, oldest first.
+func (r *Repository) List(ctx context.Context) ([]*manifest.Snapshot, error) {
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*manifest.Snapshot, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i], errs[i] = r.LoadSnapshot(ctx, id)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Time.Equal(out[j].Time) {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].Time.Before(out[j].Time)
+	})
+	return out, nil
+}
+
+// Find resolves "latest" (optionally of one source) or a unique id prefix.
+func (r *Repository) Find(ctx context.Context, ref, source string) (*manifest.Snapshot, error) {
+	if ref == "" {
+		return nil, errors.New("no snapshot given: name one by id prefix or use latest")
+	}
+	if ref == "latest" {
+		all, err := r.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var pick *manifest.Snapshot
+		sources := map[string]bool{}
+		for _, s := range all {
+			if source != "" && s.Source != source {
+				continue
+			}
+			sources[s.Source] = true
+			pick = s
+		}
+		if pick == nil {
+			if source != "" {
+				return nil, fmt.Errorf("no snapshot of source %q: %w", source, ErrSnapshotNotFound)
+			}
+			return nil, fmt.Errorf("the repository has no snapshots: %w", ErrSnapshotNotFound)
+		}
+		if len(sources) > 1 {
+			names := make([]string, 0, len(sources))
+			for n := range sources {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return nil, fmt.Errorf("latest is ambiguous: the repository holds snapshots of %d sources (%s); choose one with --source", len(sources), strings.Join(names, ", "))
+		}
+		return pick, nil
+	}
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var match []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, strings.ToLower(ref)) {
+			match = append(match, id)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, fmt.Errorf("no snapshot with id %q: %w", ref, ErrSnapshotNotFound)
+	case 1:
+		return r.LoadSnapshot(ctx, match[0])
+	}
+	return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))
+}
+
+// RemoveSnapshot deletes a manifest. Its data stays until prune.
+func (r *Repository) RemoveSnapshot(ctx context.Context, id string) error {
+	return r.be.Remove(ctx, backend.Handle{Type: backend.Snapshot, Name: id})
+}
+
+// Reader gives an engine the streams of a snapshot (engine.SnapshotReader).
+type Reader struct {
+	r    *Repository
+	snap *manifest.Snapshot
+}
+
+// Reader returns a SnapshotReader for snap.
+func (r *Repository) Reader(snap *manifest.Snapshot) *Reader { return &Reader{r: r, snap: snap} }
+
+// Manifest returns the snapshot.
+func (rd *Reader) Manifest() *manifest.Snapshot { return rd.snap }
+
+// Open returns a stream's plaintext.
+func (rd *Reader) Open(ctx context.Context, s manifest.Stream) (io.ReadCloser, error) {
+	return rd.r.OpenStream(ctx, s), nil
+}
+
+var (
+	_ engine.Sink           = (*Session)(nil)
+	_ engine.SnapshotReader = (*Reader)(nil)
+)

@@ -1,0 +1,343 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/restic/chunker"
+
+	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+// loadKnown lists the data objects once, so that chunks already stored are
+// never uploaded again.
+func (r *Repository) loadKnown(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.known != nil {
+		return nil
+	}
+	known := make(map[ID]struct{})
+	err := r.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+		if id, err := ParseID(fi.Name); err == nil {
+			known[id] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list stored chunks: %w", err)
+	}
+	r.known = known
+	return nil
+}
+
+// Uploader stores chunks for one backup with a bounded pool of workers. It
+// counts the bytes it adds, and Wait reports the first error.
+type Uploader struct {
+	r     *Repository
+	ctx   context.Context
+	sem   chan struct{}
+	wg    sync.WaitGroup
+	added atomic.Int64
+	nnew  atomic.Int64
+
+	mu       sync.Mutex
+	inflight map[ID]struct{}
+	err      error
+	bufs     sync.Pool
+}
+
+// NewUploader starts an upload session. It lists the stored chunks first.
+func (r *Repository) NewUploader(ctx context.Context) (*Uploader, error) {
+	if err := r.loadKnown(ctx); err != nil {
+		return nil, err
+	}
+	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), inflight: map[ID]struct{}{}}, nil
+}
+
+// AddedBytes returns the stored bytes of chunks this session uploaded.
+func (u *Uploader) AddedBytes() int64 { return u.added.Load() }
+
+// NewChunks returns how many chunks this session uploaded.
+func (u *Uploader) NewChunks() int64 { return u.nnew.Load() }
+
+func (u *Uploader) fail(err error) {
+	u.mu.Lock()
+	if u.err == nil {
+		u.err = err
+	}
+	u.mu.Unlock()
+}
+
+// Err returns the first upload error.
+func (u *Uploader) Err() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// put stores one chunk unless it is known or already being stored. data is
+// copied when an upload is needed.
+func (u *Uploader) put(id ID, data []byte) error {
+	if err := u.Err(); err != nil {
+		return err
+	}
+	r := u.r
+	r.mu.Lock()
+	_, known := r.known[id]
+	r.mu.Unlock()
+	if known {
+		return nil
+	}
+	u.mu.Lock()
+	if _, busy := u.inflight[id]; busy {
+		u.mu.Unlock()
+		return nil
+	}
+	u.inflight[id] = struct{}{}
+	u.mu.Unlock()
+
+	var buf []byte
+	if b, ok := u.bufs.Get().(*[]byte); ok && cap(*b) >= len(data) {
+		buf = (*b)[:len(data)]
+	} else {
+		buf = make([]byte, len(data))
+	}
+	copy(buf, data)
+	select {
+	case u.sem <- struct{}{}:
+	case <-u.ctx.Done():
+		return u.ctx.Err()
+	}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		defer func() { <-u.sem }()
+		obj := r.encode(buf)
+		u.bufs.Put(&buf)
+		h := backend.Handle{Type: backend.Data, Name: id.String()}
+		if err := r.be.Save(u.ctx, h, obj); err != nil {
+			u.fail(fmt.Errorf("store chunk: %w", err))
+			return
+		}
+		u.added.Add(int64(len(obj)))
+		u.nnew.Add(1)
+		r.mu.Lock()
+		r.known[id] = struct{}{}
+		r.mu.Unlock()
+	}()
+	return nil
+}
+
+// Wait blocks until every upload finished and returns the first error.
+func (u *Uploader) Wait() error {
+	u.wg.Wait()
+	return u.Err()
+}
+
+// StreamWriter chunks the bytes written to it and hands chunks to the
+// uploader. Close returns the stream's chunk list.
+type StreamWriter struct {
+	u    *Uploader
+	pw   *io.PipeWriter
+	done chan struct{}
+
+	chunks []manifest.Chunk
+	size   int64
+	err    error
+	closed bool
+}
+
+// NewStream starts a stream.
+func (u *Uploader) NewStream() *StreamWriter {
+	pr, pw := io.Pipe()
+	w := &StreamWriter{u: u, pw: pw, done: make(chan struct{})}
+	go w.run(pr)
+	return w
+}
+
+func (w *StreamWriter) run(pr *io.PipeReader) {
+	defer close(w.done)
+	p := w.u.r.params
+	c := chunker.NewWithBoundaries(pr, p.ChunkerPol, p.ChunkMin, p.ChunkMax)
+	c.SetAverageBits(p.ChunkAvgBits)
+	buf := make([]byte, p.ChunkMax)
+	for {
+		ch, err := c.Next(buf)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			w.err = err
+			pr.CloseWithError(err)
+			return
+		}
+		id := w.u.r.hash(ch.Data)
+		if err := w.u.put(id, ch.Data); err != nil {
+			w.err = err
+			pr.CloseWithError(err)
+			return
+		}
+		w.chunks = append(w.chunks, manifest.Chunk{ID: id.String(), Len: uint32(ch.Length)})
+		w.size += int64(ch.Length)
+	}
+}
+
+// Write feeds bytes to the chunker.
+func (w *StreamWriter) Write(p []byte) (int, error) {
+	n, err := w.pw.Write(p)
+	if err != nil {
+		<-w.done
+		if w.err != nil {
+			return n, w.err
+		}
+	}
+	return n, err
+}
+
+// Close flushes the last chunk and returns the chunk list and size. The
+// chunks may still be uploading: Uploader.Wait must succeed before the
+// stream is referenced by a committed snapshot.
+func (w *StreamWriter) Close() ([]manifest.Chunk, int64, error) {
+	if w.closed {
+		return nil, 0, errors.New("stream closed twice")
+	}
+	w.closed = true
+	_ = w.pw.Close()
+	<-w.done
+	if w.err != nil {
+		return nil, 0, w.err
+	}
+	if w.chunks == nil {
+		w.chunks = []manifest.Chunk{}
+	}
+	return w.chunks, w.size, nil
+}
+
+// Abort stops the stream and discards it.
+func (w *StreamWriter) Abort(err error) {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	if err == nil {
+		err = errors.New("stream aborted")
+	}
+	w.pw.CloseWithError(err)
+	<-w.done
+}
+
+// LoadChunk reads, authenticates and decompresses one chunk and checks that
+// its content matches its id.
+func (r *Repository) LoadChunk(ctx context.Context, c manifest.Chunk) ([]byte, error) {
+	id, err := ParseID(c.ID)
+	if err != nil {
+		return nil, err
+	}
+	h := backend.Handle{Type: backend.Data, Name: c.ID}
+	obj, err := r.be.Load(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("load chunk %s: %w", h, err)
+	}
+	data, err := r.decode(obj, int(c.Len))
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s is damaged: %w", h, err)
+	}
+	if r.hash(data) != id {
+		return nil, fmt.Errorf("chunk %s is damaged: content does not match its id", h)
+	}
+	return data, nil
+}
+
+// OpenStream returns a reader over a stream's plaintext. It prefetches a
+// few chunks in parallel and keeps memory bounded.
+func (r *Repository) OpenStream(ctx context.Context, s manifest.Stream) io.ReadCloser {
+	ctx, cancel := context.WithCancel(ctx)
+	const ahead = 4
+	type result struct {
+		data []byte
+		err  error
+	}
+	queue := make(chan chan result, ahead)
+	go func() {
+		defer close(queue)
+		for _, c := range s.Chunks {
+			ch := make(chan result, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func(c manifest.Chunk) {
+				data, err := r.LoadChunk(ctx, c)
+				ch <- result{data, err}
+			}(c)
+		}
+	}()
+	return &streamReader{cancel: cancel, next: func() ([]byte, error) {
+		ch, ok := <-queue
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, io.EOF
+		}
+		res := <-ch
+		return res.data, res.err
+	}}
+}
+
+type streamReader struct {
+	cancel func()
+	next   func() ([]byte, error)
+	cur    []byte
+	err    error
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	for len(s.cur) == 0 {
+		if s.err != nil {
+			return 0, s.err
+		}
+		s.cur, s.err = s.next()
+		if s.err != nil && len(s.cur) == 0 {
+			return 0, s.err
+		}
+	}
+	n := copy(p, s.cur)
+	s.cur = s.cur[n:]
+	return n, nil
+}
+
+// WriteTo lets io.Copy hand whole chunks to the writer.
+func (s *streamReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(s.cur) == 0 {
+			if s.err != nil {
+				if errors.Is(s.err, io.EOF) {
+					return total, nil
+				}
+				return total, s.err
+			}
+			s.cur, s.err = s.next()
+			continue
+		}
+		n, err := w.Write(s.cur)
+		total += int64(n)
+		s.cur = s.cur[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (s *streamReader) Close() error {
+	s.cancel()
+	return nil
+}
