@@ -1,0 +1,500 @@
+package postgres
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+// workItem is one data stream to produce: a table or one range of it.
+type workItem struct {
+	t     *tableInfo
+	part  int
+	where string
+}
+
+// Backup implements engine.Engine.
+func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOptions, sink engine.Sink) (*engine.BackupResult, error) {
+	log := opts.Logger
+	jobs := defaultJobs(opts.Jobs)
+	coord, err := connect(ctx, src, true)
+	if err != nil {
+		return nil, err
+	}
+	defer coord.Close(context.Background())
+
+	var verNum int
+	var verStr, dbName string
+	if err := coord.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version'), current_database()`).
+		Scan(&verNum, &verStr, &dbName); err != nil {
+		return nil, fmt.Errorf("read server version: %w", err)
+	}
+	major := verNum / 10000
+	if major < 12 {
+		return nil, fmt.Errorf("PostgreSQL %s is not supported: snapdata needs PostgreSQL 12 or newer", verStr)
+	}
+	pgDump, dumpMajor, err := e.findPgDump(ctx, major)
+	if err != nil {
+		return nil, err
+	}
+
+	// The change signal is read before the snapshot: anything committed
+	// after this point moves it.
+	fp, err := fingerprint(ctx, coord)
+	if err != nil {
+		return nil, err
+	}
+
+	if _, err := coord.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return nil, fmt.Errorf("begin snapshot transaction: %w", err)
+	}
+	var snapID, txSnap string
+	if err := coord.QueryRow(ctx, "SELECT pg_export_snapshot(), txid_current_snapshot()::text").Scan(&snapID, &txSnap); err != nil {
+		return nil, fmt.Errorf("export snapshot: %w", err)
+	}
+	// A transaction whose commit record is already in the WAL but that is
+	// still in progress for our snapshot would be missed by this backup and
+	// not move the WAL position later: only trust the fingerprint when no
+	// transaction was in progress.
+	if !strings.HasSuffix(txSnap, ":") {
+		fp = ""
+	}
+	var nLO int64
+	if err := coord.QueryRow(ctx, "SELECT count(*) FROM pg_largeobject_metadata").Scan(&nLO); err != nil {
+		return nil, fmt.Errorf("count large objects: %w", err)
+	}
+	if nLO > 0 {
+		return nil, fmt.Errorf("database %s has %d large objects (pg_largeobject): snapdata does not back up large objects; store them in bytea columns or back them up with pg_dump", dbName, nLO)
+	}
+	tabs, err := loadTables(ctx, coord)
+	if err != nil {
+		return nil, err
+	}
+	seqNames, err := loadSequenceNames(ctx, coord)
+	if err != nil {
+		return nil, err
+	}
+	if len(tabs) > 0 {
+		names := make([]string, len(tabs))
+		for i, t := range tabs {
+			names[i] = t.Name
+			if t.unlogged {
+				fp = ""
+			}
+		}
+		// Like pg_dump: keep concurrent DDL from dropping or rewriting a
+		// table before the workers have read it.
+		if _, err := coord.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
+			return nil, fmt.Errorf("lock tables: %w", err)
+		}
+	}
+
+	var items []workItem
+	var totalSize int64
+	for _, t := range tabs {
+		wheres, err := e.planRanges(ctx, coord, t)
+		if err != nil {
+			return nil, fmt.Errorf("plan ranges of table %s: %w", t.Name, err)
+		}
+		t.Parts = len(wheres)
+		for i, w := range wheres {
+			items = append(items, workItem{t: t, part: i, where: w})
+		}
+		totalSize += t.size
+	}
+	// Biggest first, so the long ones do not start last.
+	sort.SliceStable(items, func(i, j int) bool {
+		return items[i].t.size/int64(items[i].t.Parts) > items[j].t.size/int64(items[j].t.Parts)
+	})
+	opts.Progress.AddTables(len(tabs))
+	opts.Progress.SetTotalBytes(totalSize)
+
+	meta := columnsMeta{Version: 1, Database: dbName, Server: verStr, Tables: tabs}
+	if tabs == nil {
+		meta.Tables = []*tableInfo{}
+	}
+	if err := writeJSON(ctx, sink, manifest.Stream{Name: streamColumns, Kind: manifest.KindMeta, Format: FormatColumns}, meta); err != nil {
+		return nil, err
+	}
+
+	sums := map[string]*rowSum{}
+	partsLeft := map[string]int{}
+	for _, t := range tabs {
+		sums[t.Name] = &rowSum{}
+		partsLeft[t.Name] = t.Parts
+	}
+	var mu sync.Mutex
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		for _, sec := range []struct{ section, name, kind string }{
+			{"pre-data", streamPre, manifest.KindSchemaPre},
+			{"post-data", streamPost, manifest.KindSchemaPost},
+		} {
+			if err := runPgDump(gctx, pgDump, src, snapID, sec.section, sink, manifest.Stream{Name: sec.name, Kind: sec.kind, Format: FormatSQL}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	queue := make(chan workItem)
+	g.Go(func() error {
+		defer close(queue)
+		for _, it := range items {
+			select {
+			case queue <- it:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	nw := min(jobs, len(items))
+	for w := 0; w < nw; w++ {
+		g.Go(func() error {
+			conn, err := openWorker(gctx, src, snapID)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.Background())
+			for it := range queue {
+				rs, err := copyPart(gctx, conn, it, sink, opts)
+				if err != nil {
+					return fmt.Errorf("back up table %s: %w", it.t.Name, err)
+				}
+				mu.Lock()
+				sums[it.t.Name].add(rs)
+				partsLeft[it.t.Name]--
+				done := partsLeft[it.t.Name] == 0
+				mu.Unlock()
+				if done {
+					opts.Progress.TableDone()
+				}
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	// Sequence values are not transactional: read them after the data so
+	// they are at least as high as any value the copied rows use.
+	seqs, err := readSequences(ctx, coord, seqNames)
+	if err != nil {
+		return nil, err
+	}
+	if seqs == nil {
+		seqs = []sequenceValue{}
+	}
+	if err := writeJSON(ctx, sink, manifest.Stream{Name: streamSequences, Kind: manifest.KindMeta, Format: FormatSequences}, seqs); err != nil {
+		return nil, err
+	}
+	if _, err := coord.Exec(ctx, "COMMIT"); err != nil {
+		return nil, fmt.Errorf("end snapshot transaction: %w", err)
+	}
+
+	res := &engine.BackupResult{
+		EngineVersion: verStr,
+		Database:      dbName,
+		Fingerprint:   fp,
+		Meta: map[string]string{
+			"consistency":     "exported-snapshot",
+			"pg_dump_version": strconv.Itoa(dumpMajor),
+			"jobs":            strconv.Itoa(jobs),
+		},
+	}
+	for _, t := range tabs {
+		s := sums[t.Name]
+		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: s.rows, Checksum: s.hex(), Bytes: s.bytes})
+	}
+	log.Debug("postgres backup done", "database", dbName, "tables", len(tabs), "streams", len(items))
+	return res, nil
+}
+
+// openWorker opens a read-only session that reads the exported snapshot.
+func openWorker(ctx context.Context, src *dsn.DSN, snapID string) (*pgx.Conn, error) {
+	conn, err := connect(ctx, src, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("begin worker transaction: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapID)); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("import snapshot %s: %w", snapID, err)
+	}
+	if _, err := conn.Exec(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("set work_mem: %w", err)
+	}
+	return conn, nil
+}
+
+// progressWriter counts bytes and rows into the progress as they pass.
+type progressWriter struct {
+	w    io.Writer
+	rs   *rowSum
+	opts engine.BackupOptions
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	before := p.rs.rows
+	p.rs.Write(b)
+	p.opts.Progress.AddBytes(int64(len(b)))
+	p.opts.Progress.AddRows(p.rs.rows - before)
+	return p.w.Write(b)
+}
+
+func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink, opts engine.BackupOptions) (*rowSum, error) {
+	st := manifest.Stream{
+		Name:   fmt.Sprintf("data/%s/%04d", it.t.Name, it.part),
+		Kind:   manifest.KindData,
+		Table:  it.t.Name,
+		Part:   it.part,
+		Format: FormatCopyText,
+	}
+	w, err := sink.Create(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s: %w", st.Name, err)
+	}
+	rs := newRowSum()
+	pw := &progressWriter{w: w, rs: rs, opts: opts}
+	bw := bufio.NewWriterSize(pw, 256<<10)
+	if _, err := conn.PgConn().CopyTo(ctx, bw, it.t.copyOut(it.where)); err != nil {
+		return nil, fmt.Errorf("copy rows: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("write stream %s: %w", st.Name, err)
+	}
+	rs.finish()
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("commit stream %s: %w", st.Name, err)
+	}
+	return rs, nil
+}
+
+func writeJSON(ctx context.Context, sink engine.Sink, st manifest.Stream, v any) error {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", st.Name, err)
+	}
+	w, err := sink.Create(ctx, st)
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", st.Name, err)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write stream %s: %w", st.Name, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("commit stream %s: %w", st.Name, err)
+	}
+	return nil
+}
+
+// limitedBuffer keeps the first bytes of a child's stderr.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := 8192 - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.TrimSpace(l.buf.String())
+}
+
+// runPgDump streams one section of pg_dump into a sink stream, dropping
+// psql's \restrict and \unrestrict lines.
+func runPgDump(ctx context.Context, pgDump string, src *dsn.DSN, snapID, section string, sink engine.Sink, st manifest.Stream) error {
+	connURL, env := pgDumpConn(src)
+	args := []string{"--section=" + section, "--encoding=UTF8", "--no-password", "--snapshot=" + snapID, "--dbname=" + connURL}
+	cmd := exec.CommandContext(ctx, pgDump, args...)
+	cmd.Env = env
+	var stderr limitedBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("pg_dump %s: %w", section, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start pg_dump %s: %w", section, err)
+	}
+	w, err := sink.Create(ctx, st)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return fmt.Errorf("create stream %s: %w", st.Name, err)
+	}
+	copyErr := filterDump(out, w)
+	if copyErr != nil {
+		_ = cmd.Process.Kill()
+	}
+	waitErr := cmd.Wait()
+	if waitErr != nil {
+		msg := scrub(stderr.String(), src)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("pg_dump --section=%s failed: %w: %s", section, waitErr, msg)
+	}
+	if copyErr != nil {
+		return fmt.Errorf("write stream %s: %w", st.Name, copyErr)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("commit stream %s: %w", st.Name, err)
+	}
+	return nil
+}
+
+// filterDump copies pg_dump output, dropping \restrict/\unrestrict lines.
+func filterDump(r io.Reader, w io.Writer) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A long line: pass it through in pieces (never a meta-command).
+			if _, werr := bw.Write(line); werr != nil {
+				return werr
+			}
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				if _, werr := bw.Write(line); werr != nil {
+					return werr
+				}
+			}
+		} else if len(line) > 0 && !bytes.HasPrefix(line, []byte(`\restrict `)) && !bytes.HasPrefix(line, []byte(`\unrestrict `)) {
+			if _, werr := bw.Write(line); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return bw.Flush()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// planRanges returns the WHERE clauses of a table's parts ("" = whole
+// table). Tables above the split threshold with a primary key are split on
+// the first key column: integer keys on a grid of power-of-two steps (so
+// boundaries stay put while a table grows and appended rows only change the
+// last parts), other types on quantiles of a repeatable block sample.
+func (e *Engine) planRanges(ctx context.Context, q queryer, t *tableInfo) ([]string, error) {
+	if e.SplitThreshold <= 0 || t.size <= e.SplitThreshold || len(t.PK) == 0 {
+		return []string{""}, nil
+	}
+	want := int((t.size + e.SplitThreshold - 1) / e.SplitThreshold)
+	want = min(want, 4096)
+	col := quoteIdent(t.PK[0])
+	switch t.PKType {
+	case "smallint", "integer", "bigint":
+		var lo, hi *int64
+		if err := q.QueryRow(ctx, "SELECT min("+col+")::int8, max("+col+")::int8 FROM ONLY "+t.Name).Scan(&lo, &hi); err != nil {
+			return nil, err
+		}
+		if lo == nil || hi == nil || *lo == *hi {
+			return []string{""}, nil
+		}
+		span := float64(*hi) - float64(*lo) + 1
+		stepF := span / float64(want)
+		step := int64(1)
+		for float64(step)*2 <= stepF && step < math.MaxInt64/4 {
+			step *= 2
+		}
+		for span/float64(step) > 4096 {
+			step *= 2
+		}
+		first := floorDiv(*lo, step)*step + step
+		var bounds []int64
+		for b := first; b <= *hi; b += step {
+			bounds = append(bounds, b)
+			if b > math.MaxInt64-step {
+				break
+			}
+		}
+		return rangeWheres(col, func(i int) string { return strconv.FormatInt(bounds[i], 10) }, len(bounds)), nil
+	}
+	var pages float64
+	if err := q.QueryRow(ctx, "SELECT relpages FROM pg_class WHERE oid = $1", t.oid).Scan(&pages); err != nil {
+		return nil, err
+	}
+	pct := 100.0
+	if pages > 0 {
+		pct = math.Min(100, math.Max(0.001, 100*float64(want*50)/pages))
+	}
+	fracs := make([]string, 0, want-1)
+	for i := 1; i < want; i++ {
+		fracs = append(fracs, strconv.FormatFloat(float64(i)/float64(want), 'f', 6, 64))
+	}
+	if len(fracs) == 0 {
+		return []string{""}, nil
+	}
+	var vals []*string
+	err := q.QueryRow(ctx, fmt.Sprintf("SELECT (percentile_disc(ARRAY[%s]::float8[]) WITHIN GROUP (ORDER BY %s))::text[] FROM ONLY %s TABLESAMPLE SYSTEM (%s) REPEATABLE (0)",
+		strings.Join(fracs, ","), col, t.Name, strconv.FormatFloat(pct, 'f', 4, 64))).Scan(&vals)
+	if err != nil {
+		return nil, err
+	}
+	var bounds []string
+	for _, v := range vals {
+		if v != nil && (len(bounds) == 0 || bounds[len(bounds)-1] != *v) {
+			bounds = append(bounds, *v)
+		}
+	}
+	if len(bounds) == 0 {
+		return []string{""}, nil
+	}
+	return rangeWheres(col, func(i int) string { return quoteLiteral(bounds[i]) + "::" + t.PKType }, len(bounds)), nil
+}
+
+func rangeWheres(col string, bound func(int) string, n int) []string {
+	if n == 0 {
+		return []string{""}
+	}
+	out := make([]string, 0, n+1)
+	out = append(out, col+" < "+bound(0))
+	for i := 1; i < n; i++ {
+		out = append(out, col+" >= "+bound(i-1)+" AND "+col+" < "+bound(i))
+	}
+	return append(out, col+" >= "+bound(n-1))
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}

@@ -1,0 +1,182 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+// Fingerprint implements engine.Fingerprinter. It is the WAL insert
+// position (on a standby: the replay position) with the database oid and
+// the server start time. Every committed transaction that changes data
+// writes a commit record and moves it; so do many things that change
+// nothing (autovacuum, hint bits, other databases), which only costs a
+// backup that deduplicates. It is "" (unknown) when the database has
+// unlogged tables, whose writes skip the WAL.
+func (e *Engine) Fingerprint(ctx context.Context, src *dsn.DSN) (string, error) {
+	c, err := connect(ctx, src, true)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close(context.Background())
+	return fingerprint(ctx, c)
+}
+
+func fingerprint(ctx context.Context, c *pgx.Conn) (string, error) {
+	var lsn *string
+	var dbOID uint32
+	var started float64
+	var unlogged bool
+	err := c.QueryRow(ctx, `SELECT
+  CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_insert_lsn()::text END,
+  (SELECT oid FROM pg_database WHERE datname = current_database()),
+  extract(epoch FROM pg_postmaster_start_time())::float8,
+  EXISTS (SELECT 1 FROM pg_class WHERE relpersistence = 'u' AND relkind IN ('r', 'p', 'm', 'S'))`).
+		Scan(&lsn, &dbOID, &started, &unlogged)
+	if err != nil {
+		return "", fmt.Errorf("read WAL position: %w", err)
+	}
+	if lsn == nil || unlogged {
+		return "", nil
+	}
+	return fmt.Sprintf("pg1:%d:%s:%s", dbOID, strconv.FormatFloat(started, 'f', 6, 64), *lsn), nil
+}
+
+// Checksums implements engine.Checksummer: it copies every table (or the
+// named ones) exactly like Backup and sums its rows the same way.
+func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
+	c, err := connect(ctx, target, true)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.Background())
+	if _, err := c.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer c.Exec(context.Background(), "ROLLBACK") //nolint:errcheck
+	tabs, err := loadTables(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	sel := tabs
+	if len(tables) > 0 {
+		sel = nil
+		for _, name := range tables {
+			t := findTable(tabs, name)
+			if t == nil {
+				return nil, fmt.Errorf("table %s not found in %s", name, target.String())
+			}
+			sel = append(sel, t)
+		}
+	}
+	out := make([]manifest.Table, 0, len(sel))
+	for _, t := range sel {
+		rs := newRowSum()
+		if _, err := c.PgConn().CopyTo(ctx, rs, t.copyOut("")); err != nil {
+			return nil, fmt.Errorf("checksum table %s: %w", t.Name, err)
+		}
+		rs.finish()
+		out = append(out, manifest.Table{Name: t.Name, Rows: rs.rows, Checksum: rs.hex(), Bytes: rs.bytes})
+	}
+	return out, nil
+}
+
+// findTable matches a user-given table name: the quoted qualified form,
+// schema.table unquoted, or a bare name in the public schema.
+func findTable(tabs []*tableInfo, name string) *tableInfo {
+	for _, t := range tabs {
+		if t.Name == name || t.Schema+"."+t.Table == name {
+			return t
+		}
+	}
+	if s, n, ok := splitQualified(name); ok {
+		for _, t := range tabs {
+			if t.Schema == s && t.Table == n {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+// CreateScratch implements engine.Scratcher.
+func (e *Engine) CreateScratch(ctx context.Context, server *dsn.DSN, name string) (*dsn.DSN, error) {
+	c, err := maintenanceConn(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.Background())
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+quoteIdent(name)+" TEMPLATE template0"); err != nil {
+		return nil, fmt.Errorf("create scratch database %s: %w", name, err)
+	}
+	return server.WithDatabase(name), nil
+}
+
+// DropScratch implements engine.Scratcher.
+func (e *Engine) DropScratch(ctx context.Context, db *dsn.DSN) error {
+	c, err := maintenanceConn(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	return dropDatabase(ctx, c, db.Database())
+}
+
+func dropDatabase(ctx context.Context, c *pgx.Conn, name string) error {
+	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(name)+" WITH (FORCE)"); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42601" { // syntax error: server older than 13
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		if _, err := c.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name); err != nil {
+			return fmt.Errorf("disconnect sessions of %s: %w", name, err)
+		}
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(name)); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Databases implements engine.DatabaseLister: every database that allows
+// connections, is not a template and that the user may connect to. The
+// maintenance database "postgres" is listed only when it holds user tables.
+func (e *Engine) Databases(ctx context.Context, server *dsn.DSN) ([]string, error) {
+	c, err := maintenanceConn(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.Background())
+	rows, err := c.Query(ctx, `SELECT datname FROM pg_database
+WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY datname`)
+	if err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if n == "postgres" {
+			pc, err := connect(ctx, server.WithDatabase(n), true)
+			if err != nil {
+				continue
+			}
+			tabs, err := loadTables(ctx, pc)
+			pc.Close(context.Background())
+			if err != nil || len(tabs) == 0 {
+				continue
+			}
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -1,0 +1,379 @@
+// Package postgres is snapdata's PostgreSQL engine.
+//
+// Backup takes one consistent view of a database through an exported
+// snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT) shared by a
+// coordinator connection, --jobs worker connections and pg_dump (which
+// captures the schema as pre-data and post-data sections). Every session
+// that reads the source is read-only at the session level.
+//
+// Streams:
+//
+//   - "schema/pre-data", "schema/post-data" (format "pg-sql"): pg_dump's
+//     plain output of the two sections, with psql's \restrict/\unrestrict
+//     lines removed (their random key would make the stream differ on every
+//     run). Comments, grants, owners, identity and generated columns come
+//     from pg_dump; materialized views are refreshed in post-data.
+//   - "meta/columns" (format "pg-columns/1", JSON): the tables, their copied
+//     columns, types and primary keys, so rows decode without a server.
+//   - "meta/sequences" (format "pg-sequences/1", JSON): last_value and
+//     is_called of every sequence, read after all data was copied (pg_dump's
+//     sections leave sequence values out); restore calls setval.
+//   - "data/<table>/NNNN" (format "pg-copy-text"): the rows of one table (or
+//     one primary-key range of a big table) as COPY text, ordered by the
+//     primary key, so unchanged tables produce identical bytes.
+//
+// Table names are the quoted, schema-qualified form PostgreSQL itself prints
+// with quote_ident: public.album, app."Order Items", "Mixed Schema"."T". Plain
+// lower-case names stay unquoted; anything else is double-quoted with
+// embedded quotes doubled. --table also accepts schema.table unquoted and a
+// bare name in the public schema.
+//
+// Row checksums: a table's checksum is the sum modulo 2^256 of the SHA-256
+// of each COPY text row (rows of a split table are hashed by different
+// workers at the same time, so an order-dependent hash over the whole
+// stream cannot be computed without buffering). It detects any change of
+// any row, a missing or duplicated row; it does not depend on row order or
+// on how a table was split, so verify can recompute it from a live table.
+//
+// Large objects are refused with an error naming their count.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
+)
+
+// Stream formats.
+const (
+	FormatSQL       = "pg-sql"
+	FormatCopyText  = "pg-copy-text"
+	FormatColumns   = "pg-columns/1"
+	FormatSequences = "pg-sequences/1"
+
+	streamPre       = "schema/pre-data"
+	streamPost      = "schema/post-data"
+	streamColumns   = "meta/columns"
+	streamSequences = "meta/sequences"
+)
+
+// DefaultSplitThreshold is the table size above which a table is split
+// into primary-key ranges.
+const DefaultSplitThreshold = 256 << 20
+
+// Engine is the PostgreSQL engine. The zero value is not usable; use New.
+type Engine struct {
+	// SplitThreshold: tables whose pg_table_size exceeds it are split into
+	// primary-key ranges of about this size. <= 0 disables splitting.
+	SplitThreshold int64
+	// PgDump forces the pg_dump binary to use; empty means search PATH and
+	// BinDirs for the newest one.
+	PgDump string
+	// BinDirs are glob patterns of directories searched for pg_dump
+	// besides PATH.
+	BinDirs []string
+}
+
+// New returns the engine with default settings.
+func New() *Engine {
+	return &Engine{SplitThreshold: DefaultSplitThreshold, BinDirs: []string{"/usr/lib/postgresql/*/bin"}}
+}
+
+// Name implements engine.Engine.
+func (e *Engine) Name() string { return dsn.Postgres }
+
+var (
+	_ engine.Engine         = (*Engine)(nil)
+	_ engine.Fingerprinter  = (*Engine)(nil)
+	_ engine.Checksummer    = (*Engine)(nil)
+	_ engine.Scratcher      = (*Engine)(nil)
+	_ engine.SQLExporter    = (*Engine)(nil)
+	_ engine.RowReader      = (*Engine)(nil)
+	_ engine.Importer       = (*Engine)(nil)
+	_ engine.DatabaseLister = (*Engine)(nil)
+)
+
+func defaultJobs(n int) int {
+	if n > 0 {
+		return n
+	}
+	if c := runtime.NumCPU(); c > 0 {
+		return c
+	}
+	return 1
+}
+
+// sessionParams pin every setting that changes COPY text output, so
+// streams are byte-stable whatever the server's or role's defaults.
+func sessionParams(readOnly bool) map[string]string {
+	p := map[string]string{
+		"DateStyle":                   "ISO, YMD",
+		"IntervalStyle":               "postgres",
+		"TimeZone":                    "UTC",
+		"bytea_output":                "hex",
+		"standard_conforming_strings": "on",
+		"extra_float_digits":          "1",
+		"client_min_messages":         "warning",
+		"application_name":            "snapdata",
+	}
+	if readOnly {
+		p["default_transaction_read_only"] = "on"
+	}
+	return p
+}
+
+// connConfig parses a DSN into a pgx config. Errors never show the password.
+func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
+	if d == nil || d.URL == nil {
+		return nil, errors.New("postgres: no server DSN")
+	}
+	cfg, err := pgx.ParseConfig(d.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse DSN %s: %s", d.String(), scrub(err.Error(), d))
+	}
+	for k, v := range sessionParams(readOnly) {
+		cfg.RuntimeParams[k] = v
+	}
+	return cfg, nil
+}
+
+// connect opens one connection.
+func connect(ctx context.Context, d *dsn.DSN, readOnly bool) (*pgx.Conn, error) {
+	cfg, err := connConfig(d, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", d.String(), scrubErr(err, d))
+	}
+	return c, nil
+}
+
+// scrubbedError keeps the wrapped error for errors.Is but prints a message
+// without the password.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (s *scrubbedError) Error() string { return s.msg }
+func (s *scrubbedError) Unwrap() error { return s.err }
+
+func scrubErr(err error, d *dsn.DSN) error {
+	if err == nil {
+		return nil
+	}
+	return &scrubbedError{msg: scrub(err.Error(), d), err: err}
+}
+
+func scrub(msg string, d *dsn.DSN) string {
+	if d != nil && d.URL != nil && d.URL.User != nil {
+		if pw, ok := d.URL.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			msg = strings.ReplaceAll(msg, url.QueryEscape(pw), "xxxxx")
+			msg = strings.ReplaceAll(msg, url.PathEscape(pw), "xxxxx")
+		}
+	}
+	return msg
+}
+
+// maintenanceConn connects to the server's postgres database (or
+// template1 when postgres is missing), for CREATE/DROP DATABASE.
+func maintenanceConn(ctx context.Context, server *dsn.DSN) (*pgx.Conn, error) {
+	c, err := connect(ctx, server.WithDatabase("postgres"), false)
+	if err == nil {
+		return c, nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		return connect(ctx, server.WithDatabase("template1"), false)
+	}
+	return nil, err
+}
+
+// quoteIdent quotes an identifier exactly like PostgreSQL's quote_ident.
+func quoteIdent(s string) string {
+	if s != "" && !keywords[s] {
+		ok := s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z')
+		for i := 0; ok && i < len(s); i++ {
+			c := s[i]
+			ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+		}
+		if ok {
+			return s
+		}
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// qualified is the table name used in streams and the manifest.
+func qualified(schema, name string) string { return quoteIdent(schema) + "." + quoteIdent(name) }
+
+// quoteLiteral makes a standard_conforming_strings SQL literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// splitQualified parses a (possibly quoted) "schema.table" name.
+func splitQualified(s string) (schema, name string, ok bool) {
+	var parts []string
+	for len(s) > 0 {
+		var part string
+		if s[0] == '"' {
+			i := 1
+			var b strings.Builder
+			for {
+				if i >= len(s) {
+					return "", "", false
+				}
+				if s[i] == '"' {
+					if i+1 < len(s) && s[i+1] == '"' {
+						b.WriteByte('"')
+						i += 2
+						continue
+					}
+					i++
+					break
+				}
+				b.WriteByte(s[i])
+				i++
+			}
+			part, s = b.String(), s[i:]
+		} else {
+			j := strings.IndexByte(s, '.')
+			if j < 0 {
+				j = len(s)
+			}
+			part, s = s[:j], s[j:]
+		}
+		parts = append(parts, part)
+		if len(s) > 0 {
+			if s[0] != '.' {
+				return "", "", false
+			}
+			s = s[1:]
+		}
+	}
+	switch len(parts) {
+	case 1:
+		return "public", parts[0], true
+	case 2:
+		return parts[0], parts[1], true
+	}
+	return "", "", false
+}
+
+// ---- pg_dump discovery ----
+
+var versionRE = regexp.MustCompile(`\)\s+(\d+)(?:\.(\d+))?`)
+
+// toolMajor runs `tool --version` and returns its major version.
+func toolMajor(ctx context.Context, path string) (int, error) {
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return 0, fmt.Errorf("run %s --version: %w", path, err)
+	}
+	m := versionRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return 0, fmt.Errorf("cannot read the version of %s from %q", path, strings.TrimSpace(string(out)))
+	}
+	major, _ := strconv.Atoi(m[1])
+	if major < 10 && m[2] != "" { // 9.6 -> 9 is enough to be "too old"
+		return major, nil
+	}
+	return major, nil
+}
+
+// findPgDump returns a pg_dump whose major version is at least serverMajor.
+func (e *Engine) findPgDump(ctx context.Context, serverMajor int) (string, int, error) {
+	var cands []string
+	if e.PgDump != "" {
+		cands = []string{e.PgDump}
+	} else {
+		if p, err := exec.LookPath("pg_dump"); err == nil {
+			cands = append(cands, p)
+		}
+		for _, g := range e.BinDirs {
+			m, _ := filepath.Glob(filepath.Join(g, "pg_dump"))
+			cands = append(cands, m...)
+		}
+	}
+	pkg := fmt.Sprintf("postgresql-client-%d", serverMajor)
+	if len(cands) == 0 {
+		return "", 0, fmt.Errorf("pg_dump not found in PATH or %s: install %s (pg_dump %d or newer is needed for this server)",
+			strings.Join(e.BinDirs, ", "), pkg, serverMajor)
+	}
+	type found struct {
+		path  string
+		major int
+	}
+	var fs []found
+	var lastErr error
+	for _, c := range cands {
+		if st, err := os.Stat(c); err != nil || st.IsDir() {
+			continue
+		}
+		m, err := toolMajor(ctx, c)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		fs = append(fs, found{c, m})
+	}
+	if len(fs) == 0 {
+		if lastErr != nil {
+			return "", 0, fmt.Errorf("no usable pg_dump (install %s): %w", pkg, lastErr)
+		}
+		return "", 0, fmt.Errorf("pg_dump not found: install %s", pkg)
+	}
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].major > fs[j].major })
+	best := fs[0]
+	if best.major < serverMajor {
+		return "", 0, fmt.Errorf("pg_dump %d is older than the server (%d): install %s (found %s)",
+			best.major, serverMajor, pkg, best.path)
+	}
+	return best.path, best.major, nil
+}
+
+// pgDumpEnv builds the connection arguments of a libpq client: a
+// connection URL without the password for argv, and PGPASSWORD for env.
+func pgDumpConn(d *dsn.DSN) (connURL string, env []string) {
+	u := *d.URL
+	env = os.Environ()
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			env = append(env, "PGPASSWORD="+pw)
+			u.User = url.User(u.User.Username())
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			env = append(env, "PGPASSWORD="+q.Get(k))
+			q.Del(k)
+		}
+	}
+	// pgx-only parameters that libpq would reject.
+	for _, k := range []string{"pool_max_conns", "pool_min_conns", "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode"} {
+		q.Del(k)
+	}
+	if u.Scheme == "postgres" || u.Scheme == "postgresql" {
+		u.Scheme = "postgresql"
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), env
+}

@@ -1,0 +1,461 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
+)
+
+// snapshotMeta is what Restore, ExportSQL and the RowReader need besides
+// the data streams.
+type snapshotMeta struct {
+	cols columnsMeta
+	seqs []sequenceValue
+}
+
+func readStream(ctx context.Context, snap engine.SnapshotReader, name string) ([]byte, bool, error) {
+	for _, st := range snap.Manifest().Streams {
+		if st.Name != name {
+			continue
+		}
+		r, err := snap.Open(ctx, st)
+		if err != nil {
+			return nil, true, fmt.Errorf("open stream %s: %w", name, err)
+		}
+		defer r.Close()
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, true, fmt.Errorf("read stream %s: %w", name, err)
+		}
+		return b, true, nil
+	}
+	return nil, false, nil
+}
+
+func loadSnapshotMeta(ctx context.Context, snap engine.SnapshotReader) (*snapshotMeta, error) {
+	if m := snap.Manifest(); m == nil || m.Engine != dsn.Postgres {
+		eng := ""
+		if m != nil {
+			eng = m.Engine
+		}
+		return nil, fmt.Errorf("snapshot is from engine %q, not postgres", eng)
+	}
+	var sm snapshotMeta
+	b, ok, err := readStream(ctx, snap, streamColumns)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("snapshot has no %s stream", streamColumns)
+	}
+	if err := json.Unmarshal(b, &sm.cols); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", streamColumns, err)
+	}
+	b, ok, err = readStream(ctx, snap, streamSequences)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if err := json.Unmarshal(b, &sm.seqs); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", streamSequences, err)
+		}
+	}
+	return &sm, nil
+}
+
+// dumpEntry is one TOC entry of pg_dump's plain output.
+type dumpEntry struct {
+	Type   string // "TABLE", "INDEX", "FK CONSTRAINT", "ACL", …
+	Title  string // the "-- Name: …" line
+	Body   string
+	Prefix string // session settings in effect before the entry
+}
+
+var (
+	entryTypeRE = regexp.MustCompile(`; Type: ([A-Z][A-Z ]*); Schema: `)
+	setLineRE   = regexp.MustCompile(`(?m)^(SET [a-z_]+ = .*;|SELECT pg_catalog\.set_config\(.*\);)$`)
+	setNameRE   = regexp.MustCompile(`^(?:SET ([a-z_]+)|SELECT pg_catalog\.set_config\('([a-z_]+)')`)
+	ownerLineRE = regexp.MustCompile(`(?m)^ALTER [A-Z ]+ .* OWNER TO .*;\n`)
+	fkRE        = regexp.MustCompile(`(?s)(ADD CONSTRAINT .*? FOREIGN KEY .*?);`)
+)
+
+// parseDump splits a pg_dump plain section into its header (the session
+// settings) and entries.
+func parseDump(sql string) (header string, entries []dumpEntry) {
+	const marker = "\n--\n-- Name: "
+	idx := strings.Index(sql, marker)
+	if idx < 0 {
+		return sql, nil
+	}
+	header = sql[:idx+1]
+	state := map[string]string{}
+	var order []string
+	applySets := func(s string) {
+		for _, l := range setLineRE.FindAllString(s, -1) {
+			m := setNameRE.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			k := m[1] + m[2]
+			if _, seen := state[k]; !seen {
+				order = append(order, k)
+			}
+			state[k] = l
+		}
+	}
+	applySets(header)
+	rest := sql[idx+1:]
+	for len(rest) > 0 {
+		next := strings.Index(rest[1:], marker)
+		var body string
+		if next < 0 {
+			body, rest = rest, ""
+		} else {
+			body, rest = rest[:next+2], rest[next+2:]
+		}
+		e := dumpEntry{Body: body}
+		if i := strings.Index(body, "-- Name: "); i >= 0 {
+			line := body[i:]
+			if j := strings.IndexByte(line, '\n'); j >= 0 {
+				line = line[:j]
+			}
+			e.Title = strings.TrimPrefix(line, "-- ")
+			if m := entryTypeRE.FindStringSubmatch(line); m != nil {
+				e.Type = m[1]
+			}
+		}
+		var p strings.Builder
+		for _, k := range order {
+			p.WriteString(state[k])
+			p.WriteByte('\n')
+		}
+		e.Prefix = p.String()
+		entries = append(entries, e)
+		applySets(body)
+	}
+	return header, entries
+}
+
+// filterEntries applies --no-owner and --no-privileges.
+func filterEntries(entries []dumpEntry, noOwner, noPriv bool) []dumpEntry {
+	out := entries[:0:0]
+	for _, e := range entries {
+		if noPriv && (e.Type == "ACL" || e.Type == "DEFAULT ACL") {
+			continue
+		}
+		if noOwner {
+			e.Body = ownerLineRE.ReplaceAllString(e.Body, "")
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func execSQL(ctx context.Context, c *pgx.Conn, sql string) error {
+	_, err := c.PgConn().Exec(ctx, sql).ReadAll()
+	return err
+}
+
+// Restore implements engine.Engine.
+func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) error {
+	jobs := defaultJobs(opts.Jobs)
+	sm, err := loadSnapshotMeta(ctx, snap)
+	if err != nil {
+		return err
+	}
+	sel, err := selectTables(sm.cols.Tables, opts.Tables)
+	if err != nil {
+		return err
+	}
+	partial := len(opts.Tables) > 0
+	pre, _, err := readStream(ctx, snap, streamPre)
+	if err != nil {
+		return err
+	}
+	post, _, err := readStream(ctx, snap, streamPost)
+	if err != nil {
+		return err
+	}
+	if err := prepareTarget(ctx, target, opts.Clean); err != nil {
+		return err
+	}
+	conn, err := connect(ctx, target, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+
+	// pre-data, entry by entry on one session.
+	preHeader, preEntries := parseDump(string(pre))
+	if err := execSQL(ctx, conn, preHeader); err != nil {
+		return fmt.Errorf("restore schema (pre-data settings): %w", err)
+	}
+	for _, en := range filterEntries(preEntries, opts.NoOwner, opts.NoPrivileges) {
+		if err := execSQL(ctx, conn, en.Body); err != nil {
+			return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
+		}
+	}
+
+	if err := e.loadData(ctx, snap, target, sel, jobs, opts.Progress); err != nil {
+		return err
+	}
+
+	for _, s := range sm.seqs {
+		if _, err := conn.Exec(ctx, "SELECT pg_catalog.setval($1::regclass, $2, $3)", s.Name, s.LastValue, s.IsCalled); err != nil {
+			return fmt.Errorf("set sequence %s: %w", s.Name, err)
+		}
+	}
+
+	postHeader, postEntries := parseDump(string(post))
+	postEntries = filterEntries(postEntries, opts.NoOwner, opts.NoPrivileges)
+	if partial {
+		// Not every table has its rows: keep foreign keys for new rows but
+		// do not check the restored ones.
+		for i := range postEntries {
+			if postEntries[i].Type == "FK CONSTRAINT" {
+				postEntries[i].Body = fkRE.ReplaceAllString(postEntries[i].Body, "$1 NOT VALID;")
+			}
+		}
+		opts.Logger.Warn("restoring chosen tables only: foreign keys are added NOT VALID", "tables", len(sel))
+	}
+	var par, seq []dumpEntry
+	for _, en := range postEntries {
+		if en.Type == "INDEX" || en.Type == "CONSTRAINT" {
+			par = append(par, en)
+		} else {
+			seq = append(seq, en)
+		}
+	}
+	if err := runParallel(ctx, target, jobs, postHeader, par); err != nil {
+		return err
+	}
+	if err := execSQL(ctx, conn, postHeader); err != nil {
+		return fmt.Errorf("restore schema (post-data settings): %w", err)
+	}
+	for _, en := range seq {
+		if err := execSQL(ctx, conn, en.Body); err != nil {
+			return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
+		}
+	}
+	opts.Logger.Debug("postgres restore done", "database", target.Database(), "tables", len(sel))
+	return nil
+}
+
+// selectTables returns the chosen tables (all when names is empty).
+func selectTables(all []*tableInfo, names []string) ([]*tableInfo, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []*tableInfo
+	seen := map[string]bool{}
+	for _, n := range names {
+		t := findTable(all, n)
+		if t == nil {
+			return nil, fmt.Errorf("table %s is not in the snapshot", n)
+		}
+		if !seen[t.Name] {
+			seen[t.Name] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// runParallel runs independent post-data entries (indexes, primary and
+// unique keys) on up to jobs sessions.
+func runParallel(ctx context.Context, target *dsn.DSN, jobs int, header string, entries []dumpEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	queue := make(chan dumpEntry)
+	g.Go(func() error {
+		defer close(queue)
+		for _, en := range entries {
+			select {
+			case queue <- en:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for w := 0; w < min(jobs, len(entries)); w++ {
+		g.Go(func() error {
+			c, err := connect(gctx, target, false)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.Background())
+			if err := execSQL(gctx, c, header+"SET maintenance_work_mem = '256MB';\n"); err != nil {
+				return fmt.Errorf("restore schema (post-data settings): %w", err)
+			}
+			for en := range queue {
+				if err := execSQL(gctx, c, en.Prefix+en.Body); err != nil {
+					return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
+				}
+			}
+			return gctx.Err()
+		})
+	}
+	return g.Wait()
+}
+
+// countingReader counts bytes and rows of restored data.
+type countingReader struct {
+	r    io.Reader
+	p    *progress.Progress
+	rows int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if n > 0 {
+		var rows int64
+		for _, x := range b[:n] {
+			if x == '\n' {
+				rows++
+			}
+		}
+		c.rows += rows
+		c.p.AddBytes(int64(n))
+		c.p.AddRows(rows)
+	}
+	return n, err
+}
+
+// loadData copies the chosen tables' streams into target in parallel.
+func (e *Engine) loadData(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, tabs []*tableInfo, jobs int, p *progress.Progress) error {
+	type item struct {
+		t  *tableInfo
+		st manifest.Stream
+	}
+	var items []item
+	var total int64
+	for _, t := range tabs {
+		for _, st := range snap.Manifest().TableStreams(t.Name) {
+			items = append(items, item{t, st})
+			total += st.Size
+		}
+	}
+	p.AddTables(len(tabs))
+	p.SetTotalBytes(total)
+	if len(items) == 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	queue := make(chan item)
+	g.Go(func() error {
+		defer close(queue)
+		for _, it := range items {
+			select {
+			case queue <- it:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for w := 0; w < min(jobs, len(items)); w++ {
+		g.Go(func() error {
+			c, err := connect(gctx, target, false)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.Background())
+			if err := execSQL(gctx, c, "SET synchronous_commit = off"); err != nil {
+				return fmt.Errorf("prepare data session: %w", err)
+			}
+			for it := range queue {
+				if err := copyIn(gctx, c, snap, it.t, it.st, p); err != nil {
+					return fmt.Errorf("restore table %s: %w", it.t.Name, err)
+				}
+				if it.st.Part == it.t.Parts-1 {
+					p.TableDone()
+				}
+			}
+			return gctx.Err()
+		})
+	}
+	return g.Wait()
+}
+
+func copyIn(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, t *tableInfo, st manifest.Stream, p *progress.Progress) error {
+	r, err := snap.Open(ctx, st)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", st.Name, err)
+	}
+	defer r.Close()
+	if _, err := c.PgConn().CopyFrom(ctx, &countingReader{r: r, p: p}, t.copyIn()); err != nil {
+		return fmt.Errorf("copy stream %s: %w", st.Name, err)
+	}
+	return nil
+}
+
+// prepareTarget makes sure the target database exists and is empty
+// (dropping and recreating it with clean).
+func prepareTarget(ctx context.Context, target *dsn.DSN, clean bool) error {
+	name := target.Database()
+	if name == "" {
+		return fmt.Errorf("restore target %s names no database", target.String())
+	}
+	mc, err := maintenanceConn(ctx, target)
+	if err != nil {
+		return err
+	}
+	defer mc.Close(context.Background())
+	var exists bool
+	if err := mc.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", name, err)
+	}
+	create := func() error {
+		if _, err := mc.Exec(ctx, "CREATE DATABASE "+quoteIdent(name)+" TEMPLATE template0"); err != nil {
+			return fmt.Errorf("create database %s: %w", name, err)
+		}
+		return nil
+	}
+	if !exists {
+		return create()
+	}
+	tc, err := connect(ctx, target, false)
+	if err != nil {
+		return err
+	}
+	var objects int64
+	err = tc.QueryRow(ctx, `SELECT
+ (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+     AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f'))
+ + (SELECT count(*) FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema') AND nspname NOT LIKE 'pg\_%')
+ + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'))`).Scan(&objects)
+	tc.Close(context.Background())
+	if err != nil {
+		return fmt.Errorf("inspect database %s: %w", name, err)
+	}
+	if objects == 0 {
+		return nil
+	}
+	if !clean {
+		return fmt.Errorf("database %s on %s holds %d objects: %w", name, target.URL.Host, objects, engine.ErrTargetNotEmpty)
+	}
+	if name == "postgres" || name == "template1" {
+		return fmt.Errorf("refusing to drop and recreate the maintenance database %s for --clean", name)
+	}
+	if err := dropDatabase(ctx, mc, name); err != nil {
+		return err
+	}
+	return create()
+}

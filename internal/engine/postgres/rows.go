@@ -1,0 +1,483 @@
+package postgres
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
+)
+
+// ExportSQL implements engine.SQLExporter: pre-data, every table as
+// COPY … FROM stdin, setval for every sequence, then post-data; psql loads
+// it into an empty database (psql -v ON_ERROR_STOP=1 -d db -f file).
+func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io.Writer) error {
+	sm, err := loadSnapshotMeta(ctx, snap)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if err := copyStream(ctx, snap, streamPre, bw); err != nil {
+		return err
+	}
+	fmt.Fprint(bw, "\n--\n-- Table data (snapdata)\n--\n\nSET client_encoding = 'UTF8';\nSET DateStyle = 'ISO, YMD';\nSET IntervalStyle = 'postgres';\nSET standard_conforming_strings = on;\n")
+	for _, t := range sm.cols.Tables {
+		fmt.Fprintf(bw, "\n--\n-- Data for %s\n--\n\n%s;\n", strings.ReplaceAll(t.Name, "\n", " "), strings.Replace(t.copyIn(), "FROM STDIN", "FROM stdin", 1))
+		for _, st := range snap.Manifest().TableStreams(t.Name) {
+			r, err := snap.Open(ctx, st)
+			if err != nil {
+				return fmt.Errorf("open stream %s: %w", st.Name, err)
+			}
+			_, err = io.Copy(bw, r)
+			r.Close()
+			if err != nil {
+				return fmt.Errorf("export table %s: %w", t.Name, err)
+			}
+		}
+		fmt.Fprint(bw, "\\.\n")
+	}
+	if len(sm.seqs) > 0 {
+		fmt.Fprint(bw, "\n--\n-- Sequence values (snapdata)\n--\n\n")
+	}
+	for _, s := range sm.seqs {
+		fmt.Fprintf(bw, "SELECT pg_catalog.setval(%s, %d, %t);\n", quoteLiteral(s.Name), s.LastValue, s.IsCalled)
+	}
+	fmt.Fprint(bw, "\n")
+	if err := copyStream(ctx, snap, streamPost, bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write SQL export: %w", err)
+	}
+	return nil
+}
+
+func copyStream(ctx context.Context, snap engine.SnapshotReader, name string, w io.Writer) error {
+	for _, st := range snap.Manifest().Streams {
+		if st.Name != name {
+			continue
+		}
+		r, err := snap.Open(ctx, st)
+		if err != nil {
+			return fmt.Errorf("open stream %s: %w", name, err)
+		}
+		defer r.Close()
+		if _, err := io.Copy(w, r); err != nil {
+			return fmt.Errorf("export %s: %w", name, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("snapshot has no %s stream", name)
+}
+
+// Schema implements engine.RowReader.
+func (e *Engine) Schema(ctx context.Context, snap engine.SnapshotReader) ([]engine.TableSchema, error) {
+	sm, err := loadSnapshotMeta(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]engine.TableSchema, 0, len(sm.cols.Tables))
+	for _, t := range sm.cols.Tables {
+		ts := engine.TableSchema{Name: t.Name}
+		for _, c := range t.Columns {
+			ts.Columns = append(ts.Columns, engine.Column{Name: c.Name, Type: c.Portable, SourceType: c.Type, Nullable: c.Nullable, PrimaryKey: c.PK})
+		}
+		out = append(out, ts)
+	}
+	return out, nil
+}
+
+// ReadRows implements engine.RowReader: it decodes COPY text rows.
+func (e *Engine) ReadRows(ctx context.Context, snap engine.SnapshotReader, table string, fn func(row []any) error) error {
+	sm, err := loadSnapshotMeta(ctx, snap)
+	if err != nil {
+		return err
+	}
+	t := findTable(sm.cols.Tables, table)
+	if t == nil {
+		return fmt.Errorf("table %s is not in the snapshot", table)
+	}
+	for _, st := range snap.Manifest().TableStreams(t.Name) {
+		if err := readCopyRows(ctx, snap, t, st.Name, func(row []any) error { return fn(row) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readCopyRows(ctx context.Context, snap engine.SnapshotReader, t *tableInfo, name string, fn func([]any) error) error {
+	var st = snap.Manifest().Streams
+	for _, s := range st {
+		if s.Name != name {
+			continue
+		}
+		r, err := snap.Open(ctx, s)
+		if err != nil {
+			return fmt.Errorf("open stream %s: %w", name, err)
+		}
+		defer r.Close()
+		br := bufio.NewReaderSize(r, 256<<10)
+		for n := 1; ; n++ {
+			line, err := br.ReadString('\n')
+			if errors.Is(err, io.EOF) && line == "" {
+				return nil
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read stream %s: %w", name, err)
+			}
+			row, derr := decodeCopyLine(strings.TrimSuffix(line, "\n"), t.Columns)
+			if derr != nil {
+				return fmt.Errorf("table %s row %d: %w", t.Name, n, derr)
+			}
+			if err := fn(row); err != nil {
+				return err
+			}
+			if n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	return fmt.Errorf("snapshot has no stream %s", name)
+}
+
+// decodeCopyLine turns one COPY text line into Go values.
+func decodeCopyLine(line string, cols []column) ([]any, error) {
+	fields := strings.Split(line, "\t")
+	if len(cols) == 0 && line == "" {
+		return []any{}, nil
+	}
+	if len(fields) != len(cols) {
+		return nil, fmt.Errorf("%d fields, expected %d", len(fields), len(cols))
+	}
+	row := make([]any, len(cols))
+	for i, f := range fields {
+		if f == `\N` {
+			continue
+		}
+		s := unescapeCopy(f)
+		v, err := convertValue(s, cols[i].Portable)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", cols[i].Name, err)
+		}
+		row[i] = v
+	}
+	return row, nil
+}
+
+func convertValue(s, portable string) (any, error) {
+	switch portable {
+	case "integer":
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return s, nil //nolint:nilerr // out of int64 range (oid > 2^63 never; keep text)
+		}
+		return v, nil
+	case "float":
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad float %q", s)
+		}
+		return v, nil
+	case "boolean":
+		return s == "t", nil
+	case "bytes":
+		if !strings.HasPrefix(s, `\x`) {
+			return nil, fmt.Errorf("bytea value not in hex format")
+		}
+		b, err := hex.DecodeString(s[2:])
+		if err != nil {
+			return nil, fmt.Errorf("bad bytea: %w", err)
+		}
+		return b, nil
+	}
+	return s, nil
+}
+
+func unescapeCopy(f string) string {
+	if strings.IndexByte(f, '\\') < 0 {
+		return f
+	}
+	b := make([]byte, 0, len(f))
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c != '\\' || i+1 >= len(f) {
+			b = append(b, c)
+			continue
+		}
+		i++
+		c = f[i]
+		switch c {
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'v':
+			b = append(b, '\v')
+		case 'x':
+			v, n := 0, 0
+			for n < 2 && i+1 < len(f) && isHex(f[i+1]) {
+				i++
+				v = v*16 + hexVal(f[i])
+				n++
+			}
+			if n == 0 {
+				b = append(b, 'x')
+			} else {
+				b = append(b, byte(v))
+			}
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v := int(c - '0')
+			for n := 1; n < 3 && i+1 < len(f) && f[i+1] >= '0' && f[i+1] <= '7'; n++ {
+				i++
+				v = v*8 + int(f[i]-'0')
+			}
+			b = append(b, byte(v))
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func hexVal(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	}
+	return int(c-'A') + 10
+}
+
+// pgTypeFor maps a portable type to a PostgreSQL column type.
+func pgTypeFor(c engine.Column) (string, bool) {
+	switch c.Type {
+	case "integer":
+		return "bigint", true
+	case "float":
+		return "double precision", true
+	case "numeric":
+		return "numeric", true
+	case "text":
+		return "text", true
+	case "bytes":
+		return "bytea", true
+	case "boolean":
+		return "boolean", true
+	case "date":
+		return "date", true
+	case "time":
+		return "time", true
+	case "timestamp":
+		return "timestamp", true
+	case "timestamptz":
+		return "timestamptz", true
+	case "json":
+		return "jsonb", true
+	case "uuid":
+		return "uuid", true
+	}
+	return "", false
+}
+
+// Import implements engine.Importer: it creates each table from its
+// portable schema and loads its rows with COPY. Table names are read as
+// PostgreSQL names (schema.table, quoted or not; a bare name goes to
+// public). It refuses when any column type cannot be mapped, naming them.
+func (e *Engine) Import(ctx context.Context, target *dsn.DSN, tables []engine.TableSchema, rows func(table string, fn func(row []any) error) error, opts engine.RestoreOptions) error {
+	if len(opts.Tables) > 0 {
+		want := map[string]bool{}
+		for _, t := range opts.Tables {
+			want[t] = true
+		}
+		var sel []engine.TableSchema
+		for _, t := range tables {
+			if want[t.Name] {
+				sel = append(sel, t)
+				delete(want, t.Name)
+			}
+		}
+		if len(want) > 0 {
+			var miss []string
+			for k := range want {
+				miss = append(miss, k)
+			}
+			sort.Strings(miss)
+			return fmt.Errorf("tables not in the export: %s", strings.Join(miss, ", "))
+		}
+		tables = sel
+	}
+	var bad []string
+	for _, t := range tables {
+		for _, c := range t.Columns {
+			if _, ok := pgTypeFor(c); !ok {
+				bad = append(bad, fmt.Sprintf("%s.%s (%s/%s)", t.Name, c.Name, c.Type, c.SourceType))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("cannot map column types to PostgreSQL: %s", strings.Join(bad, ", "))
+	}
+	if err := prepareTarget(ctx, target, opts.Clean); err != nil {
+		return err
+	}
+	conn, err := connect(ctx, target, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for _, t := range tables {
+		schema, name, ok := splitQualified(t.Name)
+		if !ok {
+			schema, name = "public", t.Name
+		}
+		ti := &tableInfo{Name: qualified(schema, name), Schema: schema, Table: name}
+		var defs, pk []string
+		for _, c := range t.Columns {
+			typ, _ := pgTypeFor(c)
+			d := quoteIdent(c.Name) + " " + typ
+			if !c.Nullable {
+				d += " NOT NULL"
+			}
+			defs = append(defs, d)
+			if c.PrimaryKey {
+				pk = append(pk, quoteIdent(c.Name))
+			}
+			ti.Columns = append(ti.Columns, column{Name: c.Name, Portable: c.Type})
+		}
+		if len(pk) > 0 {
+			defs = append(defs, "PRIMARY KEY ("+strings.Join(pk, ", ")+")")
+		}
+		ddl := "CREATE SCHEMA IF NOT EXISTS " + quoteIdent(schema) + ";\nCREATE TABLE " + ti.Name + " (\n  " + strings.Join(defs, ",\n  ") + "\n)"
+		if err := execSQL(ctx, conn, ddl); err != nil {
+			return fmt.Errorf("create table %s: %w", ti.Name, err)
+		}
+		if err := importRows(ctx, conn, ti, t.Name, rows, opts); err != nil {
+			return fmt.Errorf("import table %s: %w", ti.Name, err)
+		}
+		opts.Progress.TableDone()
+	}
+	return nil
+}
+
+func importRows(ctx context.Context, conn *pgx.Conn, ti *tableInfo, src string, rows func(string, func([]any) error) error, opts engine.RestoreOptions) error {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bw := bufio.NewWriterSize(pw, 256<<10)
+		var buf []byte
+		err := rows(src, func(row []any) error {
+			if len(row) != len(ti.Columns) {
+				return fmt.Errorf("row has %d values, table has %d columns", len(row), len(ti.Columns))
+			}
+			buf = buf[:0]
+			for i, v := range row {
+				if i > 0 {
+					buf = append(buf, '\t')
+				}
+				buf = encodeCopyValue(buf, v, ti.Columns[i].Portable)
+			}
+			buf = append(buf, '\n')
+			opts.Progress.AddRows(1)
+			opts.Progress.AddBytes(int64(len(buf)))
+			_, err := bw.Write(buf)
+			return err
+		})
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	_, err := conn.PgConn().CopyFrom(ctx, pr, ti.copyIn())
+	pr.CloseWithError(errors.New("copy ended"))
+	<-done
+	return err
+}
+
+// encodeCopyValue appends one value in COPY text form.
+func encodeCopyValue(b []byte, v any, portable string) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, `\N`...)
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case int32:
+		return strconv.AppendInt(b, int64(x), 10)
+	case uint64:
+		return strconv.AppendUint(b, x, 10)
+	case float64:
+		switch {
+		case math.IsNaN(x):
+			return append(b, "NaN"...)
+		case math.IsInf(x, 1):
+			return append(b, "Infinity"...)
+		case math.IsInf(x, -1):
+			return append(b, "-Infinity"...)
+		}
+		return strconv.AppendFloat(b, x, 'g', -1, 64)
+	case float32:
+		return encodeCopyValue(b, float64(x), portable)
+	case bool:
+		if x {
+			return append(b, 't')
+		}
+		return append(b, 'f')
+	case []byte:
+		if portable == "bytes" {
+			b = append(b, `\\x`...)
+			return hex.AppendEncode(b, x)
+		}
+		return appendEscaped(b, string(x))
+	case string:
+		if portable == "bytes" {
+			b = append(b, `\\x`...)
+			return hex.AppendEncode(b, []byte(x))
+		}
+		return appendEscaped(b, x)
+	case time.Time:
+		return appendEscaped(b, x.Format("2006-01-02 15:04:05.999999999Z07:00"))
+	}
+	return appendEscaped(b, fmt.Sprint(v))
+}
+
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, `\\`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\t':
+			b = append(b, `\t`...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
