@@ -1,0 +1,208 @@
+package mysql
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+)
+
+// The mysql-tsv/1 row format is what LOAD DATA LOCAL INFILE ... CHARACTER
+// SET binary FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY
+// '\n' reads without loss:
+//
+//   - fields are separated by a tab, rows end with a newline;
+//   - NULL is \N;
+//   - backslash, tab, newline, carriage return and NUL are written as \\,
+//     \t, \n, \r and \0; every other byte is written as is;
+//   - values are the server's text-protocol form in the column's own
+//     character set (the dump session sets character_set_results = binary),
+//     so binary strings and non-UTF-8 columns round-trip byte for byte;
+//   - BIT columns are dumped as their unsigned integer value (col+0) and
+//     loaded with SET col = CAST(@v AS UNSIGNED).
+//
+// Rows are ordered by the primary key (or the first unique key whose
+// columns are all NOT NULL; for tables without one: by every dumped column,
+// strings compared as binary), so a stream is byte-stable while its data
+// does not change.
+
+// appendEscaped appends v escaped for mysql-tsv/1.
+func appendEscaped(dst, v []byte) []byte {
+	start := 0
+	for i, c := range v {
+		var esc byte
+		switch c {
+		case '\\':
+			esc = '\\'
+		case '\t':
+			esc = 't'
+		case '\n':
+			esc = 'n'
+		case '\r':
+			esc = 'r'
+		case 0:
+			esc = '0'
+		default:
+			continue
+		}
+		dst = append(dst, v[start:i]...)
+		dst = append(dst, '\\', esc)
+		start = i + 1
+	}
+	return append(dst, v[start:]...)
+}
+
+// appendRow appends one encoded row (with its newline). A nil value is NULL.
+func appendRow(dst []byte, vals [][]byte) []byte {
+	for i, v := range vals {
+		if i > 0 {
+			dst = append(dst, '\t')
+		}
+		if v == nil {
+			dst = append(dst, '\\', 'N')
+			continue
+		}
+		dst = appendEscaped(dst, v)
+	}
+	return append(dst, '\n')
+}
+
+// rowSum is the table checksum: the sum modulo 2^256 of the SHA-256 of
+// every encoded row (its bytes including the newline), as a big-endian
+// 256-bit number. It does not depend on how a table is split into ranges
+// or in which order the ranges finish, so parallel workers can compute it
+// and Checksums recomputes it with one plain query.
+type rowSum [4]uint64 // most significant limb first
+
+func (s *rowSum) addRow(row []byte) {
+	h := sha256.Sum256(row)
+	var o rowSum
+	for i := range o {
+		o[i] = binary.BigEndian.Uint64(h[i*8:])
+	}
+	s.add(o)
+}
+
+func (s *rowSum) add(o rowSum) {
+	var carry uint64
+	for i := 3; i >= 0; i-- {
+		s[i], carry = bits.Add64(s[i], o[i], carry)
+	}
+}
+
+func (s rowSum) hex() string {
+	var b [32]byte
+	for i, v := range s {
+		binary.BigEndian.PutUint64(b[i*8:], v)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// rowDecoder reads mysql-tsv/1 rows.
+type rowDecoder struct {
+	r      *bufio.Reader
+	ncols  int
+	line   []byte
+	fields [][]byte
+	bufs   [][]byte
+}
+
+func newRowDecoder(r io.Reader, ncols int) *rowDecoder {
+	return &rowDecoder{r: bufio.NewReaderSize(r, 256<<10), ncols: ncols}
+}
+
+// next returns the next row's fields (nil for NULL), valid until the next
+// call, or io.EOF.
+func (d *rowDecoder) next() ([][]byte, error) {
+	d.line = d.line[:0]
+	for {
+		chunk, err := d.r.ReadSlice('\n')
+		d.line = append(d.line, chunk...)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == io.EOF {
+			if len(d.line) == 0 {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("row data ends without a newline")
+		}
+		return nil, err
+	}
+	line := d.line[:len(d.line)-1]
+	d.fields = d.fields[:0]
+	if cap(d.bufs) < d.ncols {
+		d.bufs = make([][]byte, d.ncols)
+	}
+	d.bufs = d.bufs[:d.ncols]
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(line, '\t')
+		f := line
+		if j >= 0 {
+			f = line[:j]
+		}
+		if i >= d.ncols {
+			return nil, fmt.Errorf("row has more than %d fields", d.ncols)
+		}
+		v, err := unescape(d.bufs[i][:0], f)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			d.bufs[i] = v
+		}
+		d.fields = append(d.fields, v)
+		if j < 0 {
+			break
+		}
+		line = line[j+1:]
+	}
+	if len(d.fields) != d.ncols {
+		return nil, fmt.Errorf("row has %d fields, expected %d", len(d.fields), d.ncols)
+	}
+	return d.fields, nil
+}
+
+// unescape decodes one field into dst; it returns nil for \N.
+func unescape(dst, f []byte) ([]byte, error) {
+	if len(f) == 2 && f[0] == '\\' && f[1] == 'N' {
+		return nil, nil
+	}
+	if dst == nil {
+		dst = []byte{}
+	}
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		if i >= len(f) {
+			return nil, fmt.Errorf("dangling backslash in row data")
+		}
+		switch f[i] {
+		case '\\':
+			dst = append(dst, '\\')
+		case 't':
+			dst = append(dst, '\t')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case '0':
+			dst = append(dst, 0)
+		default:
+			return nil, fmt.Errorf("unknown escape \\%c in row data", f[i])
+		}
+	}
+	return dst, nil
+}
