@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -212,6 +213,17 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		return nil, err
 	}
 
+	var nonTx []string
+	for _, t := range tables {
+		switch strings.ToLower(t.Engine) {
+		case "innodb", "rocksdb", "tokudb":
+		default:
+			nonTx = append(nonTx, t.Name+" ("+t.Engine+")")
+		}
+	}
+	if len(nonTx) > 0 {
+		log.Warn("tables without transactions are not covered by the consistent snapshot; they are read as they are when their turn comes", "tables", nonTx)
+	}
 	if err := writeJSON(ctx, sink, manifest.Stream{Name: "meta/database", Kind: manifest.KindMeta, Format: FormatMeta}, meta); err != nil {
 		return nil, err
 	}
@@ -291,6 +303,9 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		EngineVersion: meta.ServerVersion,
 		Database:      name,
 		Meta:          map[string]string{"consistency": snap.mode},
+	}
+	if len(nonTx) > 0 {
+		res.Meta["non_transactional_tables"] = strings.Join(nonTx, ", ")
 	}
 	for k, v := range snap.binlog {
 		res.Meta["binlog."+k] = v

@@ -246,7 +246,6 @@ func (e *Engine) Import(ctx context.Context, target *dsn.DSN, tables []engine.Ta
 	return nil
 }
 
-
 func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(table string, fn func(row []any) error) error, opts engine.RestoreOptions) error {
 	tbl := &table{Name: t.Name}
 	for _, col := range t.Columns {
@@ -288,7 +287,7 @@ func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(
 	res, err := c.ExecContext(ctx, tbl.loadSQL(name))
 	pr.CloseWithError(fmt.Errorf("load ended"))
 	if err != nil {
-		return err
+		return localInfileHint(err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {

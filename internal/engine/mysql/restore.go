@@ -427,7 +427,7 @@ func loadStream(ctx context.Context, c *sql.Conn, snap engine.SnapshotReader, s 
 	defer mysql.DeregisterReaderHandler(name)
 	res, err := c.ExecContext(ctx, t.loadSQL(name))
 	if err != nil {
-		return 0, err
+		return 0, localInfileHint(err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
@@ -450,4 +450,14 @@ func (l *lineCounter) Read(b []byte) (int, error) {
 	n, err := l.r.Read(b)
 	l.n += int64(bytes.Count(b[:n], []byte{'\n'}))
 	return n, err
+}
+
+// localInfileHint explains the errors of a server that refuses LOAD DATA
+// LOCAL (MySQL 8 ships with local_infile=OFF).
+func localInfileHint(err error) error {
+	switch mysqlErr(err) {
+	case 1148, 3948, 2068:
+		return fmt.Errorf("%w (snapdata loads rows with LOAD DATA LOCAL INFILE: enable it on the server with SET GLOBAL local_infile = 1)", err)
+	}
+	return err
 }

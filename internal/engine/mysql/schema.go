@@ -47,6 +47,7 @@ type table struct {
 	KeyKind    string   `json:"key_kind"`  // primary, unique or none
 	Generated  []string `json:"generated"` // generated columns (not dumped)
 	DataLength int64    `json:"-"`
+	Engine     string   `json:"-"` // storage engine (InnoDB, MyISAM, …)
 	splitCol   string   // single integer primary key column, "" if none
 }
 
@@ -129,7 +130,7 @@ func loadTables(ctx context.Context, q querier, db string, names []string) ([]*t
 	for _, n := range names {
 		want[n] = true
 	}
-	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES
+	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0), COALESCE(ENGINE, '') FROM information_schema.TABLES
 		WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME`, db)
 	if err != nil {
 		return nil, fmt.Errorf("listing tables of %s: %w", db, err)
@@ -138,7 +139,7 @@ func loadTables(ctx context.Context, q querier, db string, names []string) ([]*t
 	byName := map[string]*table{}
 	for rows.Next() {
 		t := &table{}
-		if err := rows.Scan(&t.Name, &t.DataLength); err != nil {
+		if err := rows.Scan(&t.Name, &t.DataLength, &t.Engine); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("listing tables of %s: %w", db, err)
 		}
@@ -353,21 +354,25 @@ func captureSchema(ctx context.Context, q querier, db string) (pre, post []stmt,
 			views = append(views, stmt{Type: "view", Name: name, SQL: r["Create View"].String,
 				Charset: r["character_set_client"].String, Collation: r["collation_connection"].String})
 		default:
-			r, err := showCreate(ctx, q, "SHOW CREATE TABLE "+quoteIdent(name))
-			if err != nil {
-				return nil, nil, fmt.Errorf("reading definition of table %s: %w", name, err)
-			}
-			s := stmt{Type: "table", Name: name, SQL: r["Create Table"].String}
 			if typ == "SEQUENCE" {
-				s.Type = "sequence"
+				r, err := showCreate(ctx, q, "SHOW CREATE SEQUENCE "+quoteIdent(name))
+				if err != nil {
+					return nil, nil, fmt.Errorf("reading definition of sequence %s: %w", name, err)
+				}
+				pre = append(pre, stmt{Type: "sequence", Name: name, SQL: r["Create Table"].String})
 				var next sql.NullString
 				if err := q.QueryRowContext(ctx, "SELECT next_not_cached_value FROM "+quoteIdent(name)).Scan(&next); err != nil {
 					return nil, nil, fmt.Errorf("reading sequence %s: %w", name, err)
 				}
 				post = append(post, stmt{Type: "setval", Name: name,
 					SQL: "DO SETVAL(" + quoteIdent(name) + ", " + next.String + ", 0)"})
+				continue
 			}
-			pre = append(pre, s)
+			r, err := showCreate(ctx, q, "SHOW CREATE TABLE "+quoteIdent(name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading definition of table %s: %w", name, err)
+			}
+			pre = append(pre, stmt{Type: "table", Name: name, SQL: r["Create Table"].String})
 		}
 	}
 
