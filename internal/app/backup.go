@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
+	"github.com/snapdata/snapdata/internal/repository"
+)
+
+// LockWait is how long operations wait for a conflicting lock.
+const LockWait = 30 * time.Second
+
+// BackupOptions tune one backup.
+type BackupOptions struct {
+	Tags          []string
+	SkipUnchanged bool
+	Jobs          int
+	Progress      *progress.Progress
+}
+
+// BackupOutcome is what a backup did.
+type BackupOutcome struct {
+	Snapshot *manifest.Snapshot // the new snapshot; nil when skipped
+	Skipped  bool
+	Reason   string             // why it was skipped
+	Parent   *manifest.Snapshot // the source's previous snapshot, if any
+}
+
+// latestOf returns the newest snapshot of a source, or nil.
+func latestOf(ctx context.Context, repo *repository.Repository, source string) (*manifest.Snapshot, error) {
+	s, err := repo.Find(ctx, "latest", source)
+	if errors.Is(err, repository.ErrSnapshotNotFound) {
+		return nil, nil
+	}
+	return s, err
+}
+
+// Backup takes one snapshot of src. On any error nothing is committed: the
+// manifest is written last, after every chunk is stored.
+func (a *App) Backup(ctx context.Context, repo *repository.Repository, src Source, opts BackupOptions) (*BackupOutcome, error) {
+	eng, err := a.Engine(src.DSN)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := repo.Lock(ctx, false, "backup of "+src.Name, LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock() //nolint:errcheck // best effort; a stale lock is detected later
+	start := time.Now()
+	parent, err := latestOf(ctx, repo, src.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := &BackupOutcome{Parent: parent}
+	fp := ""
+	if f, ok := eng.(engine.Fingerprinter); ok {
+		fp, err = f.Fingerprint(ctx, src.DSN)
+		if err != nil {
+			a.Logger.Debug("fingerprint unavailable", "source", src.Name, "err", err)
+			fp = ""
+		}
+	}
+	if opts.SkipUnchanged && parent != nil && fp != "" && parent.Fingerprint == fp {
+		out.Skipped = true
+		out.Reason = fmt.Sprintf("unchanged since snapshot %s (server change marker is the same; no data read)", parent.ShortID())
+		return out, nil
+	}
+	sess, err := repo.NewSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := eng.Backup(ctx, src.DSN, engine.BackupOptions{Jobs: opts.Jobs, Progress: opts.Progress, Logger: a.Logger.With("source", src.Name)}, sess)
+	if err != nil {
+		_ = sess.Wait()
+		return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
+	}
+	host, _ := os.Hostname()
+	tags := append(append([]string{}, src.Tags...), opts.Tags...)
+	snap := &manifest.Snapshot{
+		Time:          start.UTC(),
+		Host:          host,
+		Source:        src.Name,
+		Engine:        eng.Name(),
+		EngineVersion: res.EngineVersion,
+		Database:      res.Database,
+		Tags:          tags,
+		Tables:        res.Tables,
+		Meta:          res.Meta,
+	}
+	if res.Fingerprint != "" {
+		snap.Fingerprint = res.Fingerprint
+	} else {
+		snap.Fingerprint = fp
+	}
+	if parent != nil {
+		snap.Parent = parent.ID
+	}
+	if err := sess.Wait(); err != nil {
+		return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
+	}
+	if opts.SkipUnchanged && parent != nil {
+		cand := *snap
+		cand.Streams = sess.Streams()
+		cand.Normalize()
+		if manifest.SameData(&cand, parent) {
+			out.Skipped = true
+			out.Reason = fmt.Sprintf("data identical to snapshot %s", parent.ShortID())
+			return out, nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("backup of %s cancelled, no snapshot was written: %w", src.Name, err)
+	}
+	snap.Duration = time.Since(start).Seconds()
+	if _, err := sess.Commit(ctx, snap); err != nil {
+		return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
+	}
+	out.Snapshot = snap
+	a.Logger.Info("backup done", "source", src.Name, "snapshot", snap.ShortID(), "logical_bytes", snap.LogicalBytes, "added_bytes", snap.AddedBytes, "duration", time.Since(start).Round(time.Millisecond).String())
+	return out, nil
+}
+
+// RestoreOptions tune a restore.
+type RestoreOptions = engine.RestoreOptions
+
+// Restore writes a snapshot into target.
+func (a *App) Restore(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, target *dsn.DSN, opts RestoreOptions) error {
+	if snap.Engine != target.Engine {
+		return Usagef("snapshot %s holds a %s database and cannot be restored into %s (use 'snapdata export --format tar.gz' and 'snapdata import' to move data between engines)", snap.ShortID(), snap.Engine, target)
+	}
+	eng, err := a.Engine(target)
+	if err != nil {
+		return err
+	}
+	lock, err := repo.Lock(ctx, false, "restore of "+snap.ShortID(), LockWait)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock() //nolint:errcheck // best effort
+	if opts.Logger == nil {
+		opts.Logger = a.Logger
+	}
+	if err := eng.Restore(ctx, repo.Reader(snap), target, opts); err != nil {
+		return fmt.Errorf("restore of snapshot %s into %s: %w", snap.ShortID(), target, err)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+// Package cli is the snapdata command line: cobra commands that parse flags
+// and print results, calling internal/app for the work.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snapdata/snapdata/internal/app"
+	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/config"
+	"github.com/snapdata/snapdata/internal/crypto"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/repository"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+	ExitRefused = 3
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=…".
+var Version = "dev"
+
+// env holds what one invocation shares between commands.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+
+	configPath   string
+	repo         string
+	passwordFile string
+	logJSON      bool
+	verbose      bool
+	quiet        bool
+
+	app *app.App
+}
+
+// Run executes snapdata with args (without the program name) and returns
+// the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := e.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	fmt.Fprintf(stderr, "snapdata: %s\n", err)
+	return code
+}
+
+// usageErr wraps flag and argument errors from cobra.
+type usageErr struct{ error }
+
+func (u usageErr) Unwrap() error { return u.error }
+
+// refusedErr marks a refusal by a safety rule.
+type refusedErr struct{ error }
+
+func (r refusedErr) Unwrap() error { return r.error }
+
+func exitCode(err error) int {
+	var u usageErr
+	var r refusedErr
+	switch {
+	case errors.As(err, &r), errors.Is(err, engine.ErrTargetNotEmpty):
+		return ExitRefused
+	case errors.As(err, &u), app.IsUsage(err), errors.Is(err, repository.ErrNeedPassword):
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+func (e *env) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "snapdata",
+		Short: "Back up databases, prove the backups restore, and hand out safe copies",
+		Long: `snapdata backs up PostgreSQL, MySQL/MariaDB and SQLite databases into a deduplicated,
+compressed and encrypted repository (a local folder or S3-compatible object storage),
+restores them, verifies them by test restores, and exports them as plain SQL.
+
+Start with:
+  export SNAPDATA_PASSWORD=…            # or --password-file
+  snapdata init --repo ./backups
+  snapdata backup --repo ./backups sqlite:./app.db
+  snapdata snapshots --repo ./backups
+  snapdata restore --repo ./backups latest --to sqlite:./restored.db
+
+Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return e.setup(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr{fmt.Errorf("%w (see 'snapdata %s --help')", err, c.Name())}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVarP(&e.repo, "repo", "r", "", "repository: a path, s3://bucket/prefix?endpoint=…, or a name from the config (default $SNAPDATA_REPO)")
+	pf.StringVar(&e.passwordFile, "password-file", "", "read the repository password from this file (default $SNAPDATA_PASSWORD)")
+	pf.StringVar(&e.configPath, "config", "", "config file (default $SNAPDATA_CONFIG or ./snapdata.yaml)")
+	pf.BoolVar(&e.logJSON, "log-json", false, "write logs as JSON lines")
+	pf.BoolVarP(&e.verbose, "verbose", "v", false, "log more detail")
+	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print only errors and results")
+	root.AddCommand(
+		e.initCommand(), e.backupCommand(), e.snapshotsCommand(), e.restoreCommand(),
+		e.forgetCommand(), e.pruneCommand(), e.checkCommand(), e.unlockCommand(),
+		e.verifyCommand(), e.exportCommand(), e.importCommand(), e.versionCommand(),
+	)
+	for _, c := range extraCommands {
+		root.AddCommand(c(e))
+	}
+	return root
+}
+
+// extraCommands lets other files register commands (serve, run).
+var extraCommands []func(*env) *cobra.Command
+
+func (e *env) setup(cmd *cobra.Command) error {
+	// The terminal shows results on stdout; logs are for --verbose and for
+	// machines (--log-json).
+	level := slog.LevelWarn
+	if e.logJSON {
+		level = slog.LevelInfo
+	}
+	if e.verbose {
+		level = slog.LevelDebug
+	}
+	var h slog.Handler
+	if e.logJSON {
+		h = slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level})
+	} else {
+		h = slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})
+	}
+	logger := slog.New(h)
+	path := config.Find(e.configPath, os.Getenv)
+	var cfg *config.Config
+	if path != "" && cmd.Name() != "version" {
+		var err error
+		cfg, err = config.Load(path, os.LookupEnv)
+		if err != nil {
+			return err
+		}
+	}
+	e.app = app.New(cfg, logger, os.Getenv)
+	e.app.PasswordFile = e.passwordFile
+	return nil
+}
+
+func (e *env) openRepo() (*repository.Repository, error) {
+	r, err := e.app.OpenRepository(e.ctx, e.repo)
+	if err != nil {
+		return nil, explainOpen(err)
+	}
+	return r, nil
+}
+
+func explainOpen(err error) error {
+	switch {
+	case errors.Is(err, repository.ErrWrongPassword):
+		return err
+	case errors.Is(err, crypto.ErrAuth):
+		return fmt.Errorf("%w (wrong password or damaged repository)", err)
+	case backend.IsNotFound(err):
+		return err
+	}
+	return err
+}
+
+func (e *env) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the snapdata version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := Version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintf(e.stdout, "snapdata %s\n", v)
+			return nil
+		},
+	}
+}
+
+func (e *env) printf(format string, args ...any) {
+	fmt.Fprintf(e.stdout, format, args...)
+}
+
+func (e *env) info(format string, args ...any) {
+	if !e.quiet {
+		fmt.Fprintf(e.stderr, format, args...)
+	}
+}
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr{fmt.Errorf("%s expects %s (see 'snapdata %s --help')", cmd.Name(), what, cmd.Name())}
+		}
+		return nil
+	}
+}

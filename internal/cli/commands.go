@@ -1,0 +1,640 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snapdata/snapdata/internal/app"
+	"github.com/snapdata/snapdata/internal/config"
+	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
+	"github.com/snapdata/snapdata/internal/repository"
+	"github.com/snapdata/snapdata/internal/retention"
+)
+
+func (e *env) initCommand() *cobra.Command {
+	var noEnc bool
+	var chunkSize string
+	cmd := &cobra.Command{
+		Use:   "init --repo REPO",
+		Short: "Create a new repository",
+		Long: `Create a new, empty repository. It is encrypted with a key derived from the password
+(Argon2id) unless --no-encryption is given.
+
+  SNAPDATA_PASSWORD=… snapdata init --repo ./backups
+  snapdata init --repo 's3://bucket/prefix?endpoint=http://127.0.0.1:9000' --password-file /run/secrets/repo`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := repository.InitOptions{NoEncryption: noEnc}
+			if chunkSize != "" {
+				n, err := parseSize(chunkSize)
+				if err != nil || n < 4096 || n > 16<<20 || n&(n-1) != 0 {
+					return usageErr{fmt.Errorf("--chunk-size %q: expected a power of two between 4KiB and 16MiB, e.g. 1MiB", chunkSize)}
+				}
+				opts.ChunkAvgBits = bits.TrailingZeros64(uint64(n))
+			}
+			r, loc, err := e.app.InitRepository(e.ctx, e.repo, opts)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			kind := "encrypted"
+			if noEnc {
+				kind = "unencrypted"
+			}
+			e.printf("created %s repository %s at %s\n", kind, r.Params().ID[:8], loc)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&noEnc, "no-encryption", false, "store data unencrypted (still compressed and deduplicated)")
+	cmd.Flags().StringVar(&chunkSize, "chunk-size", "", "average chunk size, a power of two (default 1MiB)")
+	return cmd
+}
+
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if strings.HasSuffix(s, u.suf) {
+			mult, s = u.m, strings.TrimSuffix(s, u.suf)
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		return 0, err
+	}
+	return n * mult, nil
+}
+
+func (e *env) backupCommand() *cobra.Command {
+	var tags []string
+	var skip bool
+	var jobs int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "backup SOURCE...",
+		Short: "Back up databases into the repository",
+		Long: `Take a consistent snapshot of each SOURCE: a DSN or a source name from the config.
+
+  snapdata backup --repo ./backups sqlite:./app.db
+  snapdata backup --repo main postgres://app@db:5432/orders --tag nightly
+  snapdata backup --skip-unchanged orders     # records nothing when the data did not change
+
+Only changed data is stored: unchanged tables cost nothing. A backup that fails or is
+interrupted writes no snapshot.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr{errors.New("backup expects at least one SOURCE (a DSN such as sqlite:./app.db, or a source name from the config)")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var srcs []app.Source
+			for _, a := range args {
+				s, err := e.app.Source(a)
+				if err != nil {
+					return err
+				}
+				srcs = append(srcs, s)
+			}
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			var results []*manifest.Snapshot
+			failed := 0
+			for _, s := range srcs {
+				p := progress.New("backup "+s.Name, e.stderr)
+				out, err := e.app.Backup(e.ctx, r, s, app.BackupOptions{Tags: tags, SkipUnchanged: skip, Jobs: jobs, Progress: p})
+				p.Done()
+				if err != nil {
+					if len(srcs) == 1 {
+						return err
+					}
+					fmt.Fprintf(e.stderr, "snapdata: %s\n", err)
+					failed++
+					continue
+				}
+				if out.Skipped {
+					e.info("%s: skipped, %s\n", s.Name, out.Reason)
+					continue
+				}
+				sn := out.Snapshot
+				results = append(results, sn)
+				if !asJSON {
+					e.printf("snapshot %s saved: %s, %d tables, %s logical, %s added\n", sn.ShortID(), s.Name, len(sn.Tables), progress.Bytes(sn.LogicalBytes), progress.Bytes(sn.AddedBytes))
+				}
+			}
+			if asJSON {
+				if err := printJSON(e, snapshotsJSON(results)); err != nil {
+					return err
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d backups failed", failed, len(srcs))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "tag the snapshot (repeatable)")
+	cmd.Flags().BoolVar(&skip, "skip-unchanged", false, "record nothing when the data equals the source's latest snapshot")
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers (default: number of cores)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new snapshots as JSON")
+	return cmd
+}
+
+type snapshotJSON struct {
+	ID            string            `json:"id"`
+	Time          time.Time         `json:"time"`
+	Host          string            `json:"host"`
+	Source        string            `json:"source"`
+	Engine        string            `json:"engine"`
+	EngineVersion string            `json:"engine_version,omitempty"`
+	Database      string            `json:"database,omitempty"`
+	Tags          []string          `json:"tags"`
+	LogicalBytes  int64             `json:"logical_bytes"`
+	AddedBytes    int64             `json:"added_bytes"`
+	Tables        []manifest.Table  `json:"tables"`
+	Parent        string            `json:"parent,omitempty"`
+	Meta          map[string]string `json:"meta,omitempty"`
+}
+
+func snapshotsJSON(snaps []*manifest.Snapshot) []snapshotJSON {
+	out := make([]snapshotJSON, 0, len(snaps))
+	for _, s := range snaps {
+		tags := s.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		tables := s.Tables
+		if tables == nil {
+			tables = []manifest.Table{}
+		}
+		out = append(out, snapshotJSON{ID: s.ID, Time: s.Time, Host: s.Host, Source: s.Source, Engine: s.Engine, EngineVersion: s.EngineVersion,
+			Database: s.Database, Tags: tags, LogicalBytes: s.LogicalBytes, AddedBytes: s.AddedBytes, Tables: tables, Parent: s.Parent, Meta: s.Meta})
+	}
+	return out
+}
+
+func printJSON(e *env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (e *env) snapshotsCommand() *cobra.Command {
+	var source string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "snapshots",
+		Aliases: []string{"list", "ls"},
+		Short:   "List snapshots",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			all, err := r.List(e.ctx)
+			if err != nil {
+				return err
+			}
+			var snaps []*manifest.Snapshot
+			for _, s := range all {
+				if source == "" || s.Source == source {
+					snaps = append(snaps, s)
+				}
+			}
+			if asJSON {
+				return printJSON(e, snapshotsJSON(snaps))
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tENGINE\tTABLES\tROWS\tLOGICAL\tADDED\tTAGS")
+			for _, s := range snaps {
+				var rows int64
+				for _, t := range s.Tables {
+					rows += t.Rows
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.ShortID(), s.Time.Local().Format("2006-01-02 15:04:05"), s.Source, s.Engine,
+					len(s.Tables), rows, progress.Bytes(s.LogicalBytes), progress.Bytes(s.AddedBytes), strings.Join(s.Tags, ","))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			e.info("%d snapshots\n", len(snaps))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&source, "source", "", "only snapshots of this source")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (e *env) findSnapshot(r *repository.Repository, ref, source string) (*manifest.Snapshot, error) {
+	if source != "" && !strings.Contains(source, ":") {
+		if s, err := e.app.Source(source); err == nil {
+			source = s.Name
+		}
+	}
+	s, err := r.Find(e.ctx, ref, source)
+	if errors.Is(err, repository.ErrSnapshotNotFound) {
+		return nil, usageErr{err}
+	}
+	return s, err
+}
+
+func (e *env) restoreCommand() *cobra.Command {
+	var to, source string
+	var tables []string
+	var jobs int
+	var clean, noOwner, noPriv bool
+	cmd := &cobra.Command{
+		Use:   "restore SNAPSHOT|latest --to TARGET",
+		Short: "Restore a snapshot into a database",
+		Long: `Restore a snapshot (an id prefix, or latest) into TARGET: a DSN or a config source name.
+The target must be empty (a missing SQLite file, an empty database) unless --clean is given.
+
+  snapdata restore latest --to sqlite:./restored.db
+  snapdata restore 3f2a9c1e --to postgres://app@localhost/orders_copy --jobs 4
+  snapdata restore latest --source orders --to postgres://…/orders_copy --table public.users`,
+		Args: exactArgs(1, "one SNAPSHOT id (or latest)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return usageErr{errors.New("restore needs --to TARGET (a DSN such as sqlite:./restored.db)")}
+			}
+			target, err := e.app.Target(to)
+			if err != nil {
+				return err
+			}
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			snap, err := e.findSnapshot(r, args[0], source)
+			if err != nil {
+				return err
+			}
+			p := progress.New("restore "+snap.ShortID(), e.stderr)
+			p.SetTotalBytes(snap.LogicalBytes)
+			start := time.Now()
+			err = e.app.Restore(e.ctx, r, snap, target, app.RestoreOptions{Jobs: jobs, Tables: tables, Clean: clean, NoOwner: noOwner, NoPrivileges: noPriv, Progress: p})
+			p.Done()
+			if err != nil {
+				return err
+			}
+			e.printf("restored snapshot %s (%s, %d tables) into %s in %s\n", snap.ShortID(), snap.Source, len(snap.Tables), target, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&to, "to", "", "target database: a DSN or a config source name")
+	f.StringVar(&source, "source", "", "with latest: the source whose latest snapshot to use")
+	f.StringArrayVar(&tables, "table", nil, "restore only this table (repeatable)")
+	f.IntVarP(&jobs, "jobs", "j", 0, "parallel workers (default: number of cores)")
+	f.BoolVar(&clean, "clean", false, "replace an existing, non-empty target")
+	f.BoolVar(&noOwner, "no-owner", false, "do not restore object owners")
+	f.BoolVar(&noPriv, "no-privileges", false, "do not restore grants")
+	return cmd
+}
+
+func (e *env) forgetCommand() *cobra.Command {
+	var p retention.Policy
+	var within config.Duration
+	var withinStr, source string
+	var dryRun, prune, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "forget --keep-… [--dry-run] [--prune]",
+		Short: "Remove snapshots that no keep rule keeps",
+		Long: `Apply keep rules to the snapshots of each source separately, as restic does:
+
+  --keep-last N       the N newest snapshots
+  --keep-hourly N     the newest snapshot of each of the last N hours that have one
+  --keep-daily/weekly/monthly/yearly N   likewise per day, ISO week, month, year
+  --keep-within 7d    every snapshot within that long of the source's newest
+  --keep-tag T        every snapshot tagged T
+
+The newest snapshot of every source is always kept. --dry-run shows the plan and
+removes nothing; --prune also deletes the data no remaining snapshot uses.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if withinStr != "" {
+				d, err := config.ParseDuration(withinStr)
+				if err != nil {
+					return usageErr{fmt.Errorf("--keep-within: %w", err)}
+				}
+				within = config.Duration(d)
+			}
+			p.Within = within.D()
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if source != "" {
+				if s, err := e.app.Source(source); err == nil {
+					source = s.Name
+				}
+			}
+			res, err := e.app.Forget(e.ctx, r, p, source, dryRun)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				type item struct {
+					ID      string   `json:"id"`
+					Source  string   `json:"source"`
+					Time    string   `json:"time"`
+					Keep    bool     `json:"keep"`
+					Reasons []string `json:"reasons,omitempty"`
+				}
+				var items []item
+				for _, g := range res.Groups {
+					for _, d := range g.Decisions {
+						items = append(items, item{d.Snapshot.ID, g.Source, d.Snapshot.Time.Format(time.RFC3339), d.Keep, d.Reasons})
+					}
+				}
+				if err := printJSON(e, items); err != nil {
+					return err
+				}
+			} else {
+				verb := "removed"
+				if dryRun {
+					verb = "would remove"
+				}
+				for _, g := range res.Groups {
+					e.printf("source %s (%s):\n", g.Source, p)
+					for _, d := range g.Decisions {
+						if d.Keep {
+							e.printf("  keep    %s  %s  (%s)\n", d.Snapshot.ShortID(), d.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), strings.Join(d.Reasons, ", "))
+						} else {
+							e.printf("  remove  %s  %s\n", d.Snapshot.ShortID(), d.Snapshot.Time.Local().Format("2006-01-02 15:04:05"))
+						}
+					}
+				}
+				e.printf("%s %d snapshots\n", verb, len(res.Removed))
+			}
+			if prune && !dryRun {
+				rep, err := e.app.Prune(e.ctx, r)
+				if err != nil {
+					return err
+				}
+				e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&p.Last, "keep-last", 0, "keep the N newest snapshots")
+	f.IntVar(&p.Hourly, "keep-hourly", 0, "keep the newest snapshot of each of the last N hours")
+	f.IntVar(&p.Daily, "keep-daily", 0, "keep the newest snapshot of each of the last N days")
+	f.IntVar(&p.Weekly, "keep-weekly", 0, "keep the newest snapshot of each of the last N weeks")
+	f.IntVar(&p.Monthly, "keep-monthly", 0, "keep the newest snapshot of each of the last N months")
+	f.IntVar(&p.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years")
+	f.StringVar(&withinStr, "keep-within", "", "keep every snapshot within this duration of the newest (e.g. 36h, 7d)")
+	f.StringArrayVar(&p.Tags, "keep-tag", nil, "keep snapshots with this tag (repeatable)")
+	f.StringVar(&source, "source", "", "only this source's snapshots")
+	f.BoolVarP(&dryRun, "dry-run", "n", false, "show what would be removed, remove nothing")
+	f.BoolVar(&prune, "prune", false, "prune unreferenced data afterwards")
+	f.BoolVar(&asJSON, "json", false, "print the decisions as JSON")
+	return cmd
+}
+
+func (e *env) pruneCommand() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete data that no snapshot references",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			var rep *repository.PruneReport
+			if dryRun {
+				rep, err = r.Prune(e.ctx, true)
+			} else {
+				rep, err = e.app.Prune(e.ctx, r)
+			}
+			if err != nil {
+				return err
+			}
+			verb := "removed"
+			if dryRun {
+				verb = "would remove"
+			}
+			e.printf("%s %d objects (%s), kept %d objects (%s)\n", verb, rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "show what would be removed")
+	return cmd
+}
+
+func (e *env) checkCommand() *cobra.Command {
+	var readData, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check [--read-data]",
+		Short: "Check the repository's structure (and with --read-data, every byte)",
+		Long: `Check that every snapshot loads and every chunk it references is stored. With --read-data,
+also read, decrypt and re-hash every stored chunk, and name each damaged object together with
+every snapshot it harms. Data left behind by interrupted backups is reported but is not an
+error: 'snapdata prune' removes it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			lock, err := r.Lock(e.ctx, false, "check", app.LockWait)
+			if err != nil {
+				return err
+			}
+			defer lock.Unlock() //nolint:errcheck // best effort
+			rep, err := r.Check(e.ctx, readData, nil)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if rep.Errors == nil {
+					rep.Errors = []repository.Problem{}
+				}
+				if err := printJSON(e, rep); err != nil {
+					return err
+				}
+			} else {
+				e.printf("%d snapshots, %d data objects", rep.Snapshots, rep.DataObjects)
+				if readData {
+					e.printf(", %d read and authenticated", rep.ReadObjects)
+				}
+				e.printf("\n")
+				if rep.Unreferenced > 0 {
+					e.printf("%d unreferenced objects (%s) from interrupted or forgotten backups: 'snapdata prune' removes them\n", rep.Unreferenced, progress.Bytes(rep.UnreferencedSize))
+				}
+				if rep.StaleLocks > 0 {
+					e.printf("%d stale locks: 'snapdata unlock' removes them\n", rep.StaleLocks)
+				}
+				for _, p := range rep.Errors {
+					short := make([]string, len(p.Snapshots))
+					for i, s := range p.Snapshots {
+						short[i] = s
+						if len(s) > 8 {
+							short[i] = s[:8]
+						}
+					}
+					sort.Strings(short)
+					e.printf("error: %s: %s", p.Object, p.Message)
+					if len(short) > 0 {
+						e.printf(" (harms snapshots: %s)", strings.Join(short, ", "))
+					}
+					e.printf("\n")
+				}
+			}
+			if !rep.OK() {
+				return fmt.Errorf("check found %d errors", len(rep.Errors))
+			}
+			if !asJSON {
+				e.printf("no errors found\n")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&readData, "read-data", false, "read and authenticate every stored chunk")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func (e *env) unlockCommand() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "unlock",
+		Short: "Remove locks left by processes that died",
+		Long: `Remove stale locks: locks of processes on this host that no longer run, and locks not
+refreshed for 30 minutes. --remove-all removes every lock; use it only when you are sure
+no other snapdata process uses the repository.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			removed, err := r.RemoveLocks(e.ctx, all)
+			if err != nil {
+				return err
+			}
+			for _, l := range removed {
+				e.printf("removed %s\n", l)
+			}
+			e.printf("removed %d locks\n", len(removed))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "remove-all", false, "remove all locks, also live ones")
+	return cmd
+}
+
+func (e *env) verifyCommand() *cobra.Command {
+	var scratch, source string
+	var jobs int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify SNAPSHOT|latest [--scratch DSN]",
+		Short: "Prove a snapshot restores: test restore and compare every table",
+		Long: `Restore the snapshot into a uniquely named scratch database, recompute each table's row count
+and checksum, compare them with the manifest, print a verdict per table and drop the scratch
+database. Exits 1 on any mismatch.
+
+  snapdata verify latest                                  # SQLite: a temporary file
+  snapdata verify latest --source orders --scratch postgres://admin@localhost:5432/`,
+		Args: exactArgs(1, "one SNAPSHOT id (or latest)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			snap, err := e.findSnapshot(r, args[0], source)
+			if err != nil {
+				return err
+			}
+			res, err := e.app.Verify(e.ctx, r, snap, scratch, jobs)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := printJSON(e, res); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TABLE\tROWS\tCHECKSUM\tVERDICT")
+				for _, t := range res.Tables {
+					verdict := "ok"
+					if !t.OK {
+						verdict = "MISMATCH: " + t.Problem
+					}
+					sum := t.GotChecksum
+					if len(sum) > 12 {
+						sum = sum[:12]
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Table, t.GotRows, sum, verdict)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			if !res.OK {
+				return fmt.Errorf("snapshot %s failed verification", snap.ShortID())
+			}
+			e.info("snapshot %s verified: %d tables match (%s)\n", snap.ShortID(), len(res.Tables), res.Duration.Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&scratch, "scratch", "", "server DSN where a scratch database may be created (needed for postgres and mysql)")
+	cmd.Flags().StringVar(&source, "source", "", "with latest: the source whose latest snapshot to verify")
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers for the test restore")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verdicts as JSON")
+	return cmd
+}
+
+// openOutput opens -o for writing, or stdout for "-".
+func (e *env) openOutput(path string) (*os.File, func() error, error) {
+	if path == "" || path == "-" {
+		return nil, func() error { return nil }, nil
+	}
+	tmp := path + ".snapdata-tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	commit := func() error {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return os.Rename(tmp, path)
+	}
+	return f, commit, nil
+}

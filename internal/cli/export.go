@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snapdata/snapdata/internal/app"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/portable"
+	"github.com/snapdata/snapdata/internal/progress"
+)
+
+func (e *env) exportCommand() *cobra.Command {
+	var format, out, source string
+	cmd := &cobra.Command{
+		Use:   "export SNAPSHOT|latest --format sql|tar.gz -o FILE",
+		Short: "Write a snapshot as plain SQL or as a portable archive",
+		Long: `Write a snapshot as one plain SQL file that the engine's own client loads into an empty
+database (psql, mariadb, sqlite3), or as a .tar.gz holding that SQL file, one JSON-lines
+file per table and the manifest (a portable export that 'snapdata import' loads into any engine).
+
+  snapdata export latest --format sql -o orders.sql
+  snapdata export 3f2a9c1e --format tar.gz -o orders.tar.gz`,
+		Args: exactArgs(1, "one SNAPSHOT id (or latest)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "sql" && format != "tar.gz" {
+				return usageErr{fmt.Errorf("--format %q: expected sql or tar.gz", format)}
+			}
+			if format == "tar.gz" && (out == "" || out == "-") {
+				return usageErr{errors.New("--format tar.gz needs -o FILE")}
+			}
+			r, err := e.openRepo()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			snap, err := e.findSnapshot(r, args[0], source)
+			if err != nil {
+				return err
+			}
+			eng, err := e.app.Engines.Get(snap.Engine)
+			if err != nil {
+				return err
+			}
+			f, commit, err := e.openOutput(out)
+			if err != nil {
+				return err
+			}
+			var w io.Writer = e.stdout
+			if f != nil {
+				w = f
+				defer func() {
+					f.Close()
+					os.Remove(f.Name())
+				}()
+			}
+			reader := r.Reader(snap)
+			switch format {
+			case "sql":
+				ex, ok := eng.(engine.SQLExporter)
+				if !ok {
+					return fmt.Errorf("export of %s snapshots as SQL: %w", snap.Engine, engine.ErrUnsupported)
+				}
+				err = ex.ExportSQL(e.ctx, reader, w)
+			case "tar.gz":
+				err = portable.Export(e.ctx, w, snapshotsJSON([]*manifest.Snapshot{snap})[0], eng, reader)
+			}
+			if err != nil {
+				return fmt.Errorf("export snapshot %s: %w", snap.ShortID(), err)
+			}
+			if err := commit(); err != nil {
+				return fmt.Errorf("write %s: %w", out, err)
+			}
+			if f != nil {
+				e.info("exported snapshot %s (%s) to %s\n", snap.ShortID(), snap.Source, out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "sql", "sql or tar.gz")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default: standard output, sql only)")
+	cmd.Flags().StringVar(&source, "source", "", "with latest: the source whose latest snapshot to export")
+	return cmd
+}
+
+func (e *env) importCommand() *cobra.Command {
+	var to string
+	var clean bool
+	var jobs int
+	cmd := &cobra.Command{
+		Use:   "import FILE.tar.gz --to TARGET",
+		Short: "Load a portable export into a database of any engine",
+		Long: `Load the JSON-lines tables of a portable export (made by 'snapdata export --format tar.gz')
+into TARGET, which may be another engine than the one exported: column types are mapped
+(integers, floats, numerics, text, bytes, booleans, dates and times, JSON), and columns
+whose type cannot be mapped are named in the error.
+
+  snapdata import orders.tar.gz --to sqlite:./orders.db`,
+		Args: exactArgs(1, "one FILE.tar.gz"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return usageErr{errors.New("import needs --to TARGET")}
+			}
+			target, err := e.app.Target(to)
+			if err != nil {
+				return err
+			}
+			eng, err := e.app.Engine(target)
+			if err != nil {
+				return err
+			}
+			im, ok := eng.(engine.Importer)
+			if !ok {
+				return fmt.Errorf("import into %s: %w", target.Engine, engine.ErrUnsupported)
+			}
+			a, err := portable.Open(args[0])
+			if err != nil {
+				return &app.UsageError{Err: err}
+			}
+			p := progress.New("import", e.stderr)
+			err = im.Import(e.ctx, target, a.Schema, func(table string, fn func(row []any) error) error {
+				return a.Rows(e.ctx, table, func(row []any) error {
+					p.AddRows(1)
+					return fn(row)
+				})
+			}, engine.RestoreOptions{Clean: clean, Jobs: jobs, Progress: p, Logger: e.app.Logger})
+			p.Done()
+			if err != nil {
+				return fmt.Errorf("import %s into %s: %w", args[0], target, err)
+			}
+			e.printf("imported %d tables from %s into %s\n", len(a.Schema), args[0], target)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "target database: a DSN or a config source name")
+	cmd.Flags().BoolVar(&clean, "clean", false, "replace an existing, non-empty target")
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers")
+	return cmd
+}

@@ -1,0 +1,892 @@
+// Package sqlite backs up and restores SQLite databases through the pure-Go
+// modernc.org/sqlite driver (no cgo).
+//
+// A backup opens the file read-only and reads everything inside one read
+// transaction, which is a consistent snapshot while other processes write
+// (in WAL mode writers go on; in rollback-journal mode they wait). Each
+// table becomes one stream of typed values (see rows.go); the schema from
+// sqlite_master is split into tables (replayed first) and indexes, triggers
+// and views (replayed after the data, so triggers do not fire on restore).
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+// Stream names and formats.
+const (
+	streamMeta   = "meta/sqlite"
+	streamPre    = "schema/pre"
+	streamPost   = "schema/post"
+	formatMeta   = "sqlite-meta/1"
+	formatSchema = "sqlite-schema/1"
+)
+
+// Engine is the SQLite engine.
+type Engine struct{}
+
+// New returns the SQLite engine.
+func New() *Engine { return &Engine{} }
+
+// Name returns "sqlite".
+func (e *Engine) Name() string { return dsn.SQLite }
+
+// column describes a table column.
+type column struct {
+	Name    string `json:"name"`
+	Decl    string `json:"decl"`
+	NotNull bool   `json:"notnull,omitempty"`
+	PK      int    `json:"pk,omitempty"`
+	Hidden  int    `json:"hidden,omitempty"` // 2,3: generated columns
+}
+
+// table describes one table's data stream.
+type table struct {
+	Name         string   `json:"name"`
+	Columns      []column `json:"columns"`
+	Rowid        bool     `json:"rowid"` // the rowid is stored as the first value
+	WithoutRowid bool     `json:"without_rowid,omitempty"`
+}
+
+// stored returns the columns whose values are in the stream (generated
+// columns are recomputed on restore).
+func (t table) stored() []column {
+	var out []column
+	for _, c := range t.Columns {
+		if c.Hidden == 0 || c.Hidden == 1 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// width is the number of values per row.
+func (t table) width() int {
+	n := len(t.stored())
+	if t.Rowid {
+		n++
+	}
+	return n
+}
+
+// meta is stored in the meta stream.
+type meta struct {
+	Pragmas        map[string]any `json:"pragmas"`
+	Tables         []table        `json:"tables"`
+	SQLiteSequence [][2]any       `json:"sqlite_sequence,omitempty"`
+	Version        string         `json:"sqlite_version"`
+}
+
+// schemaObject is one sqlite_master entry.
+type schemaObject struct {
+	Type  string `json:"type"`
+	Name  string `json:"name"`
+	Table string `json:"table"`
+	SQL   string `json:"sql"`
+}
+
+func quote(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
+
+// checkFile gives clear errors for a missing file or one that is not SQLite.
+func checkFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sqlite database %s does not exist", path)
+	}
+	if err != nil {
+		return fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not a sqlite database", path)
+	}
+	if fi.Size() == 0 {
+		return nil // an empty file is an empty database
+	}
+	hdr := make([]byte, 16)
+	if _, err := io.ReadFull(f, hdr); err != nil || string(hdr) != "SQLite format 3\x00" {
+		return fmt.Errorf("%s is not a sqlite database (no SQLite header)", path)
+	}
+	return nil
+}
+
+func fileURI(path string, readOnly bool) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	u := url.URL{Scheme: "file", Path: abs}
+	q := "_pragma=busy_timeout(30000)"
+	if readOnly {
+		q = "mode=ro&" + q
+	}
+	return u.String() + "?" + q
+}
+
+func openDB(ctx context.Context, path string, readOnly bool) (*sql.DB, *sql.Conn, error) {
+	db, err := sql.Open("sqlite", fileURI(path, readOnly))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	return db, conn, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// readSchema reads sqlite_master and the table layouts.
+func readSchema(ctx context.Context, q querier) ([]schemaObject, []table, error) {
+	rows, err := q.QueryContext(ctx, `SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read schema: %w", err)
+	}
+	var objs []schemaObject
+	for rows.Next() {
+		var o schemaObject
+		if err := rows.Scan(&o.Type, &o.Name, &o.Table, &o.SQL); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("read schema: %w", err)
+		}
+		objs = append(objs, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read schema: %w", err)
+	}
+	var tables []table
+	for _, o := range objs {
+		if o.Type != "table" || strings.HasPrefix(o.Name, "sqlite_") {
+			continue
+		}
+		if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(o.SQL)), "CREATE VIRTUAL TABLE") {
+			return nil, nil, fmt.Errorf("table %s is a virtual table, which snapdata cannot back up yet", o.Name)
+		}
+		t := table{Name: o.Name}
+		cr, err := q.QueryContext(ctx, `SELECT name, type, "notnull", pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid`, o.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read columns of table %s: %w", o.Name, err)
+		}
+		for cr.Next() {
+			var c column
+			var notnull int
+			if err := cr.Scan(&c.Name, &c.Decl, &notnull, &c.PK, &c.Hidden); err != nil {
+				cr.Close()
+				return nil, nil, fmt.Errorf("read columns of table %s: %w", o.Name, err)
+			}
+			c.NotNull = notnull != 0
+			t.Columns = append(t.Columns, c)
+		}
+		cr.Close()
+		var wr int
+		if err := q.QueryRowContext(ctx, `SELECT wr FROM pragma_table_list WHERE schema='main' AND name=?`, o.Name).Scan(&wr); err != nil {
+			return nil, nil, fmt.Errorf("read table list for %s: %w", o.Name, err)
+		}
+		t.WithoutRowid = wr != 0
+		t.Rowid = !t.WithoutRowid && !hasRowidAlias(t)
+		tables = append(tables, t)
+	}
+	return objs, tables, nil
+}
+
+// hasRowidAlias reports whether a rowid table has an INTEGER PRIMARY KEY,
+// which is the rowid itself.
+func hasRowidAlias(t table) bool {
+	n := 0
+	alias := false
+	for _, c := range t.Columns {
+		if c.PK > 0 {
+			n++
+			alias = strings.EqualFold(strings.TrimSpace(c.Decl), "INTEGER")
+		}
+	}
+	return n == 1 && alias
+}
+
+// selectSQL reads a table's stored values in a stable order. likely(x)
+// returns x unchanged but hides the declared type, so the driver hands back
+// raw storage classes instead of converting DATE columns to time.Time.
+func selectSQL(t table) string {
+	var cols []string
+	if t.Rowid {
+		cols = append(cols, "rowid")
+	}
+	var pk []string
+	for _, c := range t.stored() {
+		cols = append(cols, "likely("+quote(c.Name)+")")
+	}
+	for _, c := range t.Columns {
+		if c.PK > 0 {
+			pk = append(pk, quote(c.Name))
+		}
+	}
+	order := "rowid"
+	if t.WithoutRowid {
+		order = strings.Join(pk, ", ")
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " FROM " + quote(t.Name) + " ORDER BY " + order
+}
+
+// dumpTable writes a table's rows to w and returns the row count.
+func dumpTable(ctx context.Context, q querier, t table, w io.Writer, onRows func(n int64, b int64)) (int64, error) {
+	rows, err := q.QueryContext(ctx, selectSQL(t))
+	if err != nil {
+		return 0, fmt.Errorf("read table %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	n := t.width()
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var enc rowEncoder
+	var count, pending int64
+	flush := func() error {
+		if len(enc.buf) == 0 {
+			return nil
+		}
+		if _, err := w.Write(enc.buf); err != nil {
+			return err
+		}
+		if onRows != nil {
+			onRows(pending, int64(len(enc.buf)))
+		}
+		pending = 0
+		enc.buf = enc.buf[:0]
+		return nil
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return count, fmt.Errorf("read table %s: %w", t.Name, err)
+		}
+		for _, v := range vals {
+			if err := enc.value(v); err != nil {
+				return count, fmt.Errorf("read table %s: %w", t.Name, err)
+			}
+		}
+		count++
+		pending++
+		if len(enc.buf) >= 256<<10 {
+			if err := flush(); err != nil {
+				return count, fmt.Errorf("write table %s: %w", t.Name, err)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return count, fmt.Errorf("read table %s: %w", t.Name, err)
+	}
+	if err := flush(); err != nil {
+		return count, fmt.Errorf("write table %s: %w", t.Name, err)
+	}
+	return count, nil
+}
+
+func writeStream(ctx context.Context, sink engine.Sink, st manifest.Stream, data []byte) error {
+	w, err := sink.Create(ctx, st)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", st.Name, err)
+	}
+	return w.Close()
+}
+
+// Backup implements engine.Engine.
+func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOptions, sink engine.Sink) (*engine.BackupResult, error) {
+	if err := checkFile(src.Path); err != nil {
+		return nil, err
+	}
+	db, conn, err := openDB(ctx, src.Path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	defer conn.Close()
+	fp, _ := fingerprint(src.Path)
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("begin read transaction on %s: %w", src.Path, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	objs, tables, err := readSchema(ctx, tx)
+	if err != nil {
+		if strings.Contains(err.Error(), "not a database") || strings.Contains(err.Error(), "malformed") {
+			return nil, fmt.Errorf("%s is not a usable sqlite database: %w", src.Path, err)
+		}
+		return nil, err
+	}
+	m := meta{Pragmas: map[string]any{}, Tables: tables}
+	for _, p := range []string{"user_version", "application_id", "page_size", "auto_vacuum", "encoding"} {
+		var v any
+		if err := tx.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err != nil {
+			return nil, fmt.Errorf("read pragma %s: %w", p, err)
+		}
+		m.Pragmas[p] = v
+	}
+	_ = tx.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&m.Version)
+	for _, o := range objs {
+		if o.Name == "sqlite_sequence" {
+			rows, err := tx.QueryContext(ctx, `SELECT name, seq FROM sqlite_sequence ORDER BY name`)
+			if err != nil {
+				return nil, fmt.Errorf("read sqlite_sequence: %w", err)
+			}
+			for rows.Next() {
+				var name string
+				var seq int64
+				if err := rows.Scan(&name, &seq); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("read sqlite_sequence: %w", err)
+				}
+				m.SQLiteSequence = append(m.SQLiteSequence, [2]any{name, seq})
+			}
+			rows.Close()
+		}
+	}
+	var pre, post []schemaObject
+	for _, o := range objs {
+		if strings.HasPrefix(o.Name, "sqlite_") {
+			continue
+		}
+		if o.Type == "table" {
+			pre = append(pre, o)
+		} else {
+			post = append(post, o)
+		}
+	}
+	mj, _ := json.Marshal(m)
+	prej, _ := json.Marshal(pre)
+	postj, _ := json.Marshal(post)
+	for _, s := range []struct {
+		st   manifest.Stream
+		data []byte
+	}{
+		{manifest.Stream{Name: streamMeta, Kind: manifest.KindMeta, Format: formatMeta}, mj},
+		{manifest.Stream{Name: streamPre, Kind: manifest.KindSchemaPre, Format: formatSchema}, prej},
+		{manifest.Stream{Name: streamPost, Kind: manifest.KindSchemaPost, Format: formatSchema}, postj},
+	} {
+		if err := writeStream(ctx, sink, s.st, s.data); err != nil {
+			return nil, err
+		}
+	}
+	opts.Progress.AddTables(len(tables))
+	res := &engine.BackupResult{
+		EngineVersion: "SQLite " + m.Version,
+		Database:      filepath.Base(src.Path),
+		Fingerprint:   fp,
+		Meta:          map[string]string{"consistency": "read transaction"},
+	}
+	for _, t := range tables {
+		w, err := sink.Create(ctx, manifest.Stream{Name: "data/" + t.Name, Kind: manifest.KindData, Table: t.Name, Format: rowsType})
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		var size int64
+		n, err := dumpTable(ctx, tx, t, io.MultiWriter(w, h), func(rows, b int64) {
+			size += b
+			opts.Progress.AddRows(rows)
+			opts.Progress.AddBytes(b)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, fmt.Errorf("store table %s: %w", t.Name, err)
+		}
+		opts.Progress.TableDone()
+		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: n, Checksum: hex.EncodeToString(h.Sum(nil)), Bytes: size})
+	}
+	return res, nil
+}
+
+// Fingerprint implements engine.Fingerprinter: the database header (its
+// change counter and schema cookie), the WAL header (its salts change when
+// the WAL restarts) and both files' sizes and modification times. Any
+// commit changes at least one of them.
+func (e *Engine) Fingerprint(ctx context.Context, src *dsn.DSN) (string, error) {
+	return fingerprint(src.Path)
+}
+
+func fingerprint(path string) (string, error) {
+	h := sha256.New()
+	for _, p := range []string{path, path + "-wal"} {
+		if err := hashFileState(h, p); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashFileState(h hash.Hash, p string) error {
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(h, "%s:absent;", filepath.Base(p))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	hdr := make([]byte, 100)
+	n, _ := io.ReadFull(f, hdr)
+	fmt.Fprintf(h, "%s:%d:%d:%x;", filepath.Base(p), fi.Size(), fi.ModTime().UnixNano(), hdr[:n])
+	return nil
+}
+
+// loadMeta reads the meta and schema streams of a snapshot.
+func loadMeta(ctx context.Context, snap engine.SnapshotReader) (*meta, []schemaObject, []schemaObject, error) {
+	var m meta
+	var pre, post []schemaObject
+	for _, x := range []struct {
+		name string
+		v    any
+	}{{streamMeta, &m}, {streamPre, &pre}, {streamPost, &post}} {
+		var st *manifest.Stream
+		for _, s := range snap.Manifest().Streams {
+			if s.Name == x.name {
+				st = &s
+				break
+			}
+		}
+		if st == nil {
+			return nil, nil, nil, fmt.Errorf("snapshot has no %s stream: it was not made by the sqlite engine", x.name)
+		}
+		rc, err := snap.Open(ctx, *st)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read %s: %w", x.name, err)
+		}
+		if err := json.Unmarshal(data, x.v); err != nil {
+			return nil, nil, nil, fmt.Errorf("decode %s: %w", x.name, err)
+		}
+	}
+	return &m, pre, post, nil
+}
+
+// Restore implements engine.Engine. It builds the database in a temporary
+// file beside the target and renames it into place only when complete.
+func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) (err error) {
+	path := target.Path
+	if fi, serr := os.Stat(path); serr == nil {
+		if fi.IsDir() {
+			return fmt.Errorf("restore target %s is a directory", path)
+		}
+		if !opts.Clean {
+			return fmt.Errorf("%s already exists: %w", path, engine.ErrTargetNotEmpty)
+		}
+	}
+	m, pre, post, err := loadMeta(ctx, snap)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, t := range opts.Tables {
+		want[t] = true
+	}
+	if len(want) > 0 {
+		known := map[string]bool{}
+		for _, t := range m.Tables {
+			known[t.Name] = true
+		}
+		for t := range want {
+			if !known[t] {
+				return fmt.Errorf("table %q is not in snapshot %s", t, snap.Manifest().ShortID())
+			}
+		}
+	}
+	chosen := func(table string) bool { return len(want) == 0 || want[table] }
+
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create folder for %s: %w", path, err)
+	}
+	tmp := path + ".snapdata-restore"
+	for _, p := range []string{tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"} {
+		_ = os.Remove(p)
+	}
+	defer func() {
+		if err != nil {
+			for _, p := range []string{tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"} {
+				_ = os.Remove(p)
+			}
+		}
+	}()
+	db, conn, err := openDB(ctx, tmp, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	defer conn.Close()
+	exec := func(q string, args ...any) error {
+		_, err := conn.ExecContext(ctx, q, args...)
+		return err
+	}
+	for _, p := range []string{"page_size", "auto_vacuum"} {
+		if v, ok := m.Pragmas[p]; ok {
+			if err := exec(fmt.Sprintf("PRAGMA %s = %v", p, v)); err != nil {
+				return fmt.Errorf("set pragma %s: %w", p, err)
+			}
+		}
+	}
+	if v, ok := m.Pragmas["encoding"].(string); ok && v != "" {
+		if err := exec(fmt.Sprintf("PRAGMA encoding = '%s'", strings.ReplaceAll(v, "'", ""))); err != nil {
+			return fmt.Errorf("set encoding: %w", err)
+		}
+	}
+	for _, q := range []string{"PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", "PRAGMA foreign_keys = OFF"} {
+		if err := exec(q); err != nil {
+			return fmt.Errorf("prepare restore: %w", err)
+		}
+	}
+	for _, o := range pre {
+		if !chosen(o.Table) {
+			continue
+		}
+		if err := exec(o.SQL); err != nil {
+			return fmt.Errorf("create %s %s: %w", o.Type, o.Name, err)
+		}
+	}
+	opts.Progress.AddTables(len(m.Tables))
+	for _, t := range m.Tables {
+		if !chosen(t.Name) {
+			continue
+		}
+		if err := e.loadTable(ctx, conn, snap, t, opts); err != nil {
+			return err
+		}
+		opts.Progress.TableDone()
+	}
+	if len(m.SQLiteSequence) > 0 {
+		for _, s := range m.SQLiteSequence {
+			name, _ := s[0].(string)
+			if !chosen(name) {
+				continue
+			}
+			if err := exec(`INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)`, name, s[1]); err != nil {
+				return fmt.Errorf("restore sqlite_sequence: %w", err)
+			}
+		}
+	}
+	for _, o := range post {
+		if len(want) > 0 && (o.Type == "view" || !chosen(o.Table)) {
+			continue
+		}
+		if err := exec(o.SQL); err != nil {
+			return fmt.Errorf("create %s %s: %w", o.Type, o.Name, err)
+		}
+	}
+	for _, p := range []string{"user_version", "application_id"} {
+		if v, ok := m.Pragmas[p]; ok {
+			if err := exec(fmt.Sprintf("PRAGMA %s = %v", p, v)); err != nil {
+				return fmt.Errorf("set pragma %s: %w", p, err)
+			}
+		}
+	}
+	if err := exec("PRAGMA journal_mode = DELETE"); err != nil {
+		return fmt.Errorf("finish restore: %w", err)
+	}
+	conn.Close()
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close restored database: %w", err)
+	}
+	if f, err := os.Open(tmp); err == nil {
+		serr := f.Sync()
+		f.Close()
+		if serr != nil {
+			return fmt.Errorf("sync restored database: %w", serr)
+		}
+	}
+	if opts.Clean {
+		for _, p := range []string{path + "-wal", path + "-shm", path + "-journal"} {
+			_ = os.Remove(p)
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("move restored database into place: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) loadTable(ctx context.Context, conn *sql.Conn, snap engine.SnapshotReader, t table, opts engine.RestoreOptions) error {
+	var cols, marks []string
+	if t.Rowid {
+		cols = append(cols, "rowid")
+	}
+	for _, c := range t.stored() {
+		cols = append(cols, quote(c.Name))
+	}
+	for range cols {
+		marks = append(marks, "?")
+	}
+	q := "INSERT INTO " + quote(t.Name) + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("load table %s: %w", t.Name, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // committed below on success
+	stmt, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("load table %s: %w", t.Name, err)
+	}
+	defer stmt.Close()
+	vals := make([]any, t.width())
+	for _, st := range snap.Manifest().TableStreams(t.Name) {
+		rc, err := snap.Open(ctx, st)
+		if err != nil {
+			return fmt.Errorf("load table %s: %w", t.Name, err)
+		}
+		cr := &countingReader{r: rc}
+		dec := newRowDecoder(cr)
+		var n int64
+		for {
+			err := dec.next(vals)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				rc.Close()
+				return fmt.Errorf("load table %s: stream %s: %w", t.Name, st.Name, err)
+			}
+			if _, err := stmt.ExecContext(ctx, vals...); err != nil {
+				rc.Close()
+				return fmt.Errorf("load table %s: %w", t.Name, err)
+			}
+			n++
+			if n%4096 == 0 {
+				opts.Progress.AddRows(4096)
+				opts.Progress.AddBytes(cr.take())
+			}
+		}
+		opts.Progress.AddRows(n % 4096)
+		opts.Progress.AddBytes(cr.take())
+		rc.Close()
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("load table %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) take() int64 { n := c.n; c.n = 0; return n }
+
+// Checksums implements engine.Checksummer with the same encoding as Backup.
+func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
+	if err := checkFile(target.Path); err != nil {
+		return nil, err
+	}
+	db, conn, err := openDB(ctx, target.Path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	_, all, err := readSchema(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, t := range tables {
+		want[t] = true
+	}
+	var out []manifest.Table
+	for _, t := range all {
+		if len(want) > 0 && !want[t.Name] {
+			continue
+		}
+		h := sha256.New()
+		var size int64
+		n, err := dumpTable(ctx, tx, t, h, func(_, b int64) { size += b })
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, manifest.Table{Name: t.Name, Rows: n, Checksum: hex.EncodeToString(h.Sum(nil)), Bytes: size})
+	}
+	return out, nil
+}
+
+// Scratcher: a scratch SQLite database is a file in a temporary folder.
+
+// CreateScratch implements engine.Scratcher. server may be nil or name a
+// folder (sqlite:/path/dir) in which to create the file.
+func (e *Engine) CreateScratch(ctx context.Context, server *dsn.DSN, name string) (*dsn.DSN, error) {
+	dir := os.TempDir()
+	if server != nil && server.Path != "" {
+		if fi, err := os.Stat(server.Path); err == nil && fi.IsDir() {
+			dir = server.Path
+		}
+	}
+	d, err := os.MkdirTemp(dir, "snapdata-verify-")
+	if err != nil {
+		return nil, fmt.Errorf("create scratch folder: %w", err)
+	}
+	return dsn.Parse("sqlite:" + filepath.Join(d, name+".db"))
+}
+
+// DropScratch implements engine.Scratcher.
+func (e *Engine) DropScratch(ctx context.Context, db *dsn.DSN) error {
+	return os.RemoveAll(filepath.Dir(db.Path))
+}
+
+// ExportSQL implements engine.SQLExporter: a script for `sqlite3 new.db < file`.
+func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io.Writer) error {
+	m, pre, post, err := loadMeta(ctx, snap)
+	if err != nil {
+		return err
+	}
+	bw := &errWriter{w: w}
+	bw.printf("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")
+	for _, o := range pre {
+		bw.printf("%s;\n", o.SQL)
+	}
+	for _, t := range m.Tables {
+		var cols []string
+		if t.Rowid {
+			cols = append(cols, "rowid")
+		}
+		for _, c := range t.stored() {
+			cols = append(cols, quote(c.Name))
+		}
+		prefix := "INSERT INTO " + quote(t.Name) + "(" + strings.Join(cols, ",") + ") VALUES("
+		vals := make([]any, t.width())
+		for _, st := range snap.Manifest().TableStreams(t.Name) {
+			rc, err := snap.Open(ctx, st)
+			if err != nil {
+				return err
+			}
+			dec := newRowDecoder(rc)
+			for {
+				err := dec.next(vals)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					rc.Close()
+					return fmt.Errorf("export table %s: %w", t.Name, err)
+				}
+				var b bytes.Buffer
+				b.WriteString(prefix)
+				for i, v := range vals {
+					if i > 0 {
+						b.WriteByte(',')
+					}
+					b.WriteString(literal(v))
+				}
+				b.WriteString(");\n")
+				bw.write(b.Bytes())
+			}
+			rc.Close()
+		}
+	}
+	for _, s := range m.SQLiteSequence {
+		bw.printf("INSERT INTO sqlite_sequence(name,seq) VALUES(%s,%v);\n", literal(s[0]), s[1])
+	}
+	for _, o := range post {
+		bw.printf("%s;\n", o.SQL)
+	}
+	if v, ok := m.Pragmas["user_version"]; ok {
+		bw.printf("PRAGMA user_version=%v;\n", v)
+	}
+	bw.printf("COMMIT;\n")
+	return bw.err
+}
+
+func literal(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case int64:
+		return fmt.Sprint(x)
+	case float64:
+		s := fmt.Sprintf("%.17g", x)
+		if !strings.ContainsAny(s, ".eEn") {
+			s += ".0"
+		}
+		return s
+	case string:
+		return "'" + strings.ReplaceAll(x, "'", "''") + "'"
+	case []byte:
+		return "X'" + hex.EncodeToString(x) + "'"
+	}
+	return fmt.Sprintf("'%v'", v)
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) write(b []byte) {
+	if e.err == nil {
+		_, e.err = e.w.Write(b)
+	}
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}
+
+var (
+	_ engine.Engine        = (*Engine)(nil)
+	_ engine.Fingerprinter = (*Engine)(nil)
+	_ engine.Checksummer   = (*Engine)(nil)
+	_ engine.Scratcher     = (*Engine)(nil)
+	_ engine.SQLExporter   = (*Engine)(nil)
+)
