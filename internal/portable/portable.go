@@ -235,7 +235,6 @@ func Open(path string) (*Archive, error) {
 	return a, nil
 }
 
-
 // scan calls fn for each member; fn returns true to stop.
 func (a *Archive) scan(fn func(name string, r io.Reader) (bool, error)) error {
 	f, err := os.Open(a.path)
