@@ -129,7 +129,10 @@ func sessionParams(readOnly bool) map[string]string {
 		"standard_conforming_strings": "on",
 		"extra_float_digits":          "1",
 		"client_min_messages":         "warning",
-		"application_name":            "snapdata",
+		// A long backup must not lose its snapshot to a role's timeouts.
+		"statement_timeout":                   "0",
+		"idle_in_transaction_session_timeout": "0",
+		"application_name":                    "snapdata",
 	}
 	if readOnly {
 		p["default_transaction_read_only"] = "on"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
@@ -354,6 +355,11 @@ func (e *Engine) loadData(ctx context.Context, snap engine.SnapshotReader, targe
 	if len(items) == 0 {
 		return nil
 	}
+	left := map[string]int{}
+	for _, it := range items {
+		left[it.t.Name]++
+	}
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	queue := make(chan item)
 	g.Go(func() error {
@@ -381,7 +387,11 @@ func (e *Engine) loadData(ctx context.Context, snap engine.SnapshotReader, targe
 				if err := copyIn(gctx, c, snap, it.t, it.st, p); err != nil {
 					return fmt.Errorf("restore table %s: %w", it.t.Name, err)
 				}
-				if it.st.Part == it.t.Parts-1 {
+				mu.Lock()
+				left[it.t.Name]--
+				done := left[it.t.Name] == 0
+				mu.Unlock()
+				if done {
 					p.TableDone()
 				}
 			}
