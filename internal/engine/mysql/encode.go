@@ -23,6 +23,8 @@ import (
 //   - values are the server's text-protocol form in the column's own
 //     character set (the dump session sets character_set_results = binary),
 //     so binary strings and non-UTF-8 columns round-trip byte for byte;
+//   - FLOAT columns are dumped as DOUBLE (col*1e0): the text protocol
+//     rounds FLOAT to 6 significant digits;
 //   - BIT columns are dumped as their unsigned integer value (col+0) and
 //     loaded with SET col = CAST(@v AS UNSIGNED).
 //

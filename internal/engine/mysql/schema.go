@@ -59,9 +59,15 @@ func (t *table) selectSQL(where string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if c.isBit() {
+		switch {
+		case c.isBit():
 			b.WriteString(quoteIdent(c.Name) + "+0")
-		} else {
+		case c.DataType == "float":
+			// The text protocol prints FLOAT with 6 significant digits
+			// (16777215 becomes 16777200); as a DOUBLE it is exact and
+			// loads back into the same single-precision value.
+			b.WriteString(quoteIdent(c.Name) + "*1e0")
+		default:
 			b.WriteString(quoteIdent(c.Name))
 		}
 	}

@@ -94,6 +94,8 @@ INSERT INTO rich (parent_id, name, note, data, flag, bits, amount, created, ts, 
  (NULL, NULL, NULL, NULL, NULL, b'1010101010101', 0, NULL, '2038-01-19 03:14:07.999', '[]', 0, -0.0, 'NULL', 'c', 'y', 1, NULL, NULL, NULL, 'k4', NULL),
  (100, '\\N', '\\N', X'5C4E', b'1', b'101', 1, NULL, NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'k5', X'5c');
 
+INSERT INTO rich (name, f, d, fixed) VALUES ('floats', 16777215, 0.1, 'k6'), ('floats2', 1.2345678, 1e-300, 'k7');
+
 INSERT INTO nopk VALUES ('a', 1, X'01'), ('A', 1, X'01'), ('a', 1, X'01'), (NULL, NULL, NULL), ('', 0, X''), ('b\tc', 2, X'0a0d09');
 
 INSERT INTO composite VALUES ('x', 2, 'two'), ('x', 1, 'one'), ('X2', 1, NULL), ('é', 3, 'accent');
