@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -93,8 +94,14 @@ func (t table) width() int {
 type meta struct {
 	Pragmas        map[string]any `json:"pragmas"`
 	Tables         []table        `json:"tables"`
-	SQLiteSequence [][2]any       `json:"sqlite_sequence,omitempty"`
+	SQLiteSequence []seqEntry     `json:"sqlite_sequence,omitempty"`
 	Version        string         `json:"sqlite_version"`
+}
+
+// seqEntry is one row of sqlite_sequence (AUTOINCREMENT counters).
+type seqEntry struct {
+	Name string `json:"name"`
+	Seq  int64  `json:"seq"`
 }
 
 // schemaObject is one sqlite_master entry.
@@ -370,7 +377,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 					rows.Close()
 					return nil, fmt.Errorf("read sqlite_sequence: %w", err)
 				}
-				m.SQLiteSequence = append(m.SQLiteSequence, [2]any{name, seq})
+				m.SQLiteSequence = append(m.SQLiteSequence, seqEntry{name, seq})
 			}
 			rows.Close()
 		}
@@ -453,7 +460,7 @@ func fingerprint(path string) (string, error) {
 func hashFileState(h hash.Hash, p string) error {
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(h, "%s:absent;", filepath.Base(p))
+		fmt.Fprintf(h, "%s:empty;", filepath.Base(p))
 		return nil
 	}
 	if err != nil {
@@ -463,6 +470,11 @@ func hashFileState(h hash.Hash, p string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
+	}
+	if fi.Size() == 0 {
+		// An empty WAL holds nothing; read-only readers create one.
+		fmt.Fprintf(h, "%s:empty;", filepath.Base(p))
+		return nil
 	}
 	hdr := make([]byte, 100)
 	n, _ := io.ReadFull(f, hdr)
@@ -598,11 +610,16 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	}
 	if len(m.SQLiteSequence) > 0 {
 		for _, s := range m.SQLiteSequence {
-			name, _ := s[0].(string)
+			name := s.Name
 			if !chosen(name) {
 				continue
 			}
-			if err := exec(`INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)`, name, s[1]); err != nil {
+			// Loading rows with explicit ids already advanced the counter;
+			// set it to the recorded value, which may be higher.
+			if err := exec(`DELETE FROM sqlite_sequence WHERE name = ?`, name); err != nil {
+				return fmt.Errorf("restore sqlite_sequence: %w", err)
+			}
+			if err := exec(`INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)`, name, s.Seq); err != nil {
 				return fmt.Errorf("restore sqlite_sequence: %w", err)
 			}
 		}
@@ -757,6 +774,7 @@ func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string
 		}
 		out = append(out, manifest.Table{Name: t.Name, Rows: n, Checksum: hex.EncodeToString(h.Sum(nil)), Bytes: size})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -834,7 +852,7 @@ func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io
 		}
 	}
 	for _, s := range m.SQLiteSequence {
-		bw.printf("INSERT INTO sqlite_sequence(name,seq) VALUES(%s,%v);\n", literal(s[0]), s[1])
+		bw.printf("DELETE FROM sqlite_sequence WHERE name=%s;\nINSERT INTO sqlite_sequence(name,seq) VALUES(%s,%d);\n", literal(s.Name), literal(s.Name), s.Seq)
 	}
 	for _, o := range post {
 		bw.printf("%s;\n", o.SQL)

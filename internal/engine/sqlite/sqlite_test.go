@@ -1,0 +1,354 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/engine/enginetest"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+func mustDSN(t *testing.T, p string) *dsn.DSN {
+	t.Helper()
+	d, err := dsn.Parse("sqlite:" + p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func execAll(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func query(t *testing.T, path, q string) [][]any {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]any
+	for rows.Next() {
+		v := make([]any, len(cols))
+		p := make([]any, len(cols))
+		for i := range v {
+			p[i] = &v[i]
+		}
+		if err := rows.Scan(p...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func backup(t *testing.T, path string) (*enginetest.Memory, *engine.BackupResult) {
+	t.Helper()
+	mem := enginetest.NewMemory()
+	res, err := New().Backup(context.Background(), mustDSN(t, path), engine.BackupOptions{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.Finish(res, "sqlite")
+	return mem, res
+}
+
+// richSchema uses every storage class and the schema features a restore
+// must keep: rowid tables without an alias (rowids must survive), WITHOUT
+// ROWID, AUTOINCREMENT, generated columns, triggers that must not fire on
+// restore, views, indexes and the user_version.
+var richSchema = []string{
+	`PRAGMA user_version = 42`,
+	`CREATE TABLE kinds (id INTEGER PRIMARY KEY AUTOINCREMENT, i INT, r REAL, t TEXT, b BLOB, n NUMERIC, d DATETIME, nul TEXT)`,
+	`INSERT INTO kinds (i, r, t, b, n, d, nul) VALUES (9223372036854775807, 1.5e300, 'héllo ✓ 🎉', x'00ff10', 12.5, '2020-01-02 03:04:05', NULL),
+	 (-9223372036854775808, -0.0, '', x'', 'text in numeric', 'not a date', 'NULL'), (0, 3.14159, 'tab	and
+newline', zeroblob(3), 7, 1700000000, '')`,
+	`DELETE FROM kinds WHERE id = 2`,
+	`CREATE TABLE norowidalias (name TEXT, qty INT)`,
+	`INSERT INTO norowidalias (rowid, name, qty) VALUES (10, 'a', 1), (20, 'b', 2), (5, 'c', 3)`,
+	`CREATE TABLE wr (k1 TEXT, k2 INT, v TEXT, PRIMARY KEY (k1, k2)) WITHOUT ROWID`,
+	`INSERT INTO wr VALUES ('b', 2, 'x'), ('a', 1, 'y'), ('a', 3, NULL)`,
+	`CREATE TABLE gen (a INT, b INT GENERATED ALWAYS AS (a * 2) VIRTUAL, c INT GENERATED ALWAYS AS (a + 1) STORED)`,
+	`INSERT INTO gen (a) VALUES (1), (2)`,
+	`CREATE TABLE audit (msg TEXT)`,
+	`CREATE TRIGGER kinds_ins AFTER INSERT ON kinds BEGIN INSERT INTO audit VALUES ('inserted ' || new.id); END`,
+	`CREATE INDEX kinds_t ON kinds (t)`,
+	`CREATE VIEW big AS SELECT id, i FROM kinds WHERE i > 0`,
+	`CREATE TABLE empty (x TEXT)`,
+	`CREATE TABLE "odd ""name""" ("col with space" TEXT)`,
+	`INSERT INTO "odd ""name""" VALUES ('ok')`,
+}
+
+func TestRoundTripRichSchema(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	execAll(t, src, richSchema...)
+	mem, res := backup(t, src)
+	if len(res.Tables) != 7 {
+		t.Fatalf("tables = %d, want 7 (%v)", len(res.Tables), res.Tables)
+	}
+	dst := filepath.Join(dir, "dst.db")
+	if err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`SELECT id, i, r, t, b, n, d, nul, typeof(n), typeof(d), typeof(nul) FROM kinds ORDER BY id`,
+		`SELECT rowid, * FROM norowidalias ORDER BY rowid`,
+		`SELECT * FROM wr ORDER BY k1, k2`,
+		`SELECT a, b, c FROM gen ORDER BY a`,
+		`SELECT * FROM audit`,
+		`SELECT * FROM big`,
+		`SELECT name, seq FROM sqlite_sequence`,
+		`SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name`,
+		`PRAGMA user_version`,
+		`SELECT * FROM "odd ""name"""`,
+	} {
+		want, got := query(t, src, q), query(t, dst, q)
+		if !reflect.DeepEqual(want, got) {
+			t.Errorf("%s:\n source   %v\n restored %v", q, want, got)
+		}
+	}
+	if got := query(t, dst, `PRAGMA integrity_check`); got[0][0] != "ok" {
+		t.Errorf("integrity_check: %v", got)
+	}
+	// The restored database has the same checksums as the manifest.
+	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sums, res.Tables) {
+		t.Errorf("checksums after restore:\n%v\nmanifest:\n%v", sums, res.Tables)
+	}
+	// Triggers must exist but not have fired during the load.
+	if n := query(t, dst, `SELECT count(*) FROM audit`)[0][0]; n != int64(0) {
+		t.Errorf("audit rows = %v: trigger fired during restore", n)
+	}
+	execAll(t, dst, `INSERT INTO kinds (i) VALUES (1)`)
+	if n := query(t, dst, `SELECT id FROM kinds ORDER BY id DESC LIMIT 1`)[0][0]; n != int64(4) {
+		t.Errorf("next AUTOINCREMENT id = %v, want 4 (sqlite_sequence restored)", n)
+	}
+}
+
+func TestBackupIsByteStable(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src.db")
+	execAll(t, src, richSchema...)
+	a, _ := backup(t, src)
+	b, _ := backup(t, src)
+	for _, st := range a.Manifest().Streams {
+		if !bytes.Equal(a.Bytes(st.Name), b.Bytes(st.Name)) {
+			t.Errorf("stream %s differs between two backups of unchanged data", st.Name)
+		}
+	}
+}
+
+func TestChecksumDetectsChange(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src.db")
+	execAll(t, src, richSchema...)
+	_, res := backup(t, src)
+	execAll(t, src, `UPDATE wr SET v = 'z' WHERE k1 = 'a' AND k2 = 1`)
+	sums, err := New().Checksums(context.Background(), mustDSN(t, src), []string{"wr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := (&manifest.Snapshot{Tables: res.Tables}).Table("wr")
+	if len(sums) != 1 || sums[0].Rows != want.Rows || sums[0].Checksum == want.Checksum {
+		t.Errorf("after an update: %v, before: %v", sums, want)
+	}
+}
+
+func TestRestoreChosenTable(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	execAll(t, src, richSchema...)
+	mem, _ := backup(t, src)
+	dst := filepath.Join(dir, "one.db")
+	if err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{Tables: []string{"wr"}}); err != nil {
+		t.Fatal(err)
+	}
+	names := query(t, dst, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	if len(names) != 1 || names[0][0] != "wr" {
+		t.Errorf("tables restored: %v", names)
+	}
+	err := New().Restore(context.Background(), mem, mustDSN(t, filepath.Join(dir, "x.db")), engine.RestoreOptions{Tables: []string{"nope"}})
+	if err == nil || !strings.Contains(err.Error(), `table "nope" is not in snapshot`) {
+		t.Errorf("unknown table: %v", err)
+	}
+}
+
+func TestRestoreRefusesExistingTarget(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	execAll(t, src, richSchema...)
+	mem, _ := backup(t, src)
+	dst := filepath.Join(dir, "dst.db")
+	execAll(t, dst, `CREATE TABLE precious (x)`, `INSERT INTO precious VALUES (1)`)
+	err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{})
+	if !errors.Is(err, engine.ErrTargetNotEmpty) {
+		t.Fatalf("restore over existing file: %v", err)
+	}
+	if n := query(t, dst, `SELECT count(*) FROM precious`)[0][0]; n != int64(1) {
+		t.Fatal("existing target was touched")
+	}
+	if err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{Clean: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := query(t, dst, `SELECT count(*) FROM sqlite_master WHERE name = 'precious'`)[0][0]; n != int64(0) {
+		t.Error("--clean kept the old content")
+	}
+}
+
+// A restore that fails part-way leaves no target file behind.
+func TestFailedRestoreLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	execAll(t, src, richSchema...)
+	mem, _ := backup(t, src)
+	broken := &truncatingReader{Memory: mem}
+	dst := filepath.Join(dir, "dst.db")
+	err := New().Restore(context.Background(), broken, mustDSN(t, dst), engine.RestoreOptions{})
+	if err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("restore of a truncated stream: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != "src.db" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+type truncatingReader struct{ *enginetest.Memory }
+
+func (r *truncatingReader) Open(ctx context.Context, s manifest.Stream) (io.ReadCloser, error) {
+	b := r.Bytes(s.Name)
+	if s.Kind == manifest.KindData && len(b) > 3 {
+		b = b[:len(b)-2]
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func TestBadSource(t *testing.T) {
+	dir := t.TempDir()
+	notdb := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notdb, []byte("this is not a database, just some text that is long enough"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{
+		filepath.Join(dir, "missing.db"): "does not exist",
+		notdb:                            "is not a sqlite database",
+		dir:                              "is a directory",
+	}
+	for path, want := range cases {
+		_, err := New().Backup(context.Background(), mustDSN(t, path), engine.BackupOptions{}, enginetest.NewMemory())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("backup of %s: %v, want %q", path, err, want)
+		}
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	for _, mode := range []string{"WAL", "DELETE"} {
+		t.Run(mode, func(t *testing.T) {
+			src := filepath.Join(t.TempDir(), "src.db")
+			execAll(t, src, `PRAGMA journal_mode = `+mode, `CREATE TABLE t (x)`, `INSERT INTO t VALUES (1)`)
+			d := mustDSN(t, src)
+			a, err := New().Fingerprint(context.Background(), d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := New().Fingerprint(context.Background(), d)
+			if a != b {
+				t.Fatal("fingerprint changed without a write")
+			}
+			_, _ = backup(t, src) // reading must not change it
+			if c, _ := New().Fingerprint(context.Background(), d); c != a {
+				t.Fatal("fingerprint changed by a backup (read)")
+			}
+			execAll(t, src, `UPDATE t SET x = 2`)
+			if c, _ := New().Fingerprint(context.Background(), d); c == a {
+				t.Fatal("fingerprint unchanged after an UPDATE")
+			}
+		})
+	}
+}
+
+func TestExportSQLLoadsIntoSQLite(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	execAll(t, src, richSchema...)
+	mem, res := backup(t, src)
+	var buf bytes.Buffer
+	if err := New().ExportSQL(context.Background(), mem, &buf); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "fromsql.db")
+	db, err := sql.Open("sqlite", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(buf.String()); err != nil {
+		t.Fatalf("load exported SQL: %v", err)
+	}
+	db.Close()
+	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sums, res.Tables) {
+		t.Errorf("checksums of SQL export:\n%v\nmanifest:\n%v", sums, res.Tables)
+	}
+}
+
+func TestRowsEncoding(t *testing.T) {
+	vals := []any{nil, int64(-1), int64(1 << 62), 2.5, "", "x\x00y", []byte{}, []byte{0, 1, 255}}
+	var e rowEncoder
+	for _, v := range vals {
+		if err := e.value(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([]any, len(vals))
+	d := newRowDecoder(bytes.NewReader(e.buf))
+	if err := d.next(got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, vals) {
+		t.Errorf("decoded %v, want %v", got, vals)
+	}
+	if err := d.next(got); !errors.Is(err, io.EOF) {
+		t.Errorf("at end: %v", err)
+	}
+	if err := newRowDecoder(bytes.NewReader(e.buf[:len(e.buf)-1])).next(got); err == nil {
+		t.Error("truncated row decoded without error")
+	}
+	if err := newRowDecoder(bytes.NewReader([]byte{9})).next(got[:1]); err == nil {
+		t.Error("unknown tag decoded without error")
+	}
+}
