@@ -192,6 +192,9 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		})
 	}
 	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("backup of %s interrupted: %w", dbName, ctx.Err())
+		}
 		return nil, err
 	}
 

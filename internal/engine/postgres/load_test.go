@@ -13,6 +13,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/engine/enginetest"
+	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -148,5 +149,47 @@ func TestNoPrivilegesNoOwner(t *testing.T) {
 	}
 	if acl := query[*string](t, src, "SELECT relacl::text FROM pg_class WHERE oid = 'app.users'::regclass"); acl == nil {
 		t.Errorf("source has no grant to compare with")
+	}
+}
+
+// cancelSink cancels the backup's context when the first data stream starts.
+type cancelSink struct {
+	*enginetest.Memory
+	cancel context.CancelFunc
+}
+
+func (c *cancelSink) Create(ctx context.Context, s manifest.Stream) (engine.StreamWriter, error) {
+	if s.Kind == manifest.KindData {
+		c.cancel()
+	}
+	return c.Memory.Create(ctx, s)
+}
+
+// TestCancelledBackupFails: a backup interrupted part-way returns an error
+// promptly (so the caller writes no snapshot) and leaves no session behind.
+func TestCancelledBackupFails(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	src := loadRich(t, pg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	_, err := New().Backup(ctx, src, engine.BackupOptions{Jobs: 2, Logger: testLogger(t)}, &cancelSink{Memory: enginetest.NewMemory(), cancel: cancel})
+	if err == nil {
+		t.Fatal("cancelled backup succeeded")
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("cancelled backup took %s", time.Since(start))
+	}
+	t.Logf("cancelled after %s: %v", time.Since(start), err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := query[int64](t, src, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name IN ('snapdata', 'pg_dump') AND pid <> pg_backend_pid()")
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d snapdata/pg_dump sessions left after a cancelled backup", n)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

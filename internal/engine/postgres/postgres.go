@@ -35,7 +35,28 @@
 // any row, a missing or duplicated row; it does not depend on row order or
 // on how a table was split, so verify can recompute it from a live table.
 //
+// Tables without a primary key are ordered by the text form of the whole
+// row (COLLATE "C"), which every type has, so their streams are byte-stable
+// too; they are never split. Tables with a key above SplitThreshold are
+// split on the first key column: integer keys on a power-of-two grid (so
+// appending rows changes only the last parts), other types on quantiles of
+// a REPEATABLE block sample.
+//
 // Large objects are refused with an error naming their count.
+//
+// Restore creates the database (TEMPLATE template0) when missing, refuses a
+// database holding relations, functions or schemas besides public unless
+// Clean (then it drops it WITH (FORCE) and recreates it), replays pre-data
+// entry by entry (--no-owner drops ALTER … OWNER TO lines, --no-privileges
+// drops ACL entries), loads tables with COPY on Jobs sessions, sets
+// sequences, builds indexes and primary/unique keys on Jobs sessions and
+// runs the rest of post-data in order. With Tables, the whole schema is
+// restored but only the chosen tables' rows; foreign keys are then added
+// NOT VALID (they hold for new rows, restored rows are not checked).
+// Restoring owners (without NoOwner) needs the roles to exist on the target.
+//
+// Databases lists every connectable, non-template database the user may
+// connect to; "postgres" only when it holds user tables.
 package postgres
 
 import (
