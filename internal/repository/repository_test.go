@@ -1,0 +1,373 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/backend/local"
+	"github.com/snapdata/snapdata/internal/crypto"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+// fastKDF keeps tests quick; production uses crypto.DefaultKDF.
+func fastKDF() *crypto.KDFParams {
+	k := crypto.DefaultKDF()
+	k.Time, k.MemoryKiB = 1, 1024
+	return &k
+}
+
+func newRepo(t *testing.T, opts InitOptions) (*Repository, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	if opts.Password == nil && !opts.NoEncryption {
+		opts.Password = []byte("correct horse")
+	}
+	if opts.KDF == nil {
+		opts.KDF = fastKDF()
+	}
+	if opts.ChunkAvgBits == 0 {
+		opts.ChunkAvgBits = 14 // 16 KiB: many chunks from little data
+	}
+	r, err := Init(context.Background(), local.New(dir), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, dir
+}
+
+// text returns n bytes of realistic, compressible but not trivial text.
+func text(seed int64, n int) []byte {
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu 2026-11-22 03:04:05 {\"id\": 42} ümlaut 🎉")
+	rng := rand.New(rand.NewSource(seed))
+	var b bytes.Buffer
+	for b.Len() < n {
+		fmt.Fprintf(&b, "%d\t%s %s\t%d\n", rng.Int63(), words[rng.Intn(len(words))], words[rng.Intn(len(words))], rng.Intn(1000))
+	}
+	return b.Bytes()[:n]
+}
+
+func writeStream(t *testing.T, s *Session, name string, data []byte) {
+	t.Helper()
+	w, err := s.Create(context.Background(), manifest.Stream{Name: name, Kind: manifest.KindData, Table: name, Format: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// odd write sizes exercise the chunker's buffering
+	for off := 0; off < len(data); {
+		n := 1 + (off*7919)%65536
+		if off+n > len(data) {
+			n = len(data) - off
+		}
+		if _, err := w.Write(data[off : off+n]); err != nil {
+			t.Fatal(err)
+		}
+		off += n
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func commit(t *testing.T, r *Repository, source string, streams map[string][]byte) *manifest.Snapshot {
+	t.Helper()
+	s, err := r.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range streams {
+		writeStream(t, s, name, data)
+	}
+	snap := &manifest.Snapshot{Time: time.Now(), Source: source, Engine: "test"}
+	if _, err := s.Commit(context.Background(), snap); err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func readStream(t *testing.T, r *Repository, st manifest.Stream) []byte {
+	t.Helper()
+	rc := r.OpenStream(context.Background(), st)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func dirSize(t *testing.T, dir string) int64 {
+	var n int64
+	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+func TestStreamRoundTripAndDedup(t *testing.T) {
+	for _, enc := range []bool{true, false} {
+		t.Run(fmt.Sprintf("encrypted=%v", enc), func(t *testing.T) {
+			r, dir := newRepo(t, InitOptions{NoEncryption: !enc})
+			data := text(1, 3<<20)
+			first := commit(t, r, "s", map[string][]byte{"a": data, "empty": nil})
+			if len(first.Streams) != 2 {
+				t.Fatalf("streams: %d", len(first.Streams))
+			}
+			for _, st := range first.Streams {
+				want := data
+				if st.Name == "empty" {
+					want = nil
+				}
+				if got := readStream(t, r, st); !bytes.Equal(got, want) {
+					t.Fatalf("stream %s: read %d bytes, wrote %d", st.Name, len(got), len(want))
+				}
+			}
+			if first.AddedBytes <= 0 || first.AddedBytes > int64(len(data))/2 {
+				t.Errorf("first backup added %d bytes for %d bytes of text", first.AddedBytes, len(data))
+			}
+			before := dirSize(t, dir)
+			second := commit(t, r, "s", map[string][]byte{"a": data, "empty": nil})
+			if second.AddedBytes != 0 {
+				t.Errorf("unchanged data added %d chunk bytes", second.AddedBytes)
+			}
+			if grew := dirSize(t, dir) - before; float64(grew) > 0.005*float64(before) {
+				t.Errorf("second backup of unchanged data grew the repository by %d bytes (%.2f%% of %d)", grew, 100*float64(grew)/float64(before), before)
+			}
+			if !manifest.SameData(first, second) {
+				t.Error("SameData is false for identical streams")
+			}
+			// Appending 1% changes only the tail.
+			more := append(append([]byte{}, data...), text(2, len(data)/100)...)
+			third := commit(t, r, "s", map[string][]byte{"a": more, "empty": nil})
+			if third.AddedBytes > int64(len(data))/20 {
+				t.Errorf("appending 1%% added %d bytes", third.AddedBytes)
+			}
+			// Encrypted objects must not show plaintext.
+			if enc {
+				_ = filepath.Walk(filepath.Join(dir, "data"), func(p string, fi os.FileInfo, err error) error {
+					if err == nil && !fi.IsDir() {
+						b, _ := os.ReadFile(p)
+						if bytes.Contains(b, []byte("foxtrot")) {
+							t.Errorf("%s holds plaintext", p)
+						}
+					}
+					return nil
+				})
+			}
+		})
+	}
+}
+
+func TestOpenPasswords(t *testing.T) {
+	r, dir := newRepo(t, InitOptions{})
+	commit(t, r, "s", map[string][]byte{"a": text(3, 1000)})
+	ctx := context.Background()
+	if _, err := Open(ctx, local.New(dir), []byte("wrong"), nil); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("wrong password: %v", err)
+	}
+	if _, err := Open(ctx, local.New(dir), nil, nil); !errors.Is(err, ErrNeedPassword) {
+		t.Errorf("no password: %v", err)
+	}
+	r2, err := Open(ctx, local.New(dir), []byte("correct horse"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := r2.List(ctx)
+	if err != nil || len(snaps) != 1 {
+		t.Fatalf("list after reopen: %v %v", snaps, err)
+	}
+	if _, err := Open(ctx, local.New(t.TempDir()), nil, nil); !errors.Is(err, ErrNoRepository) {
+		t.Errorf("empty folder: %v", err)
+	}
+	if _, err := Init(ctx, local.New(dir), InitOptions{Password: []byte("x"), KDF: fastKDF()}, nil); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("init over a repository: %v", err)
+	}
+}
+
+func TestFindSnapshots(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{})
+	ctx := context.Background()
+	a := commit(t, r, "one", map[string][]byte{"a": text(1, 100)})
+	time.Sleep(10 * time.Millisecond)
+	b := commit(t, r, "two", map[string][]byte{"a": text(2, 100)})
+	if s, err := r.Find(ctx, a.ID[:6], ""); err != nil || s.ID != a.ID {
+		t.Errorf("prefix: %v %v", s, err)
+	}
+	if s, err := r.Find(ctx, "latest", "one"); err != nil || s.ID != a.ID {
+		t.Errorf("latest of one: %v %v", s, err)
+	}
+	if _, err := r.Find(ctx, "latest", ""); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Errorf("latest with two sources: %v", err)
+	}
+	if _, err := r.Find(ctx, "deadbeef", ""); !errors.Is(err, ErrSnapshotNotFound) {
+		t.Errorf("unknown id: %v", err)
+	}
+	if _, err := r.Find(ctx, "latest", "three"); !errors.Is(err, ErrSnapshotNotFound) {
+		t.Errorf("unknown source: %v", err)
+	}
+	_ = b
+}
+
+func TestDamageIsFoundAndNamed(t *testing.T) {
+	r, dir := newRepo(t, InitOptions{})
+	ctx := context.Background()
+	a := commit(t, r, "one", map[string][]byte{"a": text(10, 200<<10)})
+	b := commit(t, r, "two", map[string][]byte{"b": text(11, 200<<10)})
+	rep, err := r.Check(ctx, true, nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("clean repository: %+v %v", rep, err)
+	}
+	victim := a.Streams[0].Chunks[1].ID
+	p := filepath.Join(dir, "data", victim[:2], victim)
+	obj, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj[len(obj)/2] ^= 0x01
+	if err := os.WriteFile(p, obj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = r.Check(ctx, false, nil)
+	if err != nil || !rep.OK() {
+		t.Errorf("structure check should not read data: %+v %v", rep, err)
+	}
+	rep, err = r.Check(ctx, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Object != "data/"+victim || len(rep.Errors[0].Snapshots) != 1 || rep.Errors[0].Snapshots[0] != a.ID {
+		t.Fatalf("check --read-data: %+v", rep.Errors)
+	}
+	rc := r.OpenStream(ctx, a.Streams[0])
+	if _, err := io.ReadAll(rc); err == nil || !strings.Contains(err.Error(), victim) {
+		t.Errorf("reading a damaged stream: %v", err)
+	}
+	rc.Close()
+	if got := readStream(t, r, b.Streams[0]); !bytes.Equal(got, text(11, 200<<10)) {
+		t.Error("undamaged snapshot no longer reads")
+	}
+	// A missing object is named too.
+	other := b.Streams[0].Chunks[0].ID
+	if err := os.Remove(filepath.Join(dir, "data", other[:2], other)); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ = r.Check(ctx, false, nil)
+	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Message, "missing") || rep.Errors[0].Snapshots[0] != b.ID {
+		t.Errorf("missing chunk: %+v", rep.Errors)
+	}
+}
+
+func TestPruneKeepsReferencedData(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{})
+	ctx := context.Background()
+	keep := commit(t, r, "s", map[string][]byte{"a": text(20, 300<<10)})
+	drop := commit(t, r, "s", map[string][]byte{"a": text(21, 300<<10)})
+	if err := r.RemoveSnapshot(ctx, drop.ID); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Prune(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RemovedObjects == 0 || rep.KeptObjects != len(keep.Streams[0].Chunks) {
+		t.Errorf("prune: %+v (kept snapshot has %d chunks)", rep, len(keep.Streams[0].Chunks))
+	}
+	if got := readStream(t, r, keep.Streams[0]); !bytes.Equal(got, text(20, 300<<10)) {
+		t.Error("kept snapshot damaged by prune")
+	}
+	check, err := r.Check(ctx, true, nil)
+	if err != nil || !check.OK() || check.Unreferenced != 0 {
+		t.Errorf("after prune: %+v %v", check, err)
+	}
+	// Data removed by prune is uploaded again by the next backup.
+	again := commit(t, r, "s", map[string][]byte{"a": text(21, 300<<10)})
+	if got := readStream(t, r, again.Streams[0]); !bytes.Equal(got, text(21, 300<<10)) {
+		t.Error("re-backup after prune does not read back")
+	}
+}
+
+func TestLocks(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{})
+	ctx := context.Background()
+	s1, err := r.Lock(ctx, false, "backup", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := r.Lock(ctx, false, "backup", 0)
+	if err != nil {
+		t.Fatalf("two shared locks: %v", err)
+	}
+	if _, err := r.Lock(ctx, true, "prune", 0); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "shared lock held by pid") {
+		t.Fatalf("exclusive over shared: %v", err)
+	}
+	s1.Unlock()
+	s2.Unlock()
+	ex, err := r.Lock(ctx, true, "prune", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Lock(ctx, false, "backup", 200*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Fatalf("shared over exclusive: %v", err)
+	}
+	ex.Unlock()
+	// A lock of a dead process on this host is stale: ignored and removable.
+	host, _ := os.Hostname()
+	if _, err := r.writeLock(ctx, LockInfo{Time: time.Now(), Host: host, PID: 999999999, Exclusive: true}, ""); err != nil {
+		t.Fatal(err)
+	}
+	l, err := r.Lock(ctx, false, "backup", 0)
+	if err != nil {
+		t.Fatalf("stale exclusive lock blocked: %v", err)
+	}
+	l.Unlock()
+	// A live lock of another host is respected until it goes stale.
+	if _, err := r.writeLock(ctx, LockInfo{Time: time.Now(), Host: "elsewhere", PID: 1, Exclusive: true}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Lock(ctx, false, "backup", 0); !errors.Is(err, ErrLocked) {
+		t.Fatalf("live foreign lock ignored: %v", err)
+	}
+	removed, err := r.RemoveLocks(ctx, false)
+	if err != nil || len(removed) != 1 || removed[0].PID != 999999999 {
+		t.Fatalf("unlock removed %v, %v", removed, err)
+	}
+	removed, _ = r.RemoveLocks(ctx, true)
+	if len(removed) != 1 || removed[0].Host != "elsewhere" {
+		t.Fatalf("unlock --remove-all removed %v", removed)
+	}
+}
+
+func TestCancelledSessionCommitsNothing(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := r.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeStream(t, s, "a", text(5, 100<<10))
+	cancel()
+	if _, err := s.Commit(ctx, &manifest.Snapshot{Source: "s"}); err == nil {
+		t.Fatal("commit after cancel succeeded")
+	}
+	ids, _ := r.SnapshotIDs(context.Background())
+	if len(ids) != 0 {
+		t.Fatalf("snapshots after a cancelled backup: %v", ids)
+	}
+	rep, err := r.Check(context.Background(), true, nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("check after a cancelled backup: %+v %v", rep, err)
+	}
+	_ = backend.Data
+}
