@@ -785,3 +785,46 @@ func TestScratchAndDatabases(t *testing.T) {
 }
 
 func urlUser(u, p string) *url.Userinfo { return url.UserPassword(u, p) }
+
+// failingSink fails the data stream of one table after some bytes.
+type failingSink struct {
+	*enginetest.Memory
+	table string
+}
+
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	if w.n > 1000 {
+		return 0, errors.New("disk full (injected)")
+	}
+	return len(p), nil
+}
+func (w *failingWriter) Close() error { return nil }
+
+func (f failingSink) Create(ctx context.Context, s manifest.Stream) (engine.StreamWriter, error) {
+	if s.Table == f.table {
+		return &failingWriter{}, nil
+	}
+	return f.Memory.Create(ctx, s)
+}
+
+func TestWorkerErrorNamesTableAndChecksumsCatchChanges(t *testing.T) {
+	my := testsrv.MariaDB(t)
+	name, src := newDB(t, my, "failing")
+	my.Exec(t, name, "CREATE TABLE a (id INT PRIMARY KEY, v TEXT)", "CREATE TABLE b_victim (id INT PRIMARY KEY, v TEXT)",
+		"INSERT INTO a SELECT seq, REPEAT('a', 100) FROM seq_1_to_200",
+		"INSERT INTO b_victim SELECT seq, REPEAT('b', 100) FROM seq_1_to_200")
+	e := New()
+	_, err := e.Backup(ctxT(t), src, engine.BackupOptions{Jobs: 2, Logger: quiet}, failingSink{enginetest.NewMemory(), "b_victim"})
+	if err == nil || !strings.Contains(err.Error(), "b_victim") || !strings.Contains(err.Error(), "injected") {
+		t.Errorf("backup with a failing stream: %v; want an error naming table b_victim", err)
+	}
+	before := checksums(t, e, src)
+	my.Exec(t, name, "UPDATE a SET v = 'changed' WHERE id = 150")
+	after := checksums(t, e, src)
+	if before["a"].Checksum == after["a"].Checksum || before["b_victim"] != after["b_victim"] {
+		t.Errorf("checksums: before %v after %v", before, after)
+	}
+}
