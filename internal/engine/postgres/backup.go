@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os/exec"
 	"sort"
@@ -33,6 +34,9 @@ type workItem struct {
 // Backup implements engine.Engine.
 func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOptions, sink engine.Sink) (*engine.BackupResult, error) {
 	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	jobs := defaultJobs(opts.Jobs)
 	coord, err := connect(ctx, src, true)
 	if err != nil {

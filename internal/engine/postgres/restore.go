@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -171,6 +172,9 @@ func execSQL(ctx context.Context, c *pgx.Conn, sql string) error {
 // Restore implements engine.Engine.
 func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) error {
 	jobs := defaultJobs(opts.Jobs)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	sm, err := loadSnapshotMeta(ctx, snap)
 	if err != nil {
 		return err
