@@ -255,3 +255,29 @@ func IsUsage(err error) bool {
 	var c *config.Error
 	return errors.As(err, &u) || errors.As(err, &c)
 }
+
+// AllDatabases expands a server source into one source per user database,
+// listed now, so new databases are picked up by the next run.
+func (a *App) AllDatabases(ctx context.Context, server Source) ([]Source, error) {
+	eng, err := a.Engine(server.DSN)
+	if err != nil {
+		return nil, err
+	}
+	lister, ok := eng.(engine.DatabaseLister)
+	if !ok {
+		return nil, Usagef("--all-databases needs a server DSN (postgres:// or mysql://), not %s", server.DSN)
+	}
+	names, err := lister.Databases(ctx, server.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("list databases on %s: %w", server.DSN, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no user databases on %s", server.DSN)
+	}
+	out := make([]Source, 0, len(names))
+	for _, n := range names {
+		d := server.DSN.WithDatabase(n)
+		out = append(out, Source{Name: d.SourceName(), DSN: d, Tags: server.Tags})
+	}
+	return out, nil
+}

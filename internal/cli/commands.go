@@ -83,7 +83,7 @@ func (e *env) backupCommand() *cobra.Command {
 	var tags []string
 	var skip bool
 	var jobs int
-	var asJSON bool
+	var asJSON, allDBs bool
 	cmd := &cobra.Command{
 		Use:   "backup SOURCE...",
 		Short: "Back up databases into the repository",
@@ -92,6 +92,7 @@ func (e *env) backupCommand() *cobra.Command {
   snapdata backup --repo ./backups sqlite:./app.db
   snapdata backup --repo main postgres://app@db:5432/orders --tag nightly
   snapdata backup --skip-unchanged orders     # records nothing when the data did not change
+  snapdata backup --all-databases postgres://backup@db:5432/   # one snapshot per database
 
 Only changed data is stored: unchanged tables cost nothing. A backup that fails or is
 interrupted writes no snapshot.`,
@@ -107,6 +108,14 @@ interrupted writes no snapshot.`,
 				s, err := e.app.Source(a)
 				if err != nil {
 					return err
+				}
+				if allDBs {
+					expanded, err := e.app.AllDatabases(e.ctx, s)
+					if err != nil {
+						return err
+					}
+					srcs = append(srcs, expanded...)
+					continue
 				}
 				srcs = append(srcs, s)
 			}
@@ -154,6 +163,7 @@ interrupted writes no snapshot.`,
 	cmd.Flags().BoolVar(&skip, "skip-unchanged", false, "record nothing when the data equals the source's latest snapshot")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers (default: number of cores)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new snapshots as JSON")
+	cmd.Flags().BoolVar(&allDBs, "all-databases", false, "back up every user database of the server each SOURCE names, one snapshot each")
 	return cmd
 }
 
