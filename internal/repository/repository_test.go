@@ -371,3 +371,25 @@ func TestCancelledSessionCommitsNothing(t *testing.T) {
 	}
 	_ = backend.Data
 }
+
+// With the default 1 MiB average chunk, a 10 GB database must stay under
+// about 20,000 objects: at least 512 KiB per object on average.
+func TestDefaultChunkSizeKeepsObjectCountLow(t *testing.T) {
+	r, dir := newRepo(t, InitOptions{ChunkAvgBits: 20})
+	data := text(7, 48<<20)
+	snap := commit(t, r, "s", map[string][]byte{"a": data})
+	n := 0
+	_ = filepath.Walk(filepath.Join(dir, "data"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n++
+		}
+		return nil
+	})
+	if n != len(snap.Streams[0].Chunks) {
+		t.Errorf("%d objects for %d chunks", n, len(snap.Streams[0].Chunks))
+	}
+	perObject := len(data) / n
+	if perObject < 512<<10 {
+		t.Errorf("%d objects for %d MiB: %d KiB per object, 10 GB would need %d objects", n, len(data)>>20, perObject>>10, (10<<30)/perObject)
+	}
+}
