@@ -233,7 +233,8 @@ func (d *Dispatcher) Send(ctx context.Context, e Event) {
 		timeout = 20 * time.Second
 	}
 	for _, c := range d.Channels {
-		if !c.On[e.Kind] {
+		// A recovery is also a success for channels that want successes.
+		if !c.On[e.Kind] && !(e.Kind == Recovery && c.On[Success]) {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
