@@ -186,7 +186,7 @@ func (e *testEnv) writeConfig(t *testing.T, y string) {
 
 func (e *testEnv) sqlite(t *testing.T, stmts ...string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", e.db)
+	db, err := sql.Open("sqlite", "file:"+e.db+"?_pragma=busy_timeout(20000)")
 	if err != nil {
 		t.Fatal(err)
 	}
