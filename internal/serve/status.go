@@ -56,7 +56,9 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return id
 	},
-	"secs":  func(f float64) string { return (time.Duration(f * float64(time.Second))).Round(time.Millisecond).String() },
+	"secs": func(f float64) string {
+		return (time.Duration(f * float64(time.Second))).Round(time.Millisecond).String()
+	},
 	"ratio": func(f float64) string { return fmt.Sprintf("%.2f×", f) },
 	"join":  func(s []string) string { return strings.Join(s, ", ") },
 }).Parse(statusHTML))
