@@ -637,3 +637,45 @@ func TestHelpTeaches(t *testing.T) {
 	}
 	must(t, "version")
 }
+
+// Several backups may run at once against one repository, as separate
+// processes, and forget waits for none of them to break.
+func TestConcurrentBackupProcesses(t *testing.T) {
+	setup(t)
+	must(t, "init", "--repo", "repo", "--chunk-size", "16KiB")
+	const n = 4
+	for i := 0; i < n; i++ {
+		chinook(t, fmt.Sprintf("db%d.sqlite", i))
+		db := openDB(t, fmt.Sprintf("db%d.sqlite", i))
+		if _, err := db.Exec(fmt.Sprintf(`UPDATE Track SET Name = Name || ' (copy %d)' WHERE TrackId %% 7 = 0`, i)); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	outs := make([][]byte, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "backup", "--repo", "repo", fmt.Sprintf("sqlite:db%d.sqlite", i))
+			cmd.Env = append(os.Environ(), "SNAPDATA_TEST_EXEC=1")
+			outs[i], errs[i] = cmd.CombinedOutput()
+		}()
+	}
+	wg.Wait()
+	for i := range errs {
+		if errs[i] != nil {
+			t.Errorf("backup %d: %v\n%s", i, errs[i], outs[i])
+		}
+	}
+	snaps := listSnapshots(t, "--repo", "repo")
+	if len(snaps) != n {
+		t.Fatalf("%d snapshots after %d concurrent backups", len(snaps), n)
+	}
+	must(t, "check", "--repo", "repo", "--read-data")
+	for i, s := range snaps {
+		must(t, "restore", "--repo", "repo", s.ID, "--to", fmt.Sprintf("sqlite:r%d.db", i))
+	}
+}

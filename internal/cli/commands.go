@@ -246,7 +246,7 @@ func (e *env) snapshotsCommand() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			e.info("%d snapshots\n", len(snaps))
+			e.info("%d snapshot(s)\n", len(snaps))
 			return nil
 		},
 	}

@@ -1,0 +1,39 @@
+package progress
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCountsAndLine(t *testing.T) {
+	var nilP *Progress
+	nilP.AddBytes(1) // nil is valid and counts nothing
+	nilP.Done()
+	p := New("backup app", &bytes.Buffer{}) // not a terminal: no drawing
+	p.start = time.Now().Add(-2 * time.Second)
+	p.AddTables(3)
+	p.AddBytes(3 << 20)
+	p.AddRows(1500)
+	p.TableDone()
+	p.SetTotalBytes(9 << 20)
+	line := p.Line()
+	for _, want := range []string{"backup app", "3.0 MiB", "1500 rows", "1/3 tables", "/s", "ETA"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line %q lacks %q", line, want)
+		}
+	}
+	if p.Bytes() != 3<<20 || p.Rows() != 1500 {
+		t.Errorf("counts: %d bytes, %d rows", p.Bytes(), p.Rows())
+	}
+	p.Done()
+}
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 30: "5.0 GiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
