@@ -101,14 +101,19 @@ func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, 
 	}
 	snap.LogicalBytes = logical
 	snap.AddedBytes = s.up.AddedBytes()
+	return s.r.SaveManifest(ctx, snap)
+}
+
+// SaveManifest stores a manifest as it is and sets its id. Every chunk it
+// references must already be stored; Session.Commit is the normal way in.
+func (r *Repository) SaveManifest(ctx context.Context, snap *manifest.Snapshot) (string, error) {
 	snap.Normalize()
 	snap.ID = ""
-	id, n, err := s.r.saveJSON(ctx, backend.Snapshot, snap)
+	id, _, err := r.saveJSON(ctx, backend.Snapshot, snap)
 	if err != nil {
 		return "", fmt.Errorf("save snapshot manifest: %w", err)
 	}
 	snap.ID = id.String()
-	_ = n
 	return snap.ID, nil
 }
 
