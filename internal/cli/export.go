@@ -122,6 +122,7 @@ whose type cannot be mapped are named in the error.
 			if err != nil {
 				return &app.UsageError{Err: err}
 			}
+			defer a.Close()
 			p := progress.New("import", e.stderr)
 			err = im.Import(e.ctx, target, a.Schema, func(table string, fn func(row []any) error) error {
 				return a.Rows(e.ctx, table, func(row []any) error {

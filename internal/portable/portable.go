@@ -164,11 +164,14 @@ func decodeRow(t engine.TableSchema, raw []json.RawMessage) ([]any, error) {
 			}
 			out[i] = f
 		case "boolean":
-			var b bool
-			if err := json.Unmarshal(r, &b); err != nil {
-				return nil, fmt.Errorf("column %s: %w", c.Name, err)
+			switch string(r) {
+			case "true", "1":
+				out[i] = true
+			case "false", "0":
+				out[i] = false
+			default:
+				return nil, fmt.Errorf("column %s: %s is not a boolean", c.Name, r)
 			}
-			out[i] = b
 		case "bytes":
 			var s string
 			if err := json.Unmarshal(r, &s); err != nil {
@@ -206,6 +209,54 @@ type Archive struct {
 	path     string
 	Schema   []engine.TableSchema
 	Manifest json.RawMessage
+
+	// A forward cursor over the members: tables read in archive order (the
+	// order importers use) cost one pass over the file in all.
+	cur    *os.File
+	tr     *tar.Reader
+	passed map[string]bool
+}
+
+// Close releases the cursor.
+func (a *Archive) Close() error {
+	if a.cur != nil {
+		err := a.cur.Close()
+		a.cur, a.tr = nil, nil
+		return err
+	}
+	return nil
+}
+
+// seek positions the cursor at member name, reopening the file only when
+// the member was already passed.
+func (a *Archive) seek(name string) (io.Reader, error) {
+	if a.cur == nil || a.passed[name] {
+		a.Close()
+		f, err := os.Open(a.path)
+		if err != nil {
+			return nil, err
+		}
+		gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("not a .tar.gz archive: %w", err)
+		}
+		a.cur, a.tr, a.passed = f, tar.NewReader(gz), map[string]bool{}
+	}
+	for {
+		h, err := a.tr.Next()
+		if errors.Is(err, io.EOF) {
+			a.Close()
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.passed[h.Name] = true
+		if h.Name == name {
+			return a.tr, nil
+		}
+	}
 }
 
 // Open reads the manifest and schema of an archive.
@@ -277,39 +328,35 @@ func (a *Archive) Rows(ctx context.Context, table string, fn func(row []any) err
 		return fmt.Errorf("table %s is not in the archive", table)
 	}
 	want := TableFile(table)
-	found := false
-	err := a.scan(func(name string, r io.Reader) (bool, error) {
-		if name != want {
-			return false, nil
-		}
-		found = true
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 1<<20), 1<<30)
-		line := 0
-		for sc.Scan() {
-			line++
-			if err := ctx.Err(); err != nil {
-				return true, err
-			}
-			var raw []json.RawMessage
-			if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
-				return true, fmt.Errorf("%s line %d: %w", name, line, err)
-			}
-			row, err := decodeRow(*ts, raw)
-			if err != nil {
-				return true, fmt.Errorf("%s line %d: %w", name, line, err)
-			}
-			if err := fn(row); err != nil {
-				return true, err
-			}
-		}
-		return true, sc.Err()
-	})
+	r, err := a.seek(want)
 	if err != nil {
 		return err
 	}
-	if !found {
+	if r == nil {
 		return fmt.Errorf("%s is missing from the archive", want)
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	line := 0
+	for sc.Scan() {
+		line++
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var raw []json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			return fmt.Errorf("%s line %d: %w", want, line, err)
+		}
+		row, err := decodeRow(*ts, raw)
+		if err != nil {
+			return fmt.Errorf("%s line %d: %w", want, line, err)
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", want, err)
 	}
 	return nil
 }

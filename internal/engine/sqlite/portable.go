@@ -74,6 +74,13 @@ func (e *Engine) ReadRows(ctx context.Context, snap engine.SnapshotReader, name 
 	if t == nil {
 		return fmt.Errorf("table %q is not in the snapshot", name)
 	}
+	// SQLite stores booleans as integers; the portable form says boolean.
+	var boolCols []int
+	for i, c := range t.stored() {
+		if portableType(c.Decl) == "boolean" {
+			boolCols = append(boolCols, i)
+		}
+	}
 	vals := make([]any, t.width())
 	for _, st := range snap.Manifest().TableStreams(name) {
 		rc, err := snap.Open(ctx, st)
@@ -93,6 +100,11 @@ func (e *Engine) ReadRows(ctx context.Context, snap engine.SnapshotReader, name 
 			row := vals
 			if t.Rowid {
 				row = vals[1:]
+			}
+			for _, i := range boolCols {
+				if n, ok := row[i].(int64); ok && (n == 0 || n == 1) {
+					row[i] = n == 1
+				}
 			}
 			if err := fn(row); err != nil {
 				rc.Close()
