@@ -1,0 +1,265 @@
+// Command throughput measures the repository write path (content-defined
+// chunking, keyed hashing, zstd compression, AES-GCM sealing and the local
+// backend) on realistic data, end to end and stage by stage.
+//
+//	throughput --size 256MB --dir /tmp/tp [--cpuprofile cpu.pprof]
+//
+// It prints "key value" lines that bench/run turns into the results table.
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/restic/chunker"
+
+	"github.com/snapdata/snapdata/bench/dataset"
+	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/backend/local"
+	"github.com/snapdata/snapdata/internal/crypto"
+	"github.com/snapdata/snapdata/internal/repository"
+)
+
+func main() {
+	size := flag.String("size", "256MB", "amount of realistic data to push through")
+	dir := flag.String("dir", "", "directory for the repository (default: a temp dir)")
+	streams := flag.Int("streams", 2, "parallel streams in the end-to-end run (backup uses one per table and job)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the end-to-end runs")
+	flag.Parse()
+	n, err := dataset.ParseSize(*size)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := run(context.Background(), n, *dir, *streams, *cpuprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "throughput:", err)
+		os.Exit(1)
+	}
+}
+
+// makeData renders the dataset as COPY text, one buffer per table, like the
+// streams a PostgreSQL backup produces.
+func makeData(n int64) [][]byte {
+	d := dataset.New(n, 7)
+	var out [][]byte
+	for _, t := range d.Tables {
+		g := d.NewGen(t, 0)
+		buf := make([]byte, 0, int(float64(n)*1.1)/len(d.Tables))
+		row := make([]any, 0, len(t.Columns))
+		for id := int64(1); id <= t.Rows; id++ {
+			row = g.Row(id, row)
+			buf = dataset.AppendTSV(buf, t, row)
+		}
+		out = append(out, buf)
+	}
+	return out
+}
+
+func mbps(bytes int64, d time.Duration) float64 { return float64(bytes) / 1e6 / d.Seconds() }
+
+func run(ctx context.Context, n int64, dir string, streams int, cpuprofile string) error {
+	data := makeData(n)
+	var total int64
+	for _, b := range data {
+		total += int64(len(b))
+	}
+	fmt.Printf("data_bytes %d\n", total)
+	fmt.Printf("cpus %d\n", runtime.NumCPU())
+	if dir == "" {
+		d, err := os.MkdirTemp("", "snapdata-throughput-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+
+	// Single-core stage rates, each over all data.
+	pol, err := chunker.RandomPolynomial()
+	if err != nil {
+		return err
+	}
+	var cuts [][]byte
+	start := time.Now()
+	buf := make([]byte, 8<<20)
+	for _, b := range data {
+		c := chunker.NewWithBoundaries(bytesReader(b), pol, 256<<10, 8<<20)
+		c.SetAverageBits(20)
+		off := 0
+		for {
+			ch, err := c.Next(buf)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			cuts = append(cuts, b[off:off+int(ch.Length)])
+			off += int(ch.Length)
+		}
+	}
+	fmt.Printf("stage_chunker_mbps %.1f\n", mbps(total, time.Since(start)))
+	fmt.Printf("chunks %d\n", len(cuts))
+
+	key := crypto.RandomBytes(32)
+	start = time.Now()
+	for _, c := range cuts {
+		m := hmac.New(sha256.New, key)
+		m.Write(c)
+		m.Sum(nil)
+	}
+	fmt.Printf("stage_hmac_sha256_mbps %.1f\n", mbps(total, time.Since(start)))
+
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return err
+	}
+	var compressed [][]byte
+	var csize int64
+	start = time.Now()
+	for _, c := range cuts {
+		z := enc.EncodeAll(c, make([]byte, 0, len(c)/2))
+		compressed = append(compressed, z)
+		csize += int64(len(z))
+	}
+	fmt.Printf("stage_zstd_fastest_mbps %.1f\n", mbps(total, time.Since(start)))
+	fmt.Printf("zstd_fastest_ratio %.2f\n", float64(total)/float64(csize))
+	enc3, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	var c3 int64
+	start = time.Now()
+	for _, c := range cuts {
+		c3 += int64(len(enc3.EncodeAll(c, nil)))
+	}
+	fmt.Printf("stage_zstd_default_mbps %.1f\n", mbps(total, time.Since(start)))
+	fmt.Printf("zstd_default_ratio %.2f\n", float64(total)/float64(c3))
+
+	k, err := crypto.NewKey(crypto.RandomBytes(crypto.KeySize))
+	if err != nil {
+		return err
+	}
+	var sealed [][]byte
+	start = time.Now()
+	for _, z := range compressed {
+		sealed = append(sealed, k.Seal(nil, z))
+	}
+	fmt.Printf("stage_aes_gcm_mbps %.1f\n", mbps(csize, time.Since(start)))
+
+	be := local.New(filepath.Join(dir, "stage-backend"))
+	if err := be.Create(ctx); err != nil {
+		return err
+	}
+	start = time.Now()
+	for i, s := range sealed {
+		h := backend.Handle{Type: backend.Data, Name: fmt.Sprintf("%064x", i)}
+		if err := be.Save(ctx, h, s); err != nil {
+			return err
+		}
+	}
+	el := time.Since(start)
+	fmt.Printf("stage_local_save_mbps %.1f\n", mbps(csize, el))
+	fmt.Printf("stage_local_save_ms_per_object %.2f\n", float64(el.Milliseconds())/float64(len(sealed)))
+	os.RemoveAll(filepath.Join(dir, "stage-backend"))
+	compressed, sealed, cuts = nil, nil, nil
+
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	// End to end through internal/repository, as a backup writes: one
+	// stream at a time, then several in parallel.
+	for _, par := range []int{1, streams} {
+		rdir := filepath.Join(dir, fmt.Sprintf("repo-%d", par))
+		kdf := crypto.DefaultKDF()
+		kdf.Time, kdf.MemoryKiB = 1, 8*1024 // the KDF is not what is measured
+		repo, err := repository.Init(ctx, local.New(rdir), repository.InitOptions{Password: []byte("bench"), KDF: &kdf}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		start = time.Now()
+		up, err := repo.NewUploader(ctx)
+		if err != nil {
+			return err
+		}
+		work := make(chan []byte)
+		var wg sync.WaitGroup
+		errs := make(chan error, par)
+		for w := 0; w < par; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range work {
+					sw := up.NewStream()
+					for off := 0; off < len(b); off += 256 << 10 {
+						end := min(off+256<<10, len(b))
+						if _, err := sw.Write(b[off:end]); err != nil {
+							errs <- err
+							return
+						}
+					}
+					if _, _, err := sw.Close(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		for _, b := range data {
+			work <- b
+		}
+		close(work)
+		wg.Wait()
+		if err := up.Wait(); err != nil {
+			return err
+		}
+		select {
+		case err := <-errs:
+			return err
+		default:
+		}
+		el := time.Since(start)
+		fmt.Printf("e2e_streams_%d_mbps %.1f\n", par, mbps(total, el))
+		fmt.Printf("e2e_streams_%d_stored_bytes %d\n", par, up.AddedBytes())
+		repo.Close()
+		os.RemoveAll(rdir)
+		if par == streams {
+			break
+		}
+	}
+	return nil
+}
+
+type sliceReader struct {
+	b []byte
+}
+
+func bytesReader(b []byte) *sliceReader { return &sliceReader{b: b} }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
