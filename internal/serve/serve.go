@@ -88,6 +88,10 @@ func Serve(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRuns()
+	d := &daemon{Service: svc, runCtx: runCtx}
+	svc.sched = d.currentSched
 	httpSrv, addr, err := svc.startHTTP(cfg)
 	if err != nil {
 		return err
@@ -98,10 +102,6 @@ func Serve(ctx context.Context, opts Options) error {
 		opts.Ready(addr)
 	}
 
-	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRuns()
-	d := &daemon{Service: svc, runCtx: runCtx}
-	svc.sched = d.currentSched
 	d.start(cfg, true)
 
 	hup := make(chan os.Signal, 1)
