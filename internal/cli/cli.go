@@ -124,16 +124,11 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule
 	root.AddCommand(
 		e.initCommand(), e.backupCommand(), e.snapshotsCommand(), e.restoreCommand(),
 		e.forgetCommand(), e.pruneCommand(), e.checkCommand(), e.unlockCommand(),
-		e.verifyCommand(), e.exportCommand(), e.importCommand(), e.versionCommand(),
+		e.verifyCommand(), e.exportCommand(), e.importCommand(), e.serveCommand(), e.runCommand(),
+		e.versionCommand(),
 	)
-	for _, c := range extraCommands {
-		root.AddCommand(c(e))
-	}
 	return root
 }
-
-// extraCommands lets other files register commands (serve, run).
-var extraCommands []func(*env) *cobra.Command
 
 func (e *env) setup(cmd *cobra.Command) error {
 	// The terminal shows results on stdout; logs are for --verbose and for

@@ -444,7 +444,7 @@ func (s *Service) finish(ctx context.Context, g *generation, t task, o *Outcome)
 	for i := range o.Sources {
 		o.Sources[i].Message = g.scrub.Scrub(o.Sources[i].Message)
 	}
-	attrs := []any{"task", t.Name, "kind", t.Kind, "repository", t.Repo, "outcome", o.Status,
+	attrs := []any{"task", t.Name, "job", o.Job, "kind", t.Kind, "repository", t.Repo, "outcome", o.Status,
 		"duration_seconds", round3(o.Duration), "bytes_added", o.BytesAdded}
 	if o.Reason != "" {
 		attrs = append(attrs, "reason", o.Reason)
@@ -454,7 +454,7 @@ func (s *Service) finish(ctx context.Context, g *generation, t task, o *Outcome)
 	}
 	attrs = append(attrs, "message", o.Message)
 	for _, so := range o.Sources {
-		s.log.Info("source done", "task", t.Name, "source", so.Source, "outcome", so.Status, "reason", so.Reason,
+		s.log.Info("source done", "task", t.Name, "job", o.Job, "source", so.Source, "outcome", so.Status, "reason", so.Reason,
 			"snapshot", so.Snapshot, "bytes_added", so.BytesAdded, "logical_bytes", so.Logical,
 			"duration_seconds", round3(so.Duration), "message", so.Message)
 	}
