@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,39 +79,18 @@ func (e *Engine) ReadRows(ctx context.Context, snap engine.SnapshotReader, name 
 			boolCols = append(boolCols, i)
 		}
 	}
-	vals := make([]any, t.width())
-	for _, st := range snap.Manifest().TableStreams(name) {
-		rc, err := snap.Open(ctx, st)
-		if err != nil {
-			return err
+	return eachRow(ctx, snap, *t, func(vals []any) error {
+		row := vals
+		if t.Rowid {
+			row = vals[1:]
 		}
-		dec := newRowDecoder(rc)
-		for {
-			err := dec.next(vals)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rc.Close()
-				return fmt.Errorf("read table %s: %w", name, err)
-			}
-			row := vals
-			if t.Rowid {
-				row = vals[1:]
-			}
-			for _, i := range boolCols {
-				if n, ok := row[i].(int64); ok && (n == 0 || n == 1) {
-					row[i] = n == 1
-				}
-			}
-			if err := fn(row); err != nil {
-				rc.Close()
-				return err
+		for _, i := range boolCols {
+			if n, ok := row[i].(int64); ok && (n == 0 || n == 1) {
+				row[i] = n == 1
 			}
 		}
-		rc.Close()
-	}
-	return nil
+		return fn(row)
+	}, nil)
 }
 
 var sqliteDecl = map[string]string{

@@ -2,11 +2,14 @@ package sqlite
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/snapdata/snapdata/internal/engine"
 )
 
 // Row encoding "sqlite-rows/1": each value is a tag byte followed by its
@@ -113,3 +116,54 @@ func (d *rowDecoder) next(dst []any) error {
 	}
 	return nil
 }
+
+// eachRow decodes every row of a table's data streams, in part order, and
+// calls fn with the values (rowid first when stored). fn must not keep the
+// slice. onBytes, when not nil, receives the stream bytes consumed so far.
+func eachRow(ctx context.Context, snap engine.SnapshotReader, t table, fn func(vals []any) error, onBytes func(int64)) error {
+	vals := make([]any, t.width())
+	for _, st := range snap.Manifest().TableStreams(t.Name) {
+		rc, err := snap.Open(ctx, st)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		cr := &countingReader{r: rc}
+		dec := newRowDecoder(cr)
+		for n := 0; ; n++ {
+			err := dec.next(vals)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err == nil {
+				err = fn(vals)
+			} else {
+				err = fmt.Errorf("table %s: stream %s: %w", t.Name, st.Name, err)
+			}
+			if err != nil {
+				rc.Close()
+				return err
+			}
+			if onBytes != nil && n%4096 == 4095 {
+				onBytes(cr.take())
+			}
+		}
+		if onBytes != nil {
+			onBytes(cr.take())
+		}
+		rc.Close()
+	}
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) take() int64 { n := c.n; c.n = 0; return n }

@@ -81,6 +81,18 @@ func (t table) stored() []column {
 	return out
 }
 
+// insertColumns lists the quoted columns of a row as stored in a stream.
+func (t table) insertColumns() []string {
+	var cols []string
+	if t.Rowid {
+		cols = append(cols, "rowid")
+	}
+	for _, c := range t.stored() {
+		cols = append(cols, quote(c.Name))
+	}
+	return cols
+}
+
 // width is the number of values per row.
 func (t table) width() int {
 	n := len(t.stored())
@@ -665,13 +677,8 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 }
 
 func (e *Engine) loadTable(ctx context.Context, conn *sql.Conn, snap engine.SnapshotReader, t table, opts engine.RestoreOptions) error {
-	var cols, marks []string
-	if t.Rowid {
-		cols = append(cols, "rowid")
-	}
-	for _, c := range t.stored() {
-		cols = append(cols, quote(c.Name))
-	}
+	cols := t.insertColumns()
+	var marks []string
 	for range cols {
 		marks = append(marks, "?")
 	}
@@ -686,56 +693,26 @@ func (e *Engine) loadTable(ctx context.Context, conn *sql.Conn, snap engine.Snap
 		return fmt.Errorf("load table %s: %w", t.Name, err)
 	}
 	defer stmt.Close()
-	vals := make([]any, t.width())
-	for _, st := range snap.Manifest().TableStreams(t.Name) {
-		rc, err := snap.Open(ctx, st)
-		if err != nil {
-			return fmt.Errorf("load table %s: %w", t.Name, err)
+	var rows int64
+	err = eachRow(ctx, snap, t, func(vals []any) error {
+		if _, err := stmt.ExecContext(ctx, vals...); err != nil {
+			return fmt.Errorf("insert: %w", err)
 		}
-		cr := &countingReader{r: rc}
-		dec := newRowDecoder(cr)
-		var n int64
-		for {
-			err := dec.next(vals)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rc.Close()
-				return fmt.Errorf("load table %s: stream %s: %w", t.Name, st.Name, err)
-			}
-			if _, err := stmt.ExecContext(ctx, vals...); err != nil {
-				rc.Close()
-				return fmt.Errorf("load table %s: %w", t.Name, err)
-			}
-			n++
-			if n%4096 == 0 {
-				opts.Progress.AddRows(4096)
-				opts.Progress.AddBytes(cr.take())
-			}
-		}
-		opts.Progress.AddRows(n % 4096)
-		opts.Progress.AddBytes(cr.take())
-		rc.Close()
+		rows++
+		return nil
+	}, func(b int64) {
+		opts.Progress.AddBytes(b)
+		opts.Progress.AddRows(rows)
+		rows = 0
+	})
+	if err != nil {
+		return fmt.Errorf("load table %s: %w", t.Name, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("load table %s: %w", t.Name, err)
 	}
 	return nil
 }
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingReader) take() int64 { n := c.n; c.n = 0; return n }
 
 // Checksums implements engine.Checksummer with the same encoding as Backup.
 func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
@@ -813,42 +790,24 @@ func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io
 		bw.printf("%s;\n", o.SQL)
 	}
 	for _, t := range m.Tables {
-		var cols []string
-		if t.Rowid {
-			cols = append(cols, "rowid")
-		}
-		for _, c := range t.stored() {
-			cols = append(cols, quote(c.Name))
-		}
+		cols := t.insertColumns()
 		prefix := "INSERT INTO " + quote(t.Name) + "(" + strings.Join(cols, ",") + ") VALUES("
-		vals := make([]any, t.width())
-		for _, st := range snap.Manifest().TableStreams(t.Name) {
-			rc, err := snap.Open(ctx, st)
-			if err != nil {
-				return err
+		var b bytes.Buffer
+		err := eachRow(ctx, snap, t, func(vals []any) error {
+			b.Reset()
+			b.WriteString(prefix)
+			for i, v := range vals {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(literal(v))
 			}
-			dec := newRowDecoder(rc)
-			for {
-				err := dec.next(vals)
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					rc.Close()
-					return fmt.Errorf("export table %s: %w", t.Name, err)
-				}
-				var b bytes.Buffer
-				b.WriteString(prefix)
-				for i, v := range vals {
-					if i > 0 {
-						b.WriteByte(',')
-					}
-					b.WriteString(literal(v))
-				}
-				b.WriteString(");\n")
-				bw.write(b.Bytes())
-			}
-			rc.Close()
+			b.WriteString(");\n")
+			bw.write(b.Bytes())
+			return bw.err
+		}, nil)
+		if err != nil {
+			return fmt.Errorf("export table %s: %w", t.Name, err)
 		}
 	}
 	for _, s := range m.SQLiteSequence {
