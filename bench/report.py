@@ -112,18 +112,24 @@ if "time.pg_snap_backup1" in res:
     ratio_row("PG backup time", s1, t("pg_fp_zstd"), "`pg_dump -Fp | zstd -3 -T0`", fsec, 1.1)
     ratio_row("PG backup time", s1, t("pg_fd"), "`pg_dump -Fd -j 2`", fsec)
     ratio_row("PG backup time", s1, t("pg_restic"), "`pg_dump -Fp | restic backup --stdin`", fsec)
-    ratio_row("PG repository bytes, first backup", num("pg.snap1_added"), num("pg.fc_bytes"), "`-Fc` file", fbytes, 1.0)
-    ratio_row("PG repository bytes, first backup", num("pg.snap1_added"), num("pg.fp_zstd_bytes"), "`-Fp | zstd -3`", fbytes)
-    ratio_row("PG repository bytes, first backup", num("pg.snap1_added"), num("pg.restic_bytes"), "restic repo", fbytes)
+    ratio_row("PG repository bytes, first backup", num("pg.snap_repo_bytes"), num("pg.fc_bytes"), "`-Fc` file", fbytes, 1.0)
+    ratio_row("PG repository bytes, first backup", num("pg.snap_repo_bytes"), num("pg.fp_zstd_bytes"), "`-Fp | zstd -3`", fbytes)
+    ratio_row("PG repository bytes, first backup", num("pg.snap_repo_bytes"), num("pg.restic_bytes"), "restic repo", fbytes)
     ratio_row("PG bytes added, 2nd backup, no change", num("pg.snap2_added"), num("pg.snap1_added"), "first backup",
               fbytes, 0.005, pct=True)
     ratio_row("PG bytes added after churn (a) append-heavy", num("pg.snap3_added"), num("pg.churn_a_zstd"),
               "zstd -3 of changed rows", fbytes, 3.0)
+    ratio_row("PG bytes added after churn (a), repository with 256 KiB chunks", num("pg.small3_added"),
+              num("pg.churn_a_zstd"), "zstd -3 of changed rows", fbytes, 3.0)
+    ratio_row("PG repository bytes, first backup, 256 KiB chunks", num("pg.small1_added"), num("pg.fc_bytes"),
+              "`-Fc` file", fbytes, 1.0)
     ratio_row("PG bytes added after churn (b) uniform 1 % updates", num("pg.snap4_added"), num("pg.churn_b_zstd"),
               "zstd -3 of changed rows", fbytes)
     ratio_row("PG backup time, 2nd backup, no change", t("pg_snap_backup2"), s1, "first backup", fsec)
     ratio_row("PG restore time", t("pg_snap_restore"), t("pg_restore_j2"), "`pg_restore -j 2` of `-Fc`", fsec, 0.8)
     ratio_row("PG restore time", t("pg_snap_restore"), t("pg_psql"), "`psql < plain.sql`", fsec)
+    ratio_row("diagnostic: server COPY of all tables in key order", t("pg_copy_ordered"), t("pg_copy_plain"),
+              "plain `COPY t TO STDOUT`", fsec)
     rss_row("PG backup peak RSS", m("pg_snap_backup1"))
     rss_row("PG restore peak RSS", m("pg_snap_restore"))
 
@@ -172,6 +178,19 @@ for name, title in [("throughput.top", "CPU profile: throughput program (end-to-
         out.append(f"\n## {title}\n")
         out.append("```")
         out.extend(lines[:40])
+        out.append("```")
+
+for name, title in [("pg_snap_backup1.statements", "PostgreSQL statements >= 200 ms during snapdata backup"),
+                    ("pg_snap_restore.statements", "PostgreSQL statements >= 200 ms during snapdata restore"),
+                    ("pg_restore_j2.statements", "PostgreSQL statements >= 200 ms during pg_restore -j 2")]:
+    p = os.path.join(work, name)
+    if os.path.exists(p):
+        with open(p) as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+        out.append(f"\n## {title}\n")
+        out.append("```")
+        for ln in lines[:60]:
+            out.append(ln[:200])
         out.append("```")
 
 print("\n".join(out))
