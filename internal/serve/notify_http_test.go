@@ -187,6 +187,9 @@ func TestStatusPageChromium(t *testing.T) {
 		}
 	}
 	if bin == "" {
+		if testsrv.Required() {
+			t.Fatal("chromium is not installed (scripts/install-deps installs it)")
+		}
 		t.Skip("chromium is not installed (apt-get install chromium); the HTML is checked by TestStatusPageHTML")
 	}
 	s, _ := statusFixture(t)
