@@ -37,13 +37,14 @@ func main() {
 	dir := flag.String("dir", "", "directory for the repository (default: a temp dir)")
 	streams := flag.Int("streams", 2, "parallel streams in the end-to-end run (backup uses one per table and job)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the end-to-end runs")
+	writeData := flag.String("write-data", "", "also write the generated data to this file (for the zstd CLI anchor)")
 	flag.Parse()
 	n, err := dataset.ParseSize(*size)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if err := run(context.Background(), n, *dir, *streams, *cpuprofile); err != nil {
+	if err := run(context.Background(), n, *dir, *streams, *cpuprofile, *writeData); err != nil {
 		fmt.Fprintln(os.Stderr, "throughput:", err)
 		os.Exit(1)
 	}
@@ -69,8 +70,23 @@ func makeData(n int64) [][]byte {
 
 func mbps(bytes int64, d time.Duration) float64 { return float64(bytes) / 1e6 / d.Seconds() }
 
-func run(ctx context.Context, n int64, dir string, streams int, cpuprofile string) error {
+func run(ctx context.Context, n int64, dir string, streams int, cpuprofile, writeData string) error {
 	data := makeData(n)
+	if writeData != "" {
+		f, err := os.Create(writeData)
+		if err != nil {
+			return err
+		}
+		for _, b := range data {
+			if _, err := f.Write(b); err != nil {
+				f.Close()
+				return fmt.Errorf("write %s: %w", writeData, err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", writeData, err)
+		}
+	}
 	var total int64
 	for _, b := range data {
 		total += int64(len(b))
