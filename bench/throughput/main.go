@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -22,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
 
@@ -137,6 +139,31 @@ func run(ctx context.Context, n int64, dir string, streams int, cpuprofile, writ
 		m.Sum(nil)
 	}
 	fmt.Printf("stage_hmac_sha256_mbps %.1f\n", mbps(total, time.Since(start)))
+
+	// Per-row table checksums as the PostgreSQL engine computes them (a
+	// SHA-256 per COPY row), against a per-row xxhash64.
+	start = time.Now()
+	var acc [32]byte
+	for _, b := range data {
+		for len(b) > 0 {
+			i := bytes.IndexByte(b, '\n')
+			h := sha256.Sum256(b[:i+1])
+			acc[0] ^= h[0]
+			b = b[i+1:]
+		}
+	}
+	fmt.Printf("stage_row_sha256_mbps %.1f\n", mbps(total, time.Since(start)))
+	start = time.Now()
+	var acc64 uint64
+	for _, b := range data {
+		for len(b) > 0 {
+			i := bytes.IndexByte(b, '\n')
+			acc64 += xxhash.Sum64(b[:i+1])
+			b = b[i+1:]
+		}
+	}
+	fmt.Printf("stage_row_xxhash64_mbps %.1f\n", mbps(total, time.Since(start)))
+	_ = acc[0] + byte(acc64)
 
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 	if err != nil {
