@@ -301,13 +301,20 @@ func TestBackupUnderConcurrentWriter(t *testing.T) {
 			for commits.Load() < 200 {
 				time.Sleep(5 * time.Millisecond)
 			}
-			for i := 0; i < 3; i++ {
+			// Back up until the writer has committed at least 50 transactions
+			// while a backup was running, so the test proves concurrency on a
+			// fast machine and a slow one alike.
+			var during int64
+			backups := 0
+			for ; backups < 40 && (backups < 3 || during < 50); backups++ {
+				before := commits.Load()
 				must(t, "backup", "--repo", "repo", "sqlite:bank.db")
+				during += commits.Load() - before
 			}
 			cancel()
 			wg.Wait()
-			if commits.Load() < 300 {
-				t.Errorf("only %d writer commits: the writer did not run during the backups", commits.Load())
+			if during < 50 {
+				t.Errorf("only %d writer commits during %d backups: the writer did not run concurrently", during, backups)
 			}
 			for i, s := range listSnapshots(t, "--repo", "repo") {
 				target := fmt.Sprintf("restored-%d.db", i)
@@ -339,6 +346,17 @@ func TestCrashSafetyKill9(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	// Time one whole backup process so the kills land mid-way on a fast
+	// machine and a slow one alike.
+	must(t, "init", "--repo", "repo-probe")
+	probe := exec.Command(os.Args[0], "backup", "--repo", "repo-probe", "sqlite:data.db")
+	probe.Env = append(os.Environ(), "SNAPDATA_TEST_EXEC=1")
+	start := time.Now()
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Fatalf("probe backup: %v: %s", err, out)
+	}
+	window := time.Since(start) * 5 / 4
+	t.Logf("one backup process takes %v; kills land within %v", time.Since(start), window)
 	const runs = 20
 	sizes := []string{"4KiB", "8KiB", "16KiB", "64KiB", "256KiB"}
 	repos := map[string]int{} // repo -> completed backups
@@ -360,7 +378,7 @@ func TestCrashSafetyKill9(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rng.Intn(900)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.Int63n(int64(window))))
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if err == nil {
