@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -45,8 +46,10 @@ type env struct {
 	logJSON      bool
 	verbose      bool
 	quiet        bool
+	cpuProfile   string
 
-	app *app.App
+	app         *app.App
+	stopProfile func() error
 }
 
 // Run executes snapdata with args (without the program name) and returns
@@ -59,6 +62,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	if e.stopProfile != nil {
+		if perr := e.stopProfile(); perr != nil && err == nil {
+			err = perr
+		}
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -121,6 +129,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule
 	pf.BoolVar(&e.logJSON, "log-json", false, "write logs as JSON lines")
 	pf.BoolVarP(&e.verbose, "verbose", "v", false, "log more detail")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print only errors and results")
+	pf.StringVar(&e.cpuProfile, "cpuprofile", "", "write a Go CPU profile of this run to `FILE` (read it with 'go tool pprof')")
 	root.AddCommand(
 		e.initCommand(), e.backupCommand(), e.snapshotsCommand(), e.restoreCommand(),
 		e.forgetCommand(), e.pruneCommand(), e.checkCommand(), e.unlockCommand(),
@@ -158,6 +167,32 @@ func (e *env) setup(cmd *cobra.Command) error {
 	}
 	e.app = app.New(cfg, logger, os.Getenv)
 	e.app.PasswordFile = e.passwordFile
+	if e.cpuProfile != "" {
+		if err := e.startCPUProfile(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startCPUProfile profiles the rest of the run into e.cpuProfile; Run stops
+// it when the command returns, failed or not.
+func (e *env) startCPUProfile() error {
+	f, err := os.Create(e.cpuProfile)
+	if err != nil {
+		return usageErr{fmt.Errorf("--cpuprofile: %w", err)}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--cpuprofile: starting the profiler: %w", err)
+	}
+	e.stopProfile = func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: writing %s: %w", e.cpuProfile, err)
+		}
+		return nil
+	}
 	return nil
 }
 
