@@ -10,8 +10,10 @@
 //	snapshots/<id>    one manifest: the commit point of a backup
 //	locks/<id>        shared and exclusive locks
 //
-// Chunks are cut by a content-defined chunker (restic/chunker, Rabin), so a
-// stream that did not change maps to the same chunks and costs nothing.
+// Chunks are cut by a content-defined chunker (FastCDC with a secret gear
+// table, or restic/chunker's Rabin with a secret polynomial in repositories
+// made before FastCDC), so a stream that did not change maps to the same
+// chunks and costs nothing.
 package repository
 
 import (
@@ -34,8 +36,16 @@ import (
 	"github.com/snapdata/snapdata/internal/crypto"
 )
 
-// FormatVersion is the repository format this code writes and reads.
-const FormatVersion = 1
+// FormatVersion is the newest repository format this code writes and reads.
+// Version 1 repositories use the Rabin chunker; version 2 adds the chunker
+// name (Params.Chunker) so other chunkers can be used. Repositories made
+// with the Rabin chunker are still written as version 1, so older snapdata
+// releases keep opening them; they refuse version 2 with a clear message
+// instead of cutting chunks the wrong way.
+const FormatVersion = 2
+
+// formatVersionRabin is the version of repositories that use the Rabin chunker.
+const formatVersionRabin = 1
 
 // Errors the CLI maps to messages and exit codes.
 var (
@@ -48,7 +58,9 @@ var (
 type Params struct {
 	ID               string      `json:"id"`
 	Version          int         `json:"version"`
+	Chunker          string      `json:"chunker,omitempty"` // "" (older repositories) = rabin
 	ChunkerPol       chunker.Pol `json:"chunker_polynomial"`
+	ChunkerKey       []byte      `json:"chunker_key,omitempty"` // fastcdc: secret for the gear table
 	ChunkMin         uint        `json:"chunk_min"`
 	ChunkAvgBits     int         `json:"chunk_avg_bits"`
 	ChunkMax         uint        `json:"chunk_max"`
@@ -74,8 +86,9 @@ type keyFile struct {
 type InitOptions struct {
 	Password         []byte // required unless NoEncryption
 	NoEncryption     bool
-	ChunkAvgBits     int // average chunk size 2^bits; 0 = 20 (1 MiB)
-	CompressionLevel int // 0 = zstd.SpeedFastest
+	ChunkAvgBits     int    // average chunk size 2^bits; 0 = 20 (1 MiB)
+	Chunker          string // ChunkerFastCDC or ChunkerRabin; "" = DefaultChunker
+	CompressionLevel int    // a klauspost/zstd EncoderLevel (see ParseCompression); 0 = zstd.SpeedFastest
 	KDF              *crypto.KDFParams
 }
 
@@ -120,9 +133,12 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	if err := be.Create(ctx); err != nil {
 		return nil, err
 	}
-	pol, err := chunker.RandomPolynomial()
-	if err != nil {
-		return nil, fmt.Errorf("init: choose chunker polynomial: %w", err)
+	name := opts.Chunker
+	if name == "" {
+		name = DefaultChunker
+	}
+	if name != ChunkerRabin && name != ChunkerFastCDC {
+		return nil, fmt.Errorf("init: %w %q (expected one of %v)", ErrUnknownChunker, name, Chunkers)
 	}
 	bits := opts.ChunkAvgBits
 	if bits == 0 {
@@ -135,21 +151,38 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	if level == 0 {
 		level = int(zstd.SpeedFastest)
 	}
+	if _, ok := compressionName(level); !ok {
+		return nil, fmt.Errorf("init: %w: level %d", ErrUnknownCompression, level)
+	}
 	p := Params{
 		ID:               hex.EncodeToString(crypto.RandomBytes(16)),
 		Version:          FormatVersion,
-		ChunkerPol:       pol,
+		Chunker:          name,
 		ChunkAvgBits:     bits,
 		ChunkMin:         uint(1) << (bits - 2),
 		ChunkMax:         uint(1) << (bits + 3),
 		HashKey:          crypto.RandomBytes(32),
 		CompressionLevel: level,
 	}
+	if name == ChunkerRabin {
+		pol, err := chunker.RandomPolynomial()
+		if err != nil {
+			return nil, fmt.Errorf("init: choose chunker polynomial: %w", err)
+		}
+		p.ChunkerPol = pol
+		p.Version = formatVersionRabin
+	} else {
+		p.ChunkerKey = crypto.RandomBytes(32)
+	}
+	// Fail now, not at the first backup, if the chunker cannot be made.
+	if err := p.checkChunker(); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
 	pjson, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
-	cf := configFile{Version: FormatVersion}
+	cf := configFile{Version: p.Version}
 	key := crypto.Plain()
 	if opts.NoEncryption {
 		cf.Params = pjson
@@ -206,8 +239,8 @@ func Open(ctx context.Context, be backend.Backend, password []byte, log *slog.Lo
 	if err := json.Unmarshal(cdata, &cf); err != nil {
 		return nil, fmt.Errorf("open repository: config is damaged: %w", err)
 	}
-	if cf.Version != FormatVersion {
-		return nil, fmt.Errorf("open repository: format version %d is not supported (this snapdata reads version %d)", cf.Version, FormatVersion)
+	if cf.Version < formatVersionRabin || cf.Version > FormatVersion {
+		return nil, fmt.Errorf("open repository: format version %d is not supported (this snapdata reads versions %d to %d)", cf.Version, formatVersionRabin, FormatVersion)
 	}
 	key := crypto.Plain()
 	pjson := []byte(cf.Params)
@@ -227,6 +260,9 @@ func Open(ctx context.Context, be backend.Backend, password []byte, log *slog.Lo
 	var p Params
 	if err := json.Unmarshal(pjson, &p); err != nil {
 		return nil, fmt.Errorf("open repository: config is damaged: %w", err)
+	}
+	if err := p.checkChunker(); err != nil {
+		return nil, fmt.Errorf("open repository: %w", err)
 	}
 	return newRepository(be, key, p, log)
 }
@@ -292,6 +328,15 @@ func (r *Repository) Backend() backend.Backend { return r.be }
 
 // Params returns the repository's parameters.
 func (r *Repository) Params() Params { return r.params }
+
+// ChunkerName returns the chunker the parameters select: older repositories
+// have no chunker field and use Rabin.
+func (p Params) ChunkerName() string {
+	if p.Chunker == "" {
+		return ChunkerRabin
+	}
+	return p.Chunker
+}
 
 // Encrypted reports whether objects are encrypted.
 func (r *Repository) Encrypted() bool { return r.key.Encrypted() }

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/restic/chunker"
-
 	"github.com/snapdata/snapdata/internal/backend"
 	"github.com/snapdata/snapdata/internal/manifest"
 )
@@ -163,12 +161,14 @@ func (u *Uploader) NewStream() *StreamWriter {
 
 func (w *StreamWriter) run(pr *io.PipeReader) {
 	defer close(w.done)
-	p := w.u.r.params
-	c := chunker.NewWithBoundaries(pr, p.ChunkerPol, p.ChunkMin, p.ChunkMax)
-	c.SetAverageBits(p.ChunkAvgBits)
-	buf := make([]byte, p.ChunkMax)
+	c, err := NewChunker(pr, w.u.r.params)
+	if err != nil {
+		w.err = err
+		pr.CloseWithError(err)
+		return
+	}
 	for {
-		ch, err := c.Next(buf)
+		data, err := c.Next()
 		if errors.Is(err, io.EOF) {
 			return
 		}
@@ -177,14 +177,14 @@ func (w *StreamWriter) run(pr *io.PipeReader) {
 			pr.CloseWithError(err)
 			return
 		}
-		id := w.u.r.hash(ch.Data)
-		if err := w.u.put(id, ch.Data); err != nil {
+		id := w.u.r.hash(data)
+		if err := w.u.put(id, data); err != nil {
 			w.err = err
 			pr.CloseWithError(err)
 			return
 		}
-		w.chunks = append(w.chunks, manifest.Chunk{ID: id.String(), Len: uint32(ch.Length)})
-		w.size += int64(ch.Length)
+		w.chunks = append(w.chunks, manifest.Chunk{ID: id.String(), Len: uint32(len(data))})
+		w.size += int64(len(data))
 	}
 }
 

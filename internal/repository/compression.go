@@ -1,0 +1,52 @@
+package repository
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression names accepted by ParseCompression (init --compression).
+var Compressions = []string{"fastest", "default", "better"}
+
+// ErrUnknownCompression is returned for a compression name or level this
+// code does not know.
+var ErrUnknownCompression = errors.New("unknown compression")
+
+var compressionLevels = map[string]zstd.EncoderLevel{
+	"fastest": zstd.SpeedFastest,           // ≈ zstd -1
+	"default": zstd.SpeedDefault,           // ≈ zstd -3
+	"better":  zstd.SpeedBetterCompression, // ≈ zstd -7
+}
+
+// ParseCompression maps a compression name to the zstd level stored in
+// Params.CompressionLevel.
+func ParseCompression(name string) (int, error) {
+	l, ok := compressionLevels[name]
+	if !ok {
+		return 0, fmt.Errorf("%w %q (expected one of %v)", ErrUnknownCompression, name, Compressions)
+	}
+	return int(l), nil
+}
+
+// CompressionName returns the name of a stored compression level.
+func CompressionName(level int) string {
+	if n, ok := compressionName(level); ok {
+		return n
+	}
+	return fmt.Sprintf("zstd level %d", level)
+}
+
+func compressionName(level int) (string, bool) {
+	for n, l := range compressionLevels {
+		if int(l) == level {
+			return n, true
+		}
+	}
+	// SpeedBestCompression is not offered by init but is a valid level.
+	if level == int(zstd.SpeedBestCompression) {
+		return "best", true
+	}
+	return "", false
+}
