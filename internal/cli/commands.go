@@ -95,7 +95,13 @@ func (e *env) backupCommand() *cobra.Command {
   snapdata backup --all-databases postgres://backup@db:5432/   # one snapshot per database
 
 Only changed data is stored: unchanged tables cost nothing. A backup that fails or is
-interrupted writes no snapshot.`,
+interrupted writes no snapshot.
+
+--skip-unchanged first asks the server whether anything was written since the source's
+latest snapshot, without reading data: PostgreSQL's WAL position (not with unlogged tables),
+the MySQL/MariaDB binary log position (when the binary log is on, and on replicas only with
+log_slave_updates), the SQLite file's header and size. When the server cannot tell, the
+backup reads the data and records nothing if every stream equals the latest snapshot's.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr{errors.New("backup expects at least one SOURCE (a DSN such as sqlite:./app.db, or a source name from the config)")}

@@ -31,12 +31,14 @@ const (
 
 // dbMeta is the meta/database stream.
 type dbMeta struct {
-	Database      string            `json:"database"`
-	Charset       string            `json:"charset"`
-	Collation     string            `json:"collation"`
-	ServerVersion string            `json:"server_version"`
-	Consistency   string            `json:"consistency"`
-	Binlog        map[string]string `json:"binlog,omitempty"`
+	Database      string `json:"database"`
+	Charset       string `json:"charset"`
+	Collation     string `json:"collation"`
+	ServerVersion string `json:"server_version"`
+	Consistency   string `json:"consistency"`
+	// The binary log position is not here but in the manifest's meta: this
+	// stream must stay byte-identical while the data does not change, and
+	// the position moves with writes to other databases.
 }
 
 // snapshotConns are source connections that all see one consistent view.
@@ -199,7 +201,6 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	}
 	defer snap.close()
 	meta.Consistency = snap.mode
-	meta.Binlog = snap.binlog
 	log.Info("consistent snapshot taken", "database", name, "consistency", snap.mode, "workers", len(snap.conns))
 
 	c0 := snap.conns[0]

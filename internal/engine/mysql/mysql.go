@@ -70,6 +70,7 @@ var (
 	_ engine.RowReader      = (*Engine)(nil)
 	_ engine.Importer       = (*Engine)(nil)
 	_ engine.DatabaseLister = (*Engine)(nil)
+	_ engine.Fingerprinter  = (*Engine)(nil)
 )
 
 func (e *Engine) splitBytes() int64 {

@@ -778,9 +778,6 @@ func TestScratchAndDatabases(t *testing.T) {
 	if err := e.DropScratch(ctx, mustDSN(t, my.DSN("mysql"))); err == nil {
 		t.Error("dropping mysql allowed")
 	}
-	if _, ok := any(e).(engine.Fingerprinter); ok {
-		t.Error("engine claims Fingerprinter")
-	}
 	_ = sql.ErrNoRows
 }
 
