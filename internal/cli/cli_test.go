@@ -502,6 +502,8 @@ func TestBadInput(t *testing.T) {
 		{"restore without --to", nil, []string{"restore", "--repo", "repo", "latest"}, ExitUsage, []string{"--to TARGET"}},
 		{"forget without rules", nil, []string{"forget", "--repo", "repo"}, ExitUsage, []string{"at least one keep rule"}},
 		{"bad chunk size", nil, []string{"init", "--repo", "r2", "--chunk-size", "3MB"}, ExitUsage, []string{"power of two"}},
+		{"unknown chunker", nil, []string{"init", "--repo", "r2", "--chunker", "buzhash"}, ExitUsage, []string{`--chunker "buzhash"`, "fastcdc, rabin"}},
+		{"unknown compression", nil, []string{"init", "--repo", "r2", "--compression", "max"}, ExitUsage, []string{`--compression "max"`, "fastest, default, better"}},
 		{"no repository given", nil, []string{"snapshots"}, ExitUsage, []string{"no repository given", "SNAPDATA_REPO"}},
 	}
 	for _, c := range cases {
@@ -656,6 +658,34 @@ func TestHelpTeaches(t *testing.T) {
 		t.Errorf("backup --help has no example: %s", r.stdout)
 	}
 	must(t, "version")
+}
+
+// Each chunker and compression init accepts makes a repository that
+// backs up, deduplicates and restores.
+func TestInitChunkerAndCompression(t *testing.T) {
+	setup(t)
+	chinook(t, "chinook.sqlite")
+	for _, c := range [][]string{{"--chunker", "rabin"}, {"--chunker", "fastcdc", "--compression", "better"}, {"--compression", "default", "--chunk-size", "64KiB"}} {
+		repo := "repo-" + strings.Join(c, "")
+		must(t, append([]string{"init", "--repo", repo}, c...)...)
+		must(t, "backup", "--repo", repo, "sqlite:chinook.sqlite")
+		must(t, "backup", "--repo", repo, "sqlite:chinook.sqlite")
+		snaps := listSnapshots(t, "--repo", repo)
+		if len(snaps) != 2 {
+			t.Fatalf("%v: %d snapshots", c, len(snaps))
+		}
+		// Sorted by time: the unchanged second backup reuses every chunk.
+		if snaps[0].AddedBytes == 0 || snaps[1].AddedBytes != 0 {
+			t.Errorf("%v: backups added %d then %d bytes", c, snaps[0].AddedBytes, snaps[1].AddedBytes)
+		}
+		must(t, "check", "--repo", repo, "--read-data")
+		must(t, "restore", "--repo", repo, "latest", "--to", "sqlite:"+repo+".db")
+		db := openDB(t, repo+".db")
+		if n := scalar(t, db, "SELECT count(*) FROM Track"); n != int64(3503) {
+			t.Errorf("%v: %v tracks restored", c, n)
+		}
+		db.Close()
+	}
 }
 
 // Several backups may run at once against one repository, as separate
