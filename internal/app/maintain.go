@@ -141,7 +141,12 @@ func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *man
 	if err := a.Restore(ctx, repo, snap, db, RestoreOptions{Jobs: jobs, NoOwner: true, NoPrivileges: true, Logger: a.Logger}); err != nil {
 		return nil, err
 	}
-	got, err := cs.Checksums(ctx, db, nil)
+	var got []manifest.Table
+	if cm, ok := eng.(engine.ChecksumMatcher); ok {
+		got, err = cm.ChecksumsLike(ctx, db, snap.Tables)
+	} else {
+		got, err = cs.Checksums(ctx, db, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checksum scratch database: %w", err)
 	}

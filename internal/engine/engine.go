@@ -94,6 +94,15 @@ type Checksummer interface {
 	Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error)
 }
 
+// ChecksumMatcher is implemented by a Checksummer whose checksum format
+// changed over time: it recomputes the checksums of every table of a live
+// database, each in the format of the same table's checksum in want (a
+// snapshot's manifest tables), so older snapshots still verify. Verify uses
+// it when available.
+type ChecksumMatcher interface {
+	ChecksumsLike(ctx context.Context, target *dsn.DSN, want []manifest.Table) ([]manifest.Table, error)
+}
+
 // Scratcher creates and drops throw-away databases for verify.
 type Scratcher interface {
 	CreateScratch(ctx context.Context, server *dsn.DSN, name string) (*dsn.DSN, error)

@@ -28,7 +28,7 @@ import (
 type workItem struct {
 	t     *tableInfo
 	part  int
-	where string
+	query string // the COPY … TO STDOUT statement
 }
 
 // Backup implements engine.Engine.
@@ -110,16 +110,33 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		}
 	}
 
+	// PostgreSQL 14 and newer: rows in physical order (plain COPY, TID
+	// ranges for split tables); older servers: in key order.
+	physical := verNum >= 140000 && !e.keyOrder
 	var items []workItem
 	var totalSize int64
 	for _, t := range tabs {
-		wheres, err := e.planRanges(ctx, coord, t)
-		if err != nil {
-			return nil, fmt.Errorf("plan ranges of table %s: %w", t.Name, err)
+		var queries []string
+		if physical {
+			wheres, err := e.planBlocks(ctx, coord, t)
+			if err != nil {
+				return nil, fmt.Errorf("plan block ranges of table %s: %w", t.Name, err)
+			}
+			for _, w := range wheres {
+				queries = append(queries, t.copyOutPhysical(w))
+			}
+		} else {
+			wheres, err := e.planRanges(ctx, coord, t)
+			if err != nil {
+				return nil, fmt.Errorf("plan key ranges of table %s: %w", t.Name, err)
+			}
+			for _, w := range wheres {
+				queries = append(queries, t.copyOut(w))
+			}
 		}
-		t.Parts = len(wheres)
-		for i, w := range wheres {
-			items = append(items, workItem{t: t, part: i, where: w})
+		t.Parts = len(queries)
+		for i, q := range queries {
+			items = append(items, workItem{t: t, part: i, query: q})
 		}
 		totalSize += t.size
 	}
@@ -141,7 +158,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	sums := map[string]*rowSum{}
 	partsLeft := map[string]int{}
 	for _, t := range tabs {
-		sums[t.Name] = &rowSum{}
+		sums[t.Name] = newRowSumAlgo(e.sum)
 		partsLeft[t.Name] = t.Parts
 	}
 	var mu sync.Mutex
@@ -179,7 +196,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 			}
 			defer conn.Close(context.Background())
 			for it := range queue {
-				rs, err := copyPart(gctx, conn, it, sink, opts)
+				rs, err := copyPart(gctx, conn, it, sink, opts, e.sum)
 				if err != nil {
 					return fmt.Errorf("back up table %s: %w", it.t.Name, err)
 				}
@@ -218,6 +235,10 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		return nil, fmt.Errorf("end snapshot transaction: %w", err)
 	}
 
+	rowOrder := "key"
+	if physical {
+		rowOrder = "physical"
+	}
 	res := &engine.BackupResult{
 		EngineVersion: verStr,
 		Database:      dbName,
@@ -226,6 +247,8 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 			"consistency":     "exported-snapshot",
 			"pg_dump_version": strconv.Itoa(dumpMajor),
 			"jobs":            strconv.Itoa(jobs),
+			"row_order":       rowOrder,
+			"checksum":        e.sum.String(),
 		},
 	}
 	for _, t := range tabs {
@@ -272,7 +295,7 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	return p.w.Write(b)
 }
 
-func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink, opts engine.BackupOptions) (*rowSum, error) {
+func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink, opts engine.BackupOptions, algo sumAlgo) (*rowSum, error) {
 	st := manifest.Stream{
 		Name:   fmt.Sprintf("data/%s/%04d", it.t.Name, it.part),
 		Kind:   manifest.KindData,
@@ -284,10 +307,10 @@ func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", st.Name, err)
 	}
-	rs := newRowSum()
+	rs := newRowSumAlgo(algo)
 	pw := &progressWriter{w: w, rs: rs, opts: opts}
 	bw := bufio.NewWriterSize(pw, 256<<10)
-	if _, err := conn.PgConn().CopyTo(ctx, bw, it.t.copyOut(it.where)); err != nil {
+	if _, err := conn.PgConn().CopyTo(ctx, bw, it.query); err != nil {
 		return nil, fmt.Errorf("copy rows: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -413,8 +436,67 @@ func filterDump(r io.Reader, w io.Writer) error {
 	}
 }
 
+// planBlocks returns the WHERE clauses of a table's parts in physical
+// order ("" = whole table), for PostgreSQL 14 and newer. A table whose heap
+// and TOAST data exceed the split threshold is cut into ranges of heap
+// blocks (TID Range Scans) on a grid of power-of-two steps: the step is the
+// power of two at or below the number of blocks that hold about
+// SplitThreshold bytes of the table's data. It depends only on the
+// threshold and the share of the data held in the heap, not on the table's
+// length, so appending rows (which land at the end of the heap) changes
+// only the last parts, and an unchanged table gets the same parts. Tables
+// need no primary key. The last part is open-ended.
+func (e *Engine) planBlocks(ctx context.Context, q queryer, t *tableInfo) ([]string, error) {
+	if e.SplitThreshold <= 0 || t.size <= e.SplitThreshold {
+		return []string{""}, nil
+	}
+	var heap, toast, blockSize int64
+	if err := q.QueryRow(ctx, `SELECT pg_relation_size(c.oid, 'main'),
+  coalesce(pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0),
+  current_setting('block_size')::int8
+FROM pg_class c WHERE c.oid = $1`, t.oid).Scan(&heap, &toast, &blockSize); err != nil {
+		return nil, err
+	}
+	if blockSize <= 0 {
+		return nil, fmt.Errorf("server reports block size %d", blockSize)
+	}
+	return blockWheres(heap/blockSize, heap+toast, e.SplitThreshold), nil
+}
+
+// blockWheres cuts a heap of nblocks blocks, holding dataBytes of heap and
+// TOAST data, into TID ranges of about threshold bytes each (at most 4096).
+func blockWheres(nblocks, dataBytes, threshold int64) []string {
+	if nblocks < 2 || dataBytes <= threshold {
+		return []string{""}
+	}
+	perPart := float64(threshold) * float64(nblocks) / float64(dataBytes)
+	step := int64(1)
+	for float64(step)*2 <= perPart {
+		step *= 2
+	}
+	for (nblocks+step-1)/step > 4096 {
+		step *= 2
+	}
+	if step >= nblocks {
+		return []string{""}
+	}
+	tid := func(b int64) string { return "'(" + strconv.FormatInt(b, 10) + ",0)'::tid" }
+	var out []string
+	for lo := int64(0); lo < nblocks; lo += step {
+		switch {
+		case lo == 0:
+			out = append(out, "ctid < "+tid(step))
+		case lo+step >= nblocks:
+			out = append(out, "ctid >= "+tid(lo))
+		default:
+			out = append(out, "ctid >= "+tid(lo)+" AND ctid < "+tid(lo+step))
+		}
+	}
+	return out
+}
+
 // planRanges returns the WHERE clauses of a table's parts ("" = whole
-// table). Tables above the split threshold with a primary key are split on
+// table) in key order, for PostgreSQL 12 and 13. Tables above the split threshold with a primary key are split on
 // the first key column: integer keys on a grid of power-of-two steps (so
 // boundaries stay put while a table grows and appended rows only change the
 // last parts), other types on quantiles of a repeatable block sample.

@@ -50,8 +50,25 @@ func fingerprint(ctx context.Context, c *pgx.Conn) (string, error) {
 }
 
 // Checksums implements engine.Checksummer: it copies every table (or the
-// named ones) exactly like Backup and sums its rows the same way.
+// named ones) and sums its rows the way Backup does, in the current
+// checksum format.
 func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
+	return e.checksums(ctx, target, tables, func(string) sumAlgo { return sumXXH3 })
+}
+
+// ChecksumsLike implements engine.ChecksumMatcher: the checksums of every
+// table, each in the format of the same table's checksum in want (a
+// snapshot's manifest), so snapshots taken before the current format
+// still verify. Tables not in want get the current format.
+func (e *Engine) ChecksumsLike(ctx context.Context, target *dsn.DSN, want []manifest.Table) ([]manifest.Table, error) {
+	algo := make(map[string]sumAlgo, len(want))
+	for _, w := range want {
+		algo[w.Name] = checksumAlgo(w.Checksum)
+	}
+	return e.checksums(ctx, target, nil, func(name string) sumAlgo { return algo[name] })
+}
+
+func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string, algo func(table string) sumAlgo) ([]manifest.Table, error) {
 	c, err := connect(ctx, target, true)
 	if err != nil {
 		return nil, err
@@ -78,8 +95,9 @@ func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string
 	}
 	out := make([]manifest.Table, 0, len(sel))
 	for _, t := range sel {
-		rs := newRowSum()
-		if _, err := c.PgConn().CopyTo(ctx, rs, t.copyOut("")); err != nil {
+		// The sum does not depend on row order: read in physical order.
+		rs := newRowSumAlgo(algo(t.Name))
+		if _, err := c.PgConn().CopyTo(ctx, rs, t.copyOutPhysical("")); err != nil {
 			return nil, fmt.Errorf("checksum table %s: %w", t.Name, err)
 		}
 		rs.finish()

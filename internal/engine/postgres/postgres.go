@@ -108,6 +108,11 @@ type Engine struct {
 	// BinDirs are glob patterns of directories searched for pg_dump
 	// besides PATH.
 	BinDirs []string
+
+	// keyOrder forces the key-ordered reads of PostgreSQL 12/13 (tests).
+	keyOrder bool
+	// sum is the checksum format Backup writes (tests write the old one).
+	sum sumAlgo
 }
 
 // New returns the engine with default settings.
@@ -119,14 +124,15 @@ func New() *Engine {
 func (e *Engine) Name() string { return dsn.Postgres }
 
 var (
-	_ engine.Engine         = (*Engine)(nil)
-	_ engine.Fingerprinter  = (*Engine)(nil)
-	_ engine.Checksummer    = (*Engine)(nil)
-	_ engine.Scratcher      = (*Engine)(nil)
-	_ engine.SQLExporter    = (*Engine)(nil)
-	_ engine.RowReader      = (*Engine)(nil)
-	_ engine.Importer       = (*Engine)(nil)
-	_ engine.DatabaseLister = (*Engine)(nil)
+	_ engine.Engine          = (*Engine)(nil)
+	_ engine.Fingerprinter   = (*Engine)(nil)
+	_ engine.Checksummer     = (*Engine)(nil)
+	_ engine.ChecksumMatcher = (*Engine)(nil)
+	_ engine.Scratcher       = (*Engine)(nil)
+	_ engine.SQLExporter     = (*Engine)(nil)
+	_ engine.RowReader       = (*Engine)(nil)
+	_ engine.Importer        = (*Engine)(nil)
+	_ engine.DatabaseLister  = (*Engine)(nil)
 )
 
 func defaultJobs(n int) int {
@@ -157,6 +163,11 @@ func sessionParams(readOnly bool) map[string]string {
 	}
 	if readOnly {
 		p["default_transaction_read_only"] = "on"
+		// Rows are read in physical order: a sequential scan must start
+		// at block 0 (not join another scan midway) and not be split
+		// among parallel workers, so unchanged tables give the same bytes.
+		p["synchronize_seqscans"] = "off"
+		p["max_parallel_workers_per_gather"] = "0"
 	}
 	return p
 }
