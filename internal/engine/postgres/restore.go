@@ -1,17 +1,18 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
@@ -212,10 +213,6 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		}
 	}
 
-	if err := e.loadData(ctx, snap, target, sel, jobs, opts.Progress); err != nil {
-		return err
-	}
-
 	for _, s := range sm.seqs {
 		if _, err := conn.Exec(ctx, "SELECT pg_catalog.setval($1::regclass, $2, $3)", s.Name, s.LastValue, s.IsCalled); err != nil {
 			return fmt.Errorf("set sequence %s: %w", s.Name, err)
@@ -228,7 +225,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		// Not every table has its rows: keep foreign keys for new rows but
 		// do not check the restored ones.
 		for i := range postEntries {
-			if postEntries[i].Type == "FK CONSTRAINT" {
+			if postEntries[i].Type == entryFK {
 				postEntries[i].Body = fkRE.ReplaceAllString(postEntries[i].Body, "$1 NOT VALID;")
 			}
 		}
@@ -236,13 +233,14 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	}
 	var par, seq []dumpEntry
 	for _, en := range postEntries {
-		if en.Type == "INDEX" || en.Type == "CONSTRAINT" {
+		switch en.Type {
+		case entryIndex, entryConstraint, entryIndexAttach, entryFK:
 			par = append(par, en)
-		} else {
+		default:
 			seq = append(seq, en)
 		}
 	}
-	if err := runParallel(ctx, target, jobs, postHeader, par); err != nil {
+	if err := e.runGraph(ctx, conn, snap, target, sel, par, postHeader, jobs, opts); err != nil {
 		return err
 	}
 	if err := execSQL(ctx, conn, postHeader); err != nil {
@@ -277,46 +275,6 @@ func selectTables(all []*tableInfo, names []string) ([]*tableInfo, error) {
 	return out, nil
 }
 
-// runParallel runs independent post-data entries (indexes, primary and
-// unique keys) on up to jobs sessions.
-func runParallel(ctx context.Context, target *dsn.DSN, jobs int, header string, entries []dumpEntry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	queue := make(chan dumpEntry)
-	g.Go(func() error {
-		defer close(queue)
-		for _, en := range entries {
-			select {
-			case queue <- en:
-			case <-gctx.Done():
-				return nil
-			}
-		}
-		return nil
-	})
-	for w := 0; w < min(jobs, len(entries)); w++ {
-		g.Go(func() error {
-			c, err := connect(gctx, target, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close(context.Background())
-			if err := execSQL(gctx, c, header+"SET maintenance_work_mem = '256MB';\n"); err != nil {
-				return fmt.Errorf("restore schema (post-data settings): %w", err)
-			}
-			for en := range queue {
-				if err := execSQL(gctx, c, en.Prefix+en.Body); err != nil {
-					return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
-				}
-			}
-			return gctx.Err()
-		})
-	}
-	return g.Wait()
-}
-
 // countingReader counts bytes and rows of restored data.
 type countingReader struct {
 	r    io.Reader
@@ -327,12 +285,7 @@ type countingReader struct {
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	if n > 0 {
-		var rows int64
-		for _, x := range b[:n] {
-			if x == '\n' {
-				rows++
-			}
-		}
+		rows := int64(bytes.Count(b[:n], []byte{'\n'}))
 		c.rows += rows
 		c.p.AddBytes(int64(n))
 		c.p.AddRows(rows)
@@ -340,78 +293,134 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// loadData copies the chosen tables' streams into target in parallel.
-func (e *Engine) loadData(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, tabs []*tableInfo, jobs int, p *progress.Progress) error {
-	type item struct {
-		t  *tableInfo
-		st manifest.Stream
+// runGraph loads the chosen tables' rows and runs the scheduled post-data
+// entries (indexes, keys, index attachments, foreign keys) as one
+// dependency graph on jobs sessions (see schedule.go).
+func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.SnapshotReader, target *dsn.DSN,
+	tabs []*tableInfo, post []dumpEntry, postHeader string, jobs int, opts engine.RestoreOptions) error {
+	p := opts.Progress
+	kinds, partitions, err := targetRelations(ctx, conn)
+	if err != nil {
+		return err
 	}
-	var items []item
+	in := planInput{post: post, partitions: partitions}
+	streams := map[string][]manifest.Stream{}
 	var total int64
 	for _, t := range tabs {
-		for _, st := range snap.Manifest().TableStreams(t.Name) {
-			items = append(items, item{t, st})
-			total += st.Size
+		sts := snap.Manifest().TableStreams(t.Name)
+		if len(sts) == 0 {
+			continue
 		}
+		var n int64
+		for _, st := range sts {
+			n += st.Size
+		}
+		total += n
+		streams[t.Name] = sts
+		in.data = append(in.data, dataLoad{table: t.Name, bytes: n})
 	}
 	p.AddTables(len(tabs))
 	p.SetTotalBytes(total)
-	if len(items) == 0 {
-		return nil
+	for _, t := range tabs {
+		if len(streams[t.Name]) == 0 {
+			p.TableDone()
+		}
 	}
-	left := map[string]int{}
-	for _, it := range items {
-		left[it.t.Name]++
-	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	queue := make(chan item)
-	g.Go(func() error {
-		defer close(queue)
-		for _, it := range items {
-			select {
-			case queue <- it:
-			case <-gctx.Done():
-				return nil
+	plan := planRestore(in)
+	conns := make([]*pgx.Conn, jobs)
+	for _, t := range tabs {
+		lt := plan.data[t.Name]
+		if lt == nil {
+			continue
+		}
+		// COPY FREEZE needs the table created or truncated in the same
+		// transaction; every table here was created empty by this
+		// restore's pre-data, so TRUNCATE ONLY costs nothing. Not on
+		// partitioned tables (COPY FREEZE refuses them) or anything else
+		// that is not a plain table.
+		freeze := kinds[t.Name] == 'r'
+		lt.run = func(ctx context.Context, w int) error {
+			if err := loadTable(ctx, conns[w], snap, t, streams[t.Name], freeze, p, opts.Logger); err != nil {
+				return fmt.Errorf("restore table %s: %w", t.Name, err)
 			}
+			p.TableDone()
+			return nil
+		}
+	}
+	for i, en := range post {
+		lt := plan.post[i]
+		lt.run = func(ctx context.Context, w int) error {
+			if err := execSQL(ctx, conns[w], en.Prefix+en.Body); err != nil {
+				return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
+			}
+			return nil
+		}
+	}
+	setup := func(ctx context.Context, w int) error {
+		c, err := connect(ctx, target, false)
+		if err != nil {
+			return err
+		}
+		conns[w] = c
+		if err := execSQL(ctx, c, postHeader+"SET synchronous_commit = off;\nSET maintenance_work_mem = '256MB';\n"); err != nil {
+			return fmt.Errorf("prepare restore session: %w", err)
 		}
 		return nil
-	})
-	for w := 0; w < min(jobs, len(items)); w++ {
-		g.Go(func() error {
-			c, err := connect(gctx, target, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close(context.Background())
-			if err := execSQL(gctx, c, "SET synchronous_commit = off"); err != nil {
-				return fmt.Errorf("prepare data session: %w", err)
-			}
-			for it := range queue {
-				if err := copyIn(gctx, c, snap, it.t, it.st, p); err != nil {
-					return fmt.Errorf("restore table %s: %w", it.t.Name, err)
-				}
-				mu.Lock()
-				left[it.t.Name]--
-				done := left[it.t.Name] == 0
-				mu.Unlock()
-				if done {
-					p.TableDone()
-				}
-			}
-			return gctx.Err()
-		})
 	}
-	return g.Wait()
+	teardown := func(w int) {
+		if conns[w] != nil {
+			conns[w].Close(context.Background())
+		}
+	}
+	return runTasks(ctx, jobs, plan.tasks, setup, teardown)
 }
 
-func copyIn(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, t *tableInfo, st manifest.Stream, p *progress.Progress) error {
+// loadTable copies all parts of one table in one transaction. With freeze
+// the transaction starts with TRUNCATE ONLY and the rows are copied with
+// FREEZE: they are written frozen and all-visible, so neither the index
+// builds nor the first VACUUM rewrite the pages to set hint bits.
+func loadTable(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, t *tableInfo, sts []manifest.Stream,
+	freeze bool, p *progress.Progress, log *slog.Logger) error {
+	if freeze {
+		if err := execSQL(ctx, c, "BEGIN;\nTRUNCATE ONLY "+t.Name); err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+				return fmt.Errorf("truncate before COPY FREEZE: %w", err)
+			}
+			log.Debug("no TRUNCATE privilege: loading without COPY FREEZE", "table", t.Name)
+			if err := execSQL(ctx, c, "ROLLBACK"); err != nil {
+				return fmt.Errorf("roll back: %w", err)
+			}
+			freeze = false
+		}
+	}
+	if !freeze {
+		if err := execSQL(ctx, c, "BEGIN"); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+	}
+	sql := t.copyIn()
+	if freeze {
+		sql += " WITH (FREEZE)"
+	}
+	for _, st := range sts {
+		if err := copyIn(ctx, c, snap, sql, st, p); err != nil {
+			return err
+		}
+	}
+	if err := execSQL(ctx, c, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func copyIn(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, sql string, st manifest.Stream, p *progress.Progress) error {
 	r, err := snap.Open(ctx, st)
 	if err != nil {
 		return fmt.Errorf("open stream %s: %w", st.Name, err)
 	}
 	defer r.Close()
-	if _, err := c.PgConn().CopyFrom(ctx, &countingReader{r: r, p: p}, t.copyIn()); err != nil {
+	if _, err := c.PgConn().CopyFrom(ctx, &countingReader{r: r, p: p}, sql); err != nil {
 		return fmt.Errorf("copy stream %s: %w", st.Name, err)
 	}
 	return nil

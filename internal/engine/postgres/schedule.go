@@ -1,0 +1,299 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// The restore runs its data loads and post-data entries (indexes, keys,
+// foreign keys) as one dependency graph on Jobs sessions, like pg_restore:
+// a table's indexes and keys start as soon as its rows are in, a foreign
+// key as soon as both tables' rows and the referenced table's keys are.
+// Every task names the tables it locks and how; a worker never starts a
+// task whose locks conflict with a running task's (it would only wait on
+// the server while holding a session), and picks the ready task with the
+// longest estimated path to the end of the restore first.
+
+// lockMode is a simplified PostgreSQL table lock: share (CREATE INDEX)
+// or exclusive (COPY after TRUNCATE, ALTER TABLE ADD CONSTRAINT, foreign
+// keys: they conflict with CREATE INDEX and with each other).
+type lockMode uint8
+
+const (
+	lockShare lockMode = iota + 1
+	lockExclusive
+)
+
+// task is one unit of restore work run on one session.
+type task struct {
+	name  string              // for errors and logs: "table x", "schema entry …"
+	cost  float64             // estimated work (bytes), for priorities
+	locks map[string]lockMode // table key -> mode
+	deps  []*task
+	run   func(ctx context.Context, worker int) error
+
+	succ    []*task
+	waiting int     // unfinished dependencies
+	prio    float64 // cost of the longest path from here to the end
+	order   int     // position in the task list, the tie-breaker
+	state   taskState
+}
+
+type taskState uint8
+
+const (
+	taskPending taskState = iota
+	taskRunning
+	taskDone
+)
+
+func (t *task) lock(key string, m lockMode) {
+	if t.locks == nil {
+		t.locks = map[string]lockMode{}
+	}
+	if m > t.locks[key] {
+		t.locks[key] = m
+	}
+}
+
+// prepareTasks links successors and computes priorities (cost of the
+// longest path to a sink). It fails on a dependency cycle.
+func prepareTasks(tasks []*task) error {
+	in := map[*task]bool{}
+	for i, t := range tasks {
+		t.order = i
+		t.succ, t.waiting, t.state = nil, 0, taskPending
+		in[t] = true
+	}
+	for _, t := range tasks {
+		seen := map[*task]bool{}
+		for _, d := range t.deps {
+			if d == nil || seen[d] {
+				continue
+			}
+			if !in[d] {
+				return fmt.Errorf("schedule: %s depends on %s, which is not scheduled", t.name, d.name)
+			}
+			seen[d] = true
+			d.succ = append(d.succ, t)
+			t.waiting++
+		}
+	}
+	// Kahn's order, then priorities in reverse.
+	left := make(map[*task]int, len(tasks))
+	var order, queue []*task
+	for _, t := range tasks {
+		left[t] = t.waiting
+		if t.waiting == 0 {
+			queue = append(queue, t)
+		}
+	}
+	for len(queue) > 0 {
+		t := queue[0]
+		queue = queue[1:]
+		order = append(order, t)
+		for _, s := range t.succ {
+			left[s]--
+			if left[s] == 0 {
+				queue = append(queue, s)
+			}
+		}
+	}
+	if len(order) != len(tasks) {
+		return errors.New("schedule: dependency cycle between restore tasks")
+	}
+	for i := len(order) - 1; i >= 0; i-- {
+		t := order[i]
+		var best float64
+		for _, s := range t.succ {
+			best = max(best, s.prio)
+		}
+		t.prio = t.cost + best
+	}
+	return nil
+}
+
+// scheduler hands out tasks to workers.
+type scheduler struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	ready   []*task // pending, no unfinished dependencies
+	left    int     // tasks not done
+	running int
+	shared  map[string]int // table key -> running share holders
+	excl    map[string]bool
+	err     error
+}
+
+// runTasks runs tasks on workers goroutines (worker ids 0..workers-1).
+// setup, when not nil, runs first on each worker (to open its session);
+// teardown runs when the worker ends. The first error cancels every
+// running task and is returned.
+func runTasks(ctx context.Context, workers int, tasks []*task, setup func(ctx context.Context, worker int) error, teardown func(worker int)) error {
+	if len(tasks) == 0 {
+		return nil
+	}
+	if err := prepareTasks(tasks); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s := &scheduler{left: len(tasks), shared: map[string]int{}, excl: map[string]bool{}}
+	s.cond = sync.NewCond(&s.mu)
+	for _, t := range tasks {
+		if t.waiting == 0 {
+			s.ready = append(s.ready, t)
+		}
+	}
+	s.sortReady()
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.fail(context.Cause(ctx))
+		s.mu.Unlock()
+	})
+	defer stop()
+
+	var wg sync.WaitGroup
+	for w := 0; w < max(1, min(workers, len(tasks))); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if teardown != nil {
+				defer teardown(w)
+			}
+			if setup != nil {
+				if err := setup(ctx, w); err != nil {
+					s.mu.Lock()
+					s.fail(err)
+					s.mu.Unlock()
+					cancel(err)
+					return
+				}
+			}
+			for {
+				t := s.next()
+				if t == nil {
+					return
+				}
+				err := t.run(ctx, w)
+				if err == nil && ctx.Err() != nil {
+					err = context.Cause(ctx)
+				}
+				s.finish(t, err)
+				if err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if s.left > 0 {
+		return fmt.Errorf("schedule: %d restore tasks were not run", s.left)
+	}
+	return nil
+}
+
+// fail records the first error and wakes every worker. Callers hold mu.
+func (s *scheduler) fail(err error) {
+	if err == nil {
+		err = context.Canceled
+	}
+	if s.err == nil {
+		s.err = err
+	}
+	s.cond.Broadcast()
+}
+
+func (s *scheduler) sortReady() {
+	sort.SliceStable(s.ready, func(i, j int) bool {
+		a, b := s.ready[i], s.ready[j]
+		if a.prio != b.prio {
+			return a.prio > b.prio
+		}
+		return a.order < b.order
+	})
+}
+
+func (s *scheduler) conflicts(t *task) bool {
+	for k, m := range t.locks {
+		if s.excl[k] || (m == lockExclusive && s.shared[k] > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// next blocks until a task can start, and returns nil when there is
+// nothing left to do or the schedule failed.
+func (s *scheduler) next() *task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.err != nil || s.left == 0 {
+			return nil
+		}
+		for i, t := range s.ready {
+			if s.conflicts(t) {
+				continue
+			}
+			s.ready = append(s.ready[:i], s.ready[i+1:]...)
+			t.state = taskRunning
+			s.running++
+			for k, m := range t.locks {
+				if m == lockExclusive {
+					s.excl[k] = true
+				} else {
+					s.shared[k]++
+				}
+			}
+			return t
+		}
+		if s.running == 0 {
+			// Nothing runs and nothing can start: only a bug gets here
+			// (prepareTasks rejects cycles).
+			s.fail(fmt.Errorf("schedule: %d restore tasks left but none can start", s.left))
+			return nil
+		}
+		s.cond.Wait()
+	}
+}
+
+func (s *scheduler) finish(t *task, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running--
+	for k, m := range t.locks {
+		if m == lockExclusive {
+			delete(s.excl, k)
+		} else if s.shared[k]--; s.shared[k] <= 0 {
+			delete(s.shared, k)
+		}
+	}
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	t.state = taskDone
+	s.left--
+	added := false
+	for _, n := range t.succ {
+		n.waiting--
+		if n.waiting == 0 {
+			s.ready = append(s.ready, n)
+			added = true
+		}
+	}
+	if added {
+		s.sortReady()
+	}
+	s.cond.Broadcast()
+}
