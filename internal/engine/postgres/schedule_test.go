@@ -1,0 +1,248 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseEntryTables(t *testing.T) {
+	cases := []struct {
+		fn   func(string) (string, bool)
+		sql  string
+		want string
+	}{
+		{parseIndexTable, "CREATE INDEX events_at_idx ON public.events USING btree (at);", "public.events"},
+		{parseIndexTable, "CREATE UNIQUE INDEX \"Odd ON idx\" ON ONLY \"Mixed Schema\".\"Order\"\"Items\" USING btree (x);", `"Mixed Schema"."Order""Items"`},
+		{parseIndexTable, "CREATE INDEX i ON app.\"weird name.with dot\" USING gin (payload);", `app."weird name.with dot"`},
+		{parseAlterTable, "ALTER TABLE ONLY public.album\n    ADD CONSTRAINT album_pkey PRIMARY KEY (album_id);", "public.album"},
+		{parseAlterTable, "ALTER TABLE app.events\n    ADD CONSTRAINT x FOREIGN KEY (a) REFERENCES app.users(id);", "app.events"},
+		{parseFKReferences, "ALTER TABLE ONLY \"Mixed Schema\".\"OrderItems\"\n    ADD CONSTRAINT \"OrderItems_user_id_fkey\" FOREIGN KEY (user_id, \"a)\"\"b\") REFERENCES app.users(id) DEFERRABLE INITIALLY DEFERRED;", "app.users"},
+		{parseFKReferences, "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES \"Sch\".\"Ref\"(id) NOT VALID;", `"Sch"."Ref"`},
+	}
+	for _, c := range cases {
+		got, ok := c.fn(entrySQL("--\n-- Name: x; Type: X; Schema: public; Owner: -\n--\n\n" + c.sql + "\n\n"))
+		if !ok || got != c.want {
+			t.Errorf("%q: got %q, %v; want %q", c.sql, got, ok, c.want)
+		}
+	}
+	for _, bad := range []string{"CREATE TRIGGER x", "ALTER TABLE public", "ALTER TABLE ONLY public.t ADD CONSTRAINT c CHECK (a > 0)", ""} {
+		if _, ok := parseFKReferences(bad); ok {
+			t.Errorf("parseFKReferences(%q) succeeded", bad)
+		}
+	}
+}
+
+func entry(typ, sql string) dumpEntry {
+	return dumpEntry{Type: typ, Title: "Name: " + sql, Body: "--\n-- Name: x\n--\n\n" + sql + "\n"}
+}
+
+// recorder runs a plan with fake work and records start and end order.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) add(ev string) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+}
+
+func (r *recorder) index(ev string) int { return slices.Index(r.events, ev) }
+
+func runPlan(t *testing.T, p *planned, workers int, fail string) (*recorder, error) {
+	t.Helper()
+	r := &recorder{}
+	for _, tk := range p.tasks {
+		tk.run = func(ctx context.Context, w int) error {
+			r.add("start " + tk.name)
+			select {
+			case <-time.After(time.Duration(1+int(tk.cost)%3) * time.Millisecond):
+			case <-ctx.Done():
+				r.add("cancelled " + tk.name)
+				return ctx.Err()
+			}
+			if tk.name == fail {
+				return fmt.Errorf("boom in %s", tk.name)
+			}
+			r.add("end " + tk.name)
+			return nil
+		}
+	}
+	err := runTasks(context.Background(), workers, p.tasks, nil, nil)
+	return r, err
+}
+
+func shopPlan() (planInput, *planned) {
+	in := planInput{
+		data: []dataLoad{
+			{table: "public.customers", bytes: 100},
+			{table: "public.events", bytes: 500},
+			{table: "public.orders", bytes: 200},
+		},
+		post: []dumpEntry{
+			entry(entryConstraint, "ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);"),
+			entry(entryConstraint, "ALTER TABLE ONLY public.events ADD CONSTRAINT events_pkey PRIMARY KEY (id);"),
+			entry(entryIndex, "CREATE INDEX events_at ON public.events USING btree (at);"),
+			entry(entryConstraint, "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);"),
+			entry(entryFK, "ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);"),
+			entry(entryFK, "ALTER TABLE ONLY public.orders ADD CONSTRAINT ord_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);"),
+		},
+	}
+	return in, planRestore(in)
+}
+
+func TestScheduleOrder(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		in, p := shopPlan()
+		r, err := runPlan(t, p, 2, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.events) != 2*len(p.tasks) {
+			t.Fatalf("ran %d events for %d tasks: %v", len(r.events), len(p.tasks), r.events)
+		}
+		// The biggest table is loaded first.
+		if i := r.index("start table public.events"); i > 1 {
+			t.Errorf("the biggest table started as event %d: %v", i, r.events)
+		}
+		for i, en := range in.post {
+			name := p.post[i].name
+			start := r.index("start " + name)
+			table, _ := parseAlterTable(entrySQL(en.Body))
+			if en.Type == entryIndex {
+				table, _ = parseIndexTable(entrySQL(en.Body))
+			}
+			if end := r.index("end table " + table); end < 0 || start < end {
+				t.Errorf("%s started (%d) before its table's rows were in (%d): %v", name, start, end, r.events)
+			}
+			if en.Type == entryFK {
+				if end := r.index("end " + p.post[0].name); start < end {
+					t.Errorf("%s started before the referenced key: %v", name, r.events)
+				}
+			}
+		}
+		// Exclusive tasks on one table never overlap.
+		running := map[string]string{}
+		byName := map[string]*task{}
+		for _, tk := range p.tasks {
+			byName[tk.name] = tk
+		}
+		for _, ev := range r.events {
+			what, name, _ := cutSpace(ev)
+			tk := byName[name]
+			for k, m := range tk.locks {
+				if k[0] == 0 {
+					continue
+				}
+				if what == "start" {
+					if other, busy := running[k]; busy && (m == lockExclusive || byName[other].locks[k] == lockExclusive) {
+						t.Fatalf("%s started while %s held %s: %v", name, other, k, r.events)
+					}
+					if m == lockExclusive {
+						running[k] = name
+					}
+				} else if running[k] == name {
+					delete(running, k)
+				}
+			}
+		}
+	}
+}
+
+func cutSpace(s string) (string, string, bool) {
+	for i := range s {
+		if s[i] == ' ' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func TestScheduleErrorCancels(t *testing.T) {
+	_, p := shopPlan()
+	failing := p.data["public.customers"].name
+	r, err := runPlan(t, p, 2, failing)
+	if err == nil || err.Error() != "boom in "+failing {
+		t.Fatalf("err = %v, want the failing task's error", err)
+	}
+	// Nothing that depends on the failed load ran.
+	for i := range p.post {
+		if r.index("start "+p.post[i].name) >= 0 && slices.Contains(p.post[i].deps, p.data["public.customers"]) {
+			t.Errorf("%s ran after its dependency failed: %v", p.post[i].name, r.events)
+		}
+	}
+}
+
+func TestScheduleErrorStopsRunningTasks(t *testing.T) {
+	started := make(chan struct{})
+	long := &task{name: "long", cost: 10, run: func(ctx context.Context, _ int) error {
+		close(started)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return errors.New("not cancelled")
+		}
+	}}
+	bad := &task{name: "bad", cost: 1, run: func(ctx context.Context, _ int) error {
+		<-started
+		return errors.New("bad failed")
+	}}
+	never := &task{name: "never", deps: []*task{bad}, run: func(ctx context.Context, _ int) error {
+		return errors.New("ran after its dependency failed")
+	}}
+	t0 := time.Now()
+	err := runTasks(context.Background(), 2, []*task{long, bad, never}, nil, nil)
+	if err == nil || err.Error() != "bad failed" {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(t0) > 5*time.Second {
+		t.Fatal("the running task was not cancelled")
+	}
+}
+
+func TestSchedulePartitions(t *testing.T) {
+	in := planInput{
+		data: []dataLoad{
+			{table: "app.events_2023", bytes: 10},
+			{table: "app.events_2024", bytes: 10},
+			{table: "app.users", bytes: 5},
+		},
+		partitions: map[string][]string{"app.events": {"app.events_2023", "app.events_2024"}},
+		post: []dumpEntry{
+			entry(entryConstraint, "ALTER TABLE ONLY app.events ADD CONSTRAINT events_pkey PRIMARY KEY (id, at);"),
+			entry(entryConstraint, "ALTER TABLE ONLY app.events_2023 ADD CONSTRAINT events_2023_pkey PRIMARY KEY (id, at);"),
+			entry(entryIndexAttach, "ALTER INDEX app.events_pkey ATTACH PARTITION app.events_2023_pkey;"),
+			entry(entryFK, "ALTER TABLE app.users ADD CONSTRAINT u_ev FOREIGN KEY (a, b) REFERENCES app.events(id, at);"),
+			entry(entryIndex, "CREATE INDEX something odd;"),
+		},
+	}
+	p := planRestore(in)
+	if err := prepareTasks(p.tasks); err != nil {
+		t.Fatal(err)
+	}
+	parentPK, attach, fk, odd := p.post[0], p.post[2], p.post[3], p.post[4]
+	for _, d := range []string{"app.events_2023", "app.events_2024"} {
+		if !slices.Contains(parentPK.deps, p.data[d]) {
+			t.Errorf("parent key does not wait for %s", d)
+		}
+	}
+	if !slices.Contains(attach.deps, parentPK) || !slices.Contains(attach.deps, p.post[1]) || !slices.Contains(attach.deps, odd) {
+		t.Errorf("attach deps: %v", attach.deps)
+	}
+	if !slices.Contains(fk.deps, attach) || !slices.Contains(fk.deps, odd) {
+		t.Errorf("foreign key on a partitioned table does not wait for attachments")
+	}
+	if len(odd.deps) != 3 || odd.locks[lockEverything] != lockExclusive {
+		t.Errorf("unparsed entry: deps %d, locks %v", len(odd.deps), odd.locks)
+	}
+	if _, err := runPlan(t, p, 3, ""); err != nil {
+		t.Fatal(err)
+	}
+}
