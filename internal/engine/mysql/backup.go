@@ -31,11 +31,12 @@ const (
 
 // dbMeta is the meta/database stream.
 type dbMeta struct {
-	Database      string `json:"database"`
-	Charset       string `json:"charset"`
-	Collation     string `json:"collation"`
-	ServerVersion string `json:"server_version"`
-	Consistency   string `json:"consistency"`
+	Database      string  `json:"database"`
+	Charset       string  `json:"charset"`
+	Collation     string  `json:"collation"`
+	ServerVersion string  `json:"server_version"`
+	Consistency   string  `json:"consistency"`
+	Grants        []grant `json:"grants,omitempty"`
 	// The binary log position is not here but in the manifest's meta: this
 	// stream must stay byte-identical while the data does not change, and
 	// the position moves with writes to other databases.
@@ -211,6 +212,9 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	}
 	tables, err := loadTables(ctx, c0, name, nil)
 	if err != nil {
+		return nil, err
+	}
+	if meta.Grants, err = captureGrants(ctx, c0, name); err != nil {
 		return nil, err
 	}
 

@@ -153,6 +153,11 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err := replay(ctx, db, post, opts.NoOwner); err != nil {
 		return err
 	}
+	if !opts.NoPrivileges {
+		if err := restoreGrants(ctx, db, ss.meta.Grants, name, only, log); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,169 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+)
+
+// grant is one privilege on the backed-up database, one of its tables or
+// one column, as information_schema reports it. Accounts are server-wide in
+// MySQL, so only these database-scoped grants belong to a database's backup;
+// the accounts themselves (and their passwords) do not.
+type grant struct {
+	Grantee   string `json:"grantee"` // 'user'@'host', as information_schema writes it
+	Table     string `json:"table,omitempty"`
+	Column    string `json:"column,omitempty"`
+	Privilege string `json:"privilege"`
+	Grantable bool   `json:"grantable,omitempty"`
+}
+
+// captureGrants reads the grants on database name. information_schema shows
+// every account's grants to a user with SELECT on the mysql schema, and only
+// the user's own otherwise; grants on wildcard database patterns
+// (GRANT … ON `app\_%`.*) and on routines are not included.
+func captureGrants(ctx context.Context, q querier, name string) ([]grant, error) {
+	var out []grant
+	for _, src := range []struct{ query, what string }{
+		{"SELECT GRANTEE, '', '', PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES WHERE TABLE_SCHEMA = ?", "database"},
+		{"SELECT GRANTEE, TABLE_NAME, '', PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.TABLE_PRIVILEGES WHERE TABLE_SCHEMA = ?", "table"},
+		{"SELECT GRANTEE, TABLE_NAME, COLUMN_NAME, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.COLUMN_PRIVILEGES WHERE TABLE_SCHEMA = ?", "column"},
+	} {
+		rows, err := names(ctx, q, src.query, name)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s privileges of %s: %w", src.what, name, err)
+		}
+		for _, r := range rows {
+			out = append(out, grant{Grantee: r[0], Table: r[1], Column: r[2], Privilege: r[3], Grantable: r[4] == "YES"})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Grantee != b.Grantee {
+			return a.Grantee < b.Grantee
+		}
+		if a.Table != b.Table {
+			return a.Table < b.Table
+		}
+		if a.Column != b.Column {
+			return a.Column < b.Column
+		}
+		return a.Privilege < b.Privilege
+	})
+	return out, nil
+}
+
+// quoteGrantee re-quotes an information_schema grantee ('user'@'host') for
+// a GRANT statement, so a name cannot break out of its quotes.
+func quoteGrantee(g string) (string, error) {
+	i := strings.LastIndex(g, "'@'")
+	if !strings.HasPrefix(g, "'") || !strings.HasSuffix(g, "'") || i <= 0 {
+		return "", fmt.Errorf("unexpected grantee %q", g)
+	}
+	return quoteString(g[1:i]) + "@" + quoteString(g[i+3:len(g)-1]), nil
+}
+
+// grantStatements turns grants into GRANT statements on database db, one per
+// grantee, object and grant option; column privileges are grouped per
+// privilege. With tables set, only grants on those tables are kept (a
+// --table restore does not touch the database's own grants).
+func grantStatements(grants []grant, db string, tables map[string]bool) ([]string, error) {
+	type key struct {
+		grantee, table string
+		grantable      bool
+	}
+	type entry struct {
+		privs []string
+		cols  map[string][]string // privilege -> quoted columns
+	}
+	entries := map[key]*entry{}
+	var keys []key
+	for _, g := range grants {
+		if len(tables) > 0 && (g.Table == "" || !tables[g.Table]) {
+			continue
+		}
+		k := key{g.Grantee, g.Table, g.Grantable}
+		e := entries[k]
+		if e == nil {
+			e = &entry{cols: map[string][]string{}}
+			entries[k] = e
+			keys = append(keys, k)
+		}
+		if g.Column != "" {
+			e.cols[g.Privilege] = append(e.cols[g.Privilege], quoteIdent(g.Column))
+		} else {
+			e.privs = append(e.privs, g.Privilege)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.grantee != b.grantee {
+			return a.grantee < b.grantee
+		}
+		if a.table != b.table {
+			return a.table < b.table
+		}
+		return !a.grantable && b.grantable
+	})
+	var out []string
+	for _, k := range keys {
+		e := entries[k]
+		list := append([]string{}, e.privs...)
+		var withCols []string
+		for p := range e.cols {
+			withCols = append(withCols, p)
+		}
+		sort.Strings(withCols)
+		for _, p := range withCols {
+			list = append(list, p+" ("+strings.Join(e.cols[p], ", ")+")")
+		}
+		to, err := quoteGrantee(k.grantee)
+		if err != nil {
+			return nil, err
+		}
+		on := quoteIdent(db) + ".*"
+		if k.table != "" {
+			on = quoteIdent(db) + "." + quoteIdent(k.table)
+		}
+		s := "GRANT " + strings.Join(list, ", ") + " ON " + on + " TO " + to
+		if k.grantable {
+			s += " WITH GRANT OPTION"
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// restoreGrants applies the snapshot's grants to database db. An account
+// that does not exist on the target server, or a restoring user without
+// the GRANT OPTION, is a warning naming the statement: the data is restored,
+// and the grants can be applied by hand.
+func restoreGrants(ctx context.Context, db *sql.DB, grants []grant, name string, tables map[string]bool, log *slog.Logger) error {
+	stmts, err := grantStatements(grants, name, tables)
+	if err != nil || len(stmts) == 0 {
+		return err
+	}
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("restoring grants: %w", err)
+	}
+	defer c.Close()
+	// A GRANT must never create an account (without a password) that the
+	// target lacks. MariaDB does that unless NO_AUTO_CREATE_USER is set;
+	// MySQL 8 never does and has no such mode, so an error here is fine.
+	_, _ = c.ExecContext(ctx, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_CREATE_USER')")
+	for _, s := range stmts {
+		_, err := c.ExecContext(ctx, s)
+		switch {
+		case err == nil:
+		case mysqlErr(err) == 1133 || mysqlErr(err) == 1410 || isPrivilegeError(err):
+			log.Warn("grant not restored (the account is server-wide: create it on the target, or use --no-privileges)", "statement", s, "error", err)
+		default:
+			return fmt.Errorf("restoring grant (%s): %w", s, err)
+		}
+	}
+	return nil
+}
