@@ -399,7 +399,7 @@ func captureSchema(ctx context.Context, q querier, db string) (pre, post []stmt,
 			col = "Create Function"
 		}
 		if !r[col].Valid {
-			return nil, nil, fmt.Errorf("reading definition of %s %s: the server hides it (the user needs SELECT on mysql.proc or to be its definer)", strings.ToLower(typ), name)
+			return nil, nil, fmt.Errorf("reading definition of %s %s: the server hides it (the user needs SELECT on mysql.proc on MariaDB or the SHOW_ROUTINE privilege on MySQL 8, or to be its definer)", strings.ToLower(typ), name)
 		}
 		routineStmts = append(routineStmts, stmt{Type: strings.ToLower(typ), Name: name, SQL: r[col].String,
 			SQLMode: r["sql_mode"].String, Charset: r["character_set_client"].String, Collation: r["collation_connection"].String})
