@@ -104,35 +104,46 @@ func run(ctx context.Context, n int64, dir string, streams int, cpuprofile, writ
 		dir = d
 	}
 
-	// Single-core stage rates, each over all data.
-	pol, err := chunker.RandomPolynomial()
-	if err != nil {
-		return err
-	}
+	// Single-core stage rates, each over all data. Both chunkers run
+	// through internal/repository with 1 MiB average chunks (min 256 KiB,
+	// max 8 MiB); the later stages use the default chunker's chunks.
 	var cuts [][]byte
-	start := time.Now()
-	buf := make([]byte, 8<<20)
-	for _, b := range data {
-		c := chunker.NewWithBoundaries(bytesReader(b), pol, 256<<10, 8<<20)
-		c.SetAverageBits(20)
-		off := 0
-		for {
-			ch, err := c.Next(buf)
-			if err == io.EOF {
-				break
-			}
+	for _, name := range []string{repository.ChunkerRabin, repository.DefaultChunker} {
+		p, err := chunkerParams(name)
+		if err != nil {
+			return err
+		}
+		cuts = cuts[:0]
+		start := time.Now()
+		for _, b := range data {
+			c, err := repository.NewChunker(bytesReader(b), p)
 			if err != nil {
 				return err
 			}
-			cuts = append(cuts, b[off:off+int(ch.Length)])
-			off += int(ch.Length)
+			off := 0
+			for {
+				ch, err := c.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				cuts = append(cuts, b[off:off+len(ch)])
+				off += len(ch)
+			}
+		}
+		el := time.Since(start)
+		fmt.Printf("stage_chunker_%s_mbps %.1f\n", name, mbps(total, el))
+		fmt.Printf("chunks_%s %d\n", name, len(cuts))
+		if name == repository.DefaultChunker {
+			fmt.Printf("stage_chunker_mbps %.1f\n", mbps(total, el))
+			fmt.Printf("chunks %d\n", len(cuts))
 		}
 	}
-	fmt.Printf("stage_chunker_mbps %.1f\n", mbps(total, time.Since(start)))
-	fmt.Printf("chunks %d\n", len(cuts))
 
 	key := crypto.RandomBytes(32)
-	start = time.Now()
+	start := time.Now()
 	for _, c := range cuts {
 		m := hmac.New(sha256.New, key)
 		m.Write(c)
@@ -242,12 +253,23 @@ func run(ctx context.Context, n int64, dir string, streams int, cpuprofile, writ
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	// End to end through internal/repository, as a backup writes: one
-	// stream at a time, then several in parallel.
-	for _, par := range []int{1, streams} {
-		rdir := filepath.Join(dir, fmt.Sprintf("repo-%d", par))
+	// stream at a time, then several in parallel, with the default chunker
+	// (e2e_streams_N_*), then with Rabin (e2e_rabin_streams_N_*).
+	type e2eRun struct {
+		par     int
+		chunker string
+		prefix  string
+	}
+	runs := []e2eRun{{1, repository.DefaultChunker, "e2e"}, {streams, repository.DefaultChunker, "e2e"}, {1, repository.ChunkerRabin, "e2e_rabin"}, {streams, repository.ChunkerRabin, "e2e_rabin"}}
+	if streams == 1 {
+		runs = []e2eRun{runs[0], runs[2]}
+	}
+	for _, run := range runs {
+		par := run.par
+		rdir := filepath.Join(dir, fmt.Sprintf("repo-%s-%d", run.chunker, par))
 		kdf := crypto.DefaultKDF()
 		kdf.Time, kdf.MemoryKiB = 1, 8*1024 // the KDF is not what is measured
-		repo, err := repository.Init(ctx, local.New(rdir), repository.InitOptions{Password: []byte("bench"), KDF: &kdf}, slog.New(slog.DiscardHandler))
+		repo, err := repository.Init(ctx, local.New(rdir), repository.InitOptions{Password: []byte("bench"), KDF: &kdf, Chunker: run.chunker}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return err
 		}
@@ -293,15 +315,29 @@ func run(ctx context.Context, n int64, dir string, streams int, cpuprofile, writ
 		default:
 		}
 		el := time.Since(start)
-		fmt.Printf("e2e_streams_%d_mbps %.1f\n", par, mbps(total, el))
-		fmt.Printf("e2e_streams_%d_stored_bytes %d\n", par, up.AddedBytes())
+		fmt.Printf("%s_streams_%d_mbps %.1f\n", run.prefix, par, mbps(total, el))
+		fmt.Printf("%s_streams_%d_stored_bytes %d\n", run.prefix, par, up.AddedBytes())
+		fmt.Printf("%s_streams_%d_objects %d\n", run.prefix, par, up.NewChunks())
 		repo.Close()
 		os.RemoveAll(rdir)
-		if par == streams {
-			break
-		}
 	}
 	return nil
+}
+
+// chunkerParams returns repository parameters for a chunker with the
+// default sizes and a fresh secret, as init makes them.
+func chunkerParams(name string) (repository.Params, error) {
+	p := repository.Params{Chunker: name, ChunkAvgBits: 20, ChunkMin: 256 << 10, ChunkMax: 8 << 20}
+	if name == repository.ChunkerRabin {
+		pol, err := chunker.RandomPolynomial()
+		if err != nil {
+			return p, err
+		}
+		p.ChunkerPol = pol
+	} else {
+		p.ChunkerKey = crypto.RandomBytes(32)
+	}
+	return p, nil
 }
 
 type sliceReader struct {
