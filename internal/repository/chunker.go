@@ -166,7 +166,7 @@ func (c *fastCDC) fill() {
 		c.pos -= c.start
 		c.start, c.end = 0, n
 	}
-	for c.end < len(c.buf) {
+	for range 100 {
 		n, err := c.rd.Read(c.buf[c.end:])
 		c.end += n
 		if err != nil {
@@ -181,6 +181,7 @@ func (c *fastCDC) fill() {
 			return
 		}
 	}
+	c.err = io.ErrNoProgress
 }
 
 // scan hashes b and returns the index of the first byte after which the

@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 
 	"github.com/restic/chunker"
 
@@ -279,5 +280,33 @@ func BenchmarkChunker(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Boundaries depend on the content only, not on how reads split it.
+func TestChunksDoNotDependOnReadSizes(t *testing.T) {
+	data := realistic(4 << 20)
+	for _, name := range Chunkers {
+		p := testParams(t, name, 14)
+		odd := cut(t, p, data)
+		c, err := NewChunker(iotest.OneByteReader(bytes.NewReader(data)), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			ch, err := c.Next()
+			if errors.Is(err, io.EOF) {
+				if i != len(odd) {
+					t.Errorf("%s: %d chunks with one-byte reads, %d with larger ones", name, i, len(odd))
+				}
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i >= len(odd) || !bytes.Equal(ch, odd[i]) {
+				t.Fatalf("%s: chunk %d differs between read sizes", name, i)
+			}
+		}
 	}
 }
