@@ -74,7 +74,9 @@ created; snapshots written later all use them.
 			if noEnc {
 				kind = "unencrypted"
 			}
-			e.printf("created %s repository %s at %s\n", kind, r.Params().ID[:8], loc)
+			p := r.Params()
+			e.printf("created %s repository %s at %s (%s chunker, %s average chunks, %s compression)\n", kind, p.ID[:8], loc,
+				p.ChunkerName(), chunkSizeName(p.ChunkAvgBits), repository.CompressionName(p.CompressionLevel))
 			return nil
 		},
 	}
@@ -83,6 +85,14 @@ created; snapshots written later all use them.
 	cmd.Flags().StringVar(&chunkerName, "chunker", repository.DefaultChunker, "content-defined chunker: "+strings.Join(repository.Chunkers, " or "))
 	cmd.Flags().StringVar(&compression, "compression", "fastest", "zstd compression: "+strings.Join(repository.Compressions, ", "))
 	return cmd
+}
+
+// chunkSizeName spells 2^bits bytes as --chunk-size takes it.
+func chunkSizeName(bits int) string {
+	if bits >= 20 {
+		return fmt.Sprintf("%dMiB", 1<<(bits-20))
+	}
+	return fmt.Sprintf("%dKiB", 1<<max(bits-10, 0))
 }
 
 func parseSize(s string) (int64, error) {
