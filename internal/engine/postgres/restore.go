@@ -240,7 +240,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 			seq = append(seq, en)
 		}
 	}
-	if err := e.runGraph(ctx, conn, snap, target, sel, par, postHeader, jobs, opts); err != nil {
+	if err := e.runGraph(ctx, conn, snap, target, sel, par, postHeader, jobs, !partial, opts); err != nil {
 		return err
 	}
 	if err := execSQL(ctx, conn, postHeader); err != nil {
@@ -297,13 +297,13 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // entries (indexes, keys, index attachments, foreign keys) as one
 // dependency graph on jobs sessions (see schedule.go).
 func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.SnapshotReader, target *dsn.DSN,
-	tabs []*tableInfo, post []dumpEntry, postHeader string, jobs int, opts engine.RestoreOptions) error {
+	tabs []*tableInfo, post []dumpEntry, postHeader string, jobs int, validateFKs bool, opts engine.RestoreOptions) error {
 	p := opts.Progress
 	kinds, partitions, err := targetRelations(ctx, conn)
 	if err != nil {
 		return err
 	}
-	in := planInput{post: post, partitions: partitions}
+	in := planInput{post: post, partitions: partitions, validateFKs: validateFKs, kinds: kinds}
 	streams := map[string][]manifest.Stream{}
 	var total int64
 	for _, t := range tabs {
@@ -347,11 +347,14 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 			return nil
 		}
 	}
-	for i, en := range post {
-		lt := plan.post[i]
+	for _, lt := range plan.tasks {
+		sql, ok := plan.sql[lt]
+		if !ok {
+			continue
+		}
 		lt.run = func(ctx context.Context, w int) error {
-			if err := execSQL(ctx, conns[w], en.Prefix+en.Body); err != nil {
-				return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
+			if err := execSQL(ctx, conns[w], sql); err != nil {
+				return fmt.Errorf("restore %s: %w", lt.name, err)
 			}
 			return nil
 		}

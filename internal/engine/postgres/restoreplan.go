@@ -25,6 +25,11 @@ type planInput struct {
 	// partitions: partitioned table key -> its partitions (direct
 	// children), from the target after pre-data.
 	partitions map[string][]string
+	// validateFKs adds foreign keys NOT VALID and validates them in
+	// separate tasks.
+	validateFKs bool
+	// kinds: relkind of every table on the target ('r' plain table).
+	kinds map[string]byte
 }
 
 // dataLoad is one table's rows.
@@ -38,6 +43,7 @@ type planned struct {
 	tasks []*task
 	data  map[string]*task // table key -> load task
 	post  []*task          // parallel to planInput.post
+	sql   map[*task]string // what each post-data task runs
 }
 
 // planRestore builds the task graph. run functions are left nil; the
@@ -45,13 +51,14 @@ type planned struct {
 // wait for every load (and, for foreign keys, every key) and lock
 // everything, so an unexpected form costs time, never correctness.
 func planRestore(in planInput) *planned {
-	p := &planned{data: map[string]*task{}, post: make([]*task, len(in.post))}
+	p := &planned{data: map[string]*task{}, post: make([]*task, len(in.post)), sql: map[*task]string{}}
 	bytes := map[string]int64{}
 	all := map[string]bool{}
 	var loads []*task
 	for _, d := range in.data {
 		t := &task{name: "table " + d.table, cost: float64(d.bytes)}
-		t.lock(d.table, lockExclusive)
+		t.lock(d.table, lockAccessExclusive) // TRUNCATE
+		t.lock(lockEverything, lockAccessShare)
 		p.data[d.table] = t
 		p.tasks = append(p.tasks, t)
 		loads = append(loads, t)
@@ -87,24 +94,35 @@ func planRestore(in planInput) *planned {
 	}
 	lockAll := func(t *task) {
 		for k := range all {
-			t.lock(k, lockExclusive)
+			t.lock(k, lockAccessExclusive)
 		}
-		t.lock(lockEverything, lockExclusive)
+		t.lock(lockEverything, lockAccessExclusive)
 	}
 
 	keysOf := map[string][]*task{} // table key -> index and key tasks
 	var keyTasks, unknownKeys, attaches []*task
 	type fk struct {
-		t       *task
-		from    []string
-		to      []string
-		unknown bool
+		t         *task
+		idx       int
+		stmt      string
+		fromTable string
+		name      string
+		from      []string
+		to        []string
+		unknown   bool
+	}
+	partition := map[string]bool{}
+	for _, kids := range in.partitions {
+		for _, k := range kids {
+			partition[k] = true
+		}
 	}
 	var fks []fk
 	for i, en := range in.post {
 		stmt := entrySQL(en.Body)
 		t := &task{name: fmt.Sprintf("schema entry %q", en.Title)}
 		p.post[i] = t
+		p.sql[t] = en.Prefix + en.Body
 		p.tasks = append(p.tasks, t)
 		switch en.Type {
 		case entryIndex, entryConstraint:
@@ -125,29 +143,46 @@ func planRestore(in planInput) *planned {
 			keys := tree(table)
 			t.deps = loadsOf(keys)
 			t.cost = float64(treeBytes(keys)) / 2
-			mode := lockExclusive // ALTER TABLE ADD PRIMARY KEY/UNIQUE takes ACCESS EXCLUSIVE
+			mode := lockAccessExclusive // ALTER TABLE ADD PRIMARY KEY/UNIQUE
 			if en.Type == entryIndex {
 				mode = lockShare
+			}
+			if kc, ok := parseSimpleKey(stmt); ok && len(keys) == 1 && !partition[table] && in.kinds[table] == 'r' {
+				// Build the key's index with CREATE UNIQUE INDEX (SHARE
+				// lock: beside the table's other index builds), then
+				// make it the constraint with ADD … USING INDEX (a catalog
+				// change under ACCESS EXCLUSIVE). Same catalog result.
+				t.name += " (index)"
+				t.lock(table, lockShare)
+				t.lock(lockEverything, lockAccessShare)
+				p.sql[t] = en.Prefix + "CREATE UNIQUE INDEX " + kc.name + " ON " + table + " USING btree " + kc.cols + ";\n"
+				c := &task{name: fmt.Sprintf("schema entry %q", en.Title), deps: []*task{t}}
+				c.lock(table, lockAccessExclusive)
+				c.lock(lockEverything, lockAccessShare)
+				p.sql[c] = en.Prefix + "ALTER TABLE ONLY " + table + " ADD CONSTRAINT " + kc.name + " " + kc.kind + " USING INDEX " + kc.name + ";\n"
+				p.tasks = append(p.tasks, c)
+				keysOf[table] = append(keysOf[table], t, c)
+				keyTasks = append(keyTasks, t, c)
+				continue
 			}
 			for _, k := range keys {
 				t.lock(k, mode)
 			}
-			t.lock(lockEverything, lockShare)
+			t.lock(lockEverything, lockAccessShare)
 			keysOf[table] = append(keysOf[table], t)
 			keyTasks = append(keyTasks, t)
 		case entryIndexAttach:
 			// Cheap; after every index and key, one at a time.
-			t.lock(lockAttach, lockExclusive)
-			t.lock(lockEverything, lockShare)
+			t.lock(lockAttach, lockAccessExclusive)
+			t.lock(lockEverything, lockAccessShare)
 			attaches = append(attaches, t)
 		case entryFK:
-			from, ok1 := parseAlterTable(stmt)
-			to, ok2 := parseFKReferences(stmt)
-			if !ok1 || !ok2 {
+			from, name, to, ok := parseFK(stmt)
+			if !ok {
 				fks = append(fks, fk{t: t, unknown: true})
 				continue
 			}
-			fks = append(fks, fk{t: t, from: tree(from), to: tree(to)})
+			fks = append(fks, fk{t: t, idx: i, stmt: stmt, fromTable: from, name: name, from: tree(from), to: tree(to)})
 		default:
 			// Not expected here: run it after everything else scheduled.
 			fks = append(fks, fk{t: t, unknown: true})
@@ -173,14 +208,33 @@ func planRestore(in planInput) *planned {
 			// indexes are attached.
 			t.deps = append(t.deps, attaches...)
 		}
+		for _, k := range append(f.from, f.to...) {
+			t.lock(k, lockShareRowExclusive)
+		}
+		t.lock(lockEverything, lockAccessShare)
+		t.cost = float64(treeBytes(f.from)+treeBytes(f.to)) / 4
+		if !in.validateFKs || len(f.from) > 1 || partition[f.from[0]] || strings.Contains(f.stmt, "NOT VALID") {
+			continue
+		}
+		// Add the key NOT VALID (a catalog change), then validate it in
+		// its own task: VALIDATE CONSTRAINT takes only SHARE UPDATE
+		// EXCLUSIVE on the table and ROW SHARE on the referenced one, so
+		// it runs beside index builds on the referenced table and beside
+		// other foreign keys to it. Not on partitioned tables (PostgreSQL
+		// up to 17 refuses NOT VALID foreign keys there).
+		en := in.post[f.idx]
+		v := &task{name: t.name + " (validate)", cost: t.cost, deps: []*task{t}}
 		for _, k := range f.from {
-			t.lock(k, lockExclusive)
+			v.lock(k, lockShareUpdateExclusive)
 		}
 		for _, k := range f.to {
-			t.lock(k, lockExclusive)
+			v.lock(k, lockRowShare)
 		}
-		t.lock(lockEverything, lockShare)
-		t.cost = float64(treeBytes(f.from)+treeBytes(f.to)) / 4
+		v.lock(lockEverything, lockAccessShare)
+		t.cost = 0
+		p.sql[t] = en.Prefix + fkRE.ReplaceAllString(en.Body, "$1 NOT VALID;")
+		p.sql[v] = en.Prefix + "ALTER TABLE ONLY " + f.fromTable + " VALIDATE CONSTRAINT " + quoteName(f.name) + ";\n"
+		p.tasks = append(p.tasks, v)
 	}
 	return p
 }
@@ -243,37 +297,90 @@ func parseAlterTable(s string) (string, bool) {
 	return table, ok
 }
 
-// parseFKReferences reads the referenced table of "ALTER TABLE … ADD
-// CONSTRAINT name FOREIGN KEY (cols) REFERENCES schema.table(cols) …".
-func parseFKReferences(s string) (string, bool) {
-	s, ok := expectWords(s, "ALTER", "TABLE")
+// parseFK reads "ALTER TABLE [ONLY] schema.table ADD CONSTRAINT name
+// FOREIGN KEY (cols) REFERENCES schema.table(cols) …": the table key, the
+// constraint name (unquoted) and the referenced table key.
+func parseFK(s string) (from, name, to string, ok bool) {
+	s, ok = expectWords(s, "ALTER", "TABLE")
 	if !ok {
-		return "", false
+		return "", "", "", false
 	}
 	if r, ok := expectWords(s, "ONLY"); ok {
 		s = r
 	}
-	if _, s, ok = scanQualified(skipSpace(s)); !ok {
-		return "", false
+	if from, s, ok = scanQualified(skipSpace(s)); !ok {
+		return "", "", "", false
 	}
 	if s, ok = expectWords(s, "ADD", "CONSTRAINT"); !ok {
-		return "", false
+		return "", "", "", false
 	}
-	if _, s, ok = scanIdent(skipSpace(s)); !ok {
-		return "", false
+	if name, s, ok = scanIdent(skipSpace(s)); !ok {
+		return "", "", "", false
 	}
 	if s, ok = expectWords(s, "FOREIGN", "KEY"); !ok {
-		return "", false
+		return "", "", "", false
 	}
 	if s, ok = skipParens(skipSpace(s)); !ok {
-		return "", false
+		return "", "", "", false
 	}
 	if s, ok = expectWords(s, "REFERENCES"); !ok {
-		return "", false
+		return "", "", "", false
 	}
-	table, _, ok := scanQualified(skipSpace(s))
-	return table, ok
+	if to, _, ok = scanQualified(skipSpace(s)); !ok {
+		return "", "", "", false
+	}
+	return from, name, to, true
 }
+
+// simpleKey is a primary key or unique constraint of the plain form
+// "ALTER TABLE ONLY t ADD CONSTRAINT name PRIMARY KEY|UNIQUE (cols);".
+type simpleKey struct {
+	name string // as written by pg_dump (quoted when needed)
+	kind string // "PRIMARY KEY" or "UNIQUE"
+	cols string // "(a, b)" as written
+}
+
+// parseSimpleKey recognises a key without options (INCLUDE, WITH,
+// DEFERRABLE, NULLS NOT DISTINCT, tablespace, …).
+func parseSimpleKey(s string) (simpleKey, bool) {
+	var k simpleKey
+	s, ok := expectWords(s, "ALTER", "TABLE", "ONLY")
+	if !ok {
+		return k, false
+	}
+	if _, s, ok = scanQualified(skipSpace(s)); !ok {
+		return k, false
+	}
+	if s, ok = expectWords(s, "ADD", "CONSTRAINT"); !ok {
+		return k, false
+	}
+	s = skipSpace(s)
+	_, rest, ok := scanIdent(s)
+	if !ok {
+		return k, false
+	}
+	k.name, s = s[:len(s)-len(rest)], rest
+	if r, ok := expectWords(s, "PRIMARY", "KEY"); ok {
+		k.kind, s = "PRIMARY KEY", r
+	} else if r, ok := expectWords(s, "UNIQUE"); ok {
+		k.kind, s = "UNIQUE", r
+	} else {
+		return k, false
+	}
+	s = skipSpace(s)
+	rest, ok = skipParens(s)
+	if !ok {
+		return k, false
+	}
+	k.cols = s[:len(s)-len(rest)]
+	if strings.TrimSpace(rest) != ";" {
+		return k, false
+	}
+	return k, true
+}
+
+// quoteName always double-quotes an identifier.
+func quoteName(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 func skipSpace(s string) string { return strings.TrimLeft(s, " \t\r\n") }
 

@@ -17,21 +17,47 @@ import (
 // the server while holding a session), and picks the ready task with the
 // longest estimated path to the end of the restore first.
 
-// lockMode is a simplified PostgreSQL table lock: share (CREATE INDEX)
-// or exclusive (COPY after TRUNCATE, ALTER TABLE ADD CONSTRAINT, foreign
-// keys: they conflict with CREATE INDEX and with each other).
+// lockMode is a PostgreSQL table lock mode (the numbering of lock.h).
 type lockMode uint8
 
 const (
-	lockShare lockMode = iota + 1
-	lockExclusive
+	lockAccessShare          lockMode = 1 // (used for the pseudo key lockEverything)
+	lockRowShare             lockMode = 2 // referenced table of VALIDATE CONSTRAINT (foreign key)
+	lockShareUpdateExclusive lockMode = 4 // VALIDATE CONSTRAINT
+	lockShare                lockMode = 5 // CREATE INDEX
+	lockShareRowExclusive    lockMode = 6 // ADD FOREIGN KEY, both tables
+	lockAccessExclusive      lockMode = 8 // TRUNCATE, ADD PRIMARY KEY/UNIQUE
 )
+
+// lockConflicts[m] is the set (bit i = mode i) of modes that conflict with m.
+var lockConflicts = [9]uint16{
+	1: 1 << 8,
+	2: 1<<7 | 1<<8,
+	3: 1<<5 | 1<<6 | 1<<7 | 1<<8,
+	4: 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8,
+	5: 1<<3 | 1<<4 | 1<<6 | 1<<7 | 1<<8,
+	6: 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8,
+	7: 1<<2 | 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8,
+	8: 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8,
+}
+
+// lockSet is a set of lock modes on one table (bit i = mode i).
+type lockSet uint16
+
+func (a lockSet) conflicts(b lockSet) bool {
+	for m := 1; m < len(lockConflicts); m++ {
+		if a&(1<<m) != 0 && uint16(b)&lockConflicts[m] != 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // task is one unit of restore work run on one session.
 type task struct {
-	name  string              // for errors and logs: "table x", "schema entry …"
-	cost  float64             // estimated work (bytes), for priorities
-	locks map[string]lockMode // table key -> mode
+	name  string             // for errors and logs: "table x", "schema entry …"
+	cost  float64            // estimated work (bytes), for priorities
+	locks map[string]lockSet // table key -> modes
 	deps  []*task
 	run   func(ctx context.Context, worker int) error
 
@@ -52,11 +78,9 @@ const (
 
 func (t *task) lock(key string, m lockMode) {
 	if t.locks == nil {
-		t.locks = map[string]lockMode{}
+		t.locks = map[string]lockSet{}
 	}
-	if m > t.locks[key] {
-		t.locks[key] = m
-	}
+	t.locks[key] |= 1 << m
 }
 
 // prepareTasks links successors and computes priorities (cost of the
@@ -123,8 +147,7 @@ type scheduler struct {
 	ready   []*task // pending, no unfinished dependencies
 	left    int     // tasks not done
 	running int
-	shared  map[string]int // table key -> running share holders
-	excl    map[string]bool
+	held    map[string]*[9]int // table key -> running holders per mode
 	err     error
 }
 
@@ -141,7 +164,7 @@ func runTasks(ctx context.Context, workers int, tasks []*task, setup func(ctx co
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &scheduler{left: len(tasks), shared: map[string]int{}, excl: map[string]bool{}}
+	s := &scheduler{left: len(tasks), held: map[string]*[9]int{}}
 	s.cond = sync.NewCond(&s.mu)
 	for _, t := range tasks {
 		if t.waiting == 0 {
@@ -224,12 +247,37 @@ func (s *scheduler) sortReady() {
 }
 
 func (s *scheduler) conflicts(t *task) bool {
-	for k, m := range t.locks {
-		if s.excl[k] || (m == lockExclusive && s.shared[k] > 0) {
+	for k, want := range t.locks {
+		h := s.held[k]
+		if h == nil {
+			continue
+		}
+		var have lockSet
+		for m, n := range h {
+			if n > 0 {
+				have |= 1 << m
+			}
+		}
+		if want.conflicts(have) {
 			return true
 		}
 	}
 	return false
+}
+
+func (s *scheduler) hold(t *task, d int) {
+	for k, set := range t.locks {
+		h := s.held[k]
+		if h == nil {
+			h = new([9]int)
+			s.held[k] = h
+		}
+		for m := range h {
+			if set&(1<<m) != 0 {
+				h[m] += d
+			}
+		}
+	}
 }
 
 // next blocks until a task can start, and returns nil when there is
@@ -248,13 +296,7 @@ func (s *scheduler) next() *task {
 			s.ready = append(s.ready[:i], s.ready[i+1:]...)
 			t.state = taskRunning
 			s.running++
-			for k, m := range t.locks {
-				if m == lockExclusive {
-					s.excl[k] = true
-				} else {
-					s.shared[k]++
-				}
-			}
+			s.hold(t, 1)
 			return t
 		}
 		if s.running == 0 {
@@ -271,13 +313,7 @@ func (s *scheduler) finish(t *task, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running--
-	for k, m := range t.locks {
-		if m == lockExclusive {
-			delete(s.excl, k)
-		} else if s.shared[k]--; s.shared[k] <= 0 {
-			delete(s.shared, k)
-		}
-	}
+	s.hold(t, -1)
 	if err != nil {
 		s.fail(err)
 		return

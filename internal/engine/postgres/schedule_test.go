@@ -21,8 +21,8 @@ func TestParseEntryTables(t *testing.T) {
 		{parseIndexTable, "CREATE INDEX i ON app.\"weird name.with dot\" USING gin (payload);", `app."weird name.with dot"`},
 		{parseAlterTable, "ALTER TABLE ONLY public.album\n    ADD CONSTRAINT album_pkey PRIMARY KEY (album_id);", "public.album"},
 		{parseAlterTable, "ALTER TABLE app.events\n    ADD CONSTRAINT x FOREIGN KEY (a) REFERENCES app.users(id);", "app.events"},
-		{parseFKReferences, "ALTER TABLE ONLY \"Mixed Schema\".\"OrderItems\"\n    ADD CONSTRAINT \"OrderItems_user_id_fkey\" FOREIGN KEY (user_id, \"a)\"\"b\") REFERENCES app.users(id) DEFERRABLE INITIALLY DEFERRED;", "app.users"},
-		{parseFKReferences, "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES \"Sch\".\"Ref\"(id) NOT VALID;", `"Sch"."Ref"`},
+		{fkRef, "ALTER TABLE ONLY \"Mixed Schema\".\"OrderItems\"\n    ADD CONSTRAINT \"OrderItems_user_id_fkey\" FOREIGN KEY (user_id, \"a)\"\"b\") REFERENCES app.users(id) DEFERRABLE INITIALLY DEFERRED;", "app.users"},
+		{fkRef, "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES \"Sch\".\"Ref\"(id) NOT VALID;", `"Sch"."Ref"`},
 	}
 	for _, c := range cases {
 		got, ok := c.fn(entrySQL("--\n-- Name: x; Type: X; Schema: public; Owner: -\n--\n\n" + c.sql + "\n\n"))
@@ -31,10 +31,15 @@ func TestParseEntryTables(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"CREATE TRIGGER x", "ALTER TABLE public", "ALTER TABLE ONLY public.t ADD CONSTRAINT c CHECK (a > 0)", ""} {
-		if _, ok := parseFKReferences(bad); ok {
-			t.Errorf("parseFKReferences(%q) succeeded", bad)
+		if _, ok := fkRef(bad); ok {
+			t.Errorf("parseFK(%q) succeeded", bad)
 		}
 	}
+}
+
+func fkRef(s string) (string, bool) {
+	_, _, to, ok := parseFK(s)
+	return to, ok
 }
 
 func entry(typ, sql string) dumpEntry {
@@ -127,29 +132,25 @@ func TestScheduleOrder(t *testing.T) {
 				}
 			}
 		}
-		// Exclusive tasks on one table never overlap.
-		running := map[string]string{}
+		// Tasks with conflicting locks never overlap.
+		running := map[string]bool{}
 		byName := map[string]*task{}
 		for _, tk := range p.tasks {
 			byName[tk.name] = tk
 		}
 		for _, ev := range r.events {
 			what, name, _ := cutSpace(ev)
-			tk := byName[name]
-			for k, m := range tk.locks {
-				if k[0] == 0 {
-					continue
-				}
-				if what == "start" {
-					if other, busy := running[k]; busy && (m == lockExclusive || byName[other].locks[k] == lockExclusive) {
-						t.Fatalf("%s started while %s held %s: %v", name, other, k, r.events)
+			if what == "start" {
+				for other := range running {
+					for k, set := range byName[name].locks {
+						if set.conflicts(byName[other].locks[k]) {
+							t.Fatalf("%s started while %s held %s: %v", name, other, k, r.events)
+						}
 					}
-					if m == lockExclusive {
-						running[k] = name
-					}
-				} else if running[k] == name {
-					delete(running, k)
 				}
+				running[name] = true
+			} else {
+				delete(running, name)
 			}
 		}
 	}
@@ -239,7 +240,7 @@ func TestSchedulePartitions(t *testing.T) {
 	if !slices.Contains(fk.deps, attach) || !slices.Contains(fk.deps, odd) {
 		t.Errorf("foreign key on a partitioned table does not wait for attachments")
 	}
-	if len(odd.deps) != 3 || odd.locks[lockEverything] != lockExclusive {
+	if len(odd.deps) != 3 || odd.locks[lockEverything] != 1<<lockAccessExclusive {
 		t.Errorf("unparsed entry: deps %d, locks %v", len(odd.deps), odd.locks)
 	}
 	if _, err := runPlan(t, p, 3, ""); err != nil {
