@@ -247,3 +247,59 @@ func TestSchedulePartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPlanSplitsKeysAndForeignKeys(t *testing.T) {
+	in, _ := shopPlan()
+	in.validateFKs = true
+	in.kinds = map[string]byte{"public.customers": 'r', "public.events": 'r', "public.orders": 'r'}
+	in.post = append(in.post,
+		entry(entryConstraint, "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);"),
+		entry(entryFK, "ALTER TABLE ONLY public.orders ADD CONSTRAINT nv FOREIGN KEY (c) REFERENCES public.customers(id) NOT VALID;"))
+	p := planRestore(in)
+	if err := prepareTasks(p.tasks); err != nil {
+		t.Fatal(err)
+	}
+	sqls := map[string]string{}
+	for tk, sql := range p.sql {
+		sqls[tk.name] = entrySQL(sql)
+	}
+	want := map[string]string{
+		`schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);" (index)`: "CREATE UNIQUE INDEX customers_pkey ON public.customers USING btree (id);\n",
+		`schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);"`:         "ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY USING INDEX customers_pkey;\n",
+		// Options: left as it is.
+		`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);"`: "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);\n",
+		`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);"`:            "ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id) NOT VALID;\n",
+		`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`: "ALTER TABLE ONLY public.events VALIDATE CONSTRAINT \"ev_cust\";\n",
+		// Already NOT VALID: one task, unchanged.
+		`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT nv FOREIGN KEY (c) REFERENCES public.customers(id) NOT VALID;"`: "ALTER TABLE ONLY public.orders ADD CONSTRAINT nv FOREIGN KEY (c) REFERENCES public.customers(id) NOT VALID;\n",
+	}
+	for name, sql := range want {
+		if got, ok := sqls[name]; !ok || got != sql {
+			t.Errorf("%s:\n got %q\nwant %q", name, got, sql)
+		}
+	}
+	if _, ok := sqls[`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT nv FOREIGN KEY (c) REFERENCES public.customers(id) NOT VALID;" (validate)`]; ok {
+		t.Error("a NOT VALID foreign key got validated")
+	}
+	// The key's index and a secondary index of one table may run
+	// together; the constraint and the validation wait for what they need.
+	byName := map[string]*task{}
+	for _, tk := range p.tasks {
+		byName[tk.name] = tk
+	}
+	evIdx := byName[`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT events_pkey PRIMARY KEY (id);" (index)`]
+	evAt := byName[`schema entry "Name: CREATE INDEX events_at ON public.events USING btree (at);"`]
+	if evIdx == nil || evAt == nil || evIdx.locks["public.events"].conflicts(evAt.locks["public.events"]) {
+		t.Errorf("the key's index build conflicts with another index build of the same table")
+	}
+	val := byName[`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`]
+	if val.locks["public.customers"].conflicts(lockSet(1 << lockShare)) {
+		t.Error("validation blocks index builds on the referenced table")
+	}
+	if !val.locks["public.events"].conflicts(evAt.locks["public.events"]) {
+		t.Error("validation does not conflict with index builds on its own table")
+	}
+	if _, err := runPlan(t, p, 2, ""); err != nil {
+		t.Fatal(err)
+	}
+}
