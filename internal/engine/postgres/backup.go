@@ -112,7 +112,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 
 	// PostgreSQL 14 and newer: rows in physical order (plain COPY, TID
 	// ranges for split tables); older servers: in key order.
-	physical := verNum >= 140000 && !e.keyOrder
+	physical := verNum >= 140000 && !e.KeyOrder
 	var items []workItem
 	var totalSize int64
 	for _, t := range tabs {

@@ -254,7 +254,7 @@ func TestKeyOrderPathStillWorks(t *testing.T) {
 	src := loadRich(t, pg)
 	e := New()
 	e.SplitThreshold = 1
-	e.keyOrder = true
+	e.KeyOrder = true
 	mem, res := backupMem(t, e, src, 2)
 	if res.Meta["row_order"] != "key" {
 		t.Errorf("row_order %q", res.Meta["row_order"])

@@ -19,8 +19,10 @@
 //     is_called of every sequence, read after all data was copied (pg_dump's
 //     sections leave sequence values out); restore calls setval.
 //   - "data/<table>/NNNN" (format "pg-copy-text"): the rows of one table (or
-//     one primary-key range of a big table) as COPY text, ordered by the
-//     primary key, so unchanged tables produce identical bytes.
+//     one range of a big table) as COPY text. On PostgreSQL 14 and newer the
+//     rows come in physical (heap) order, like pg_dump reads them: no sort
+//     and no index scan. On PostgreSQL 12 and 13 they come in primary-key
+//     order. Either way an unchanged table produces identical bytes.
 //
 // Table names are the quoted, schema-qualified form PostgreSQL itself prints
 // with quote_ident: public.album, app."Order Items", "Mixed Schema"."T". Plain
@@ -28,19 +30,37 @@
 // embedded quotes doubled. --table also accepts schema.table unquoted and a
 // bare name in the public schema.
 //
-// Row checksums: a table's checksum is the sum modulo 2^256 of the SHA-256
+// Row checksums: a table's checksum is an order-independent sum of a hash
 // of each COPY text row (rows of a split table are hashed by different
 // workers at the same time, so an order-dependent hash over the whole
-// stream cannot be computed without buffering). It detects any change of
-// any row, a missing or duplicated row; it does not depend on row order or
-// on how a table was split, so verify can recompute it from a live table.
+// stream cannot be computed without buffering): the sum modulo 2^128 of the
+// XXH3-128 of each row, written "xxh3-128:<32 hex digits>". Snapshots taken
+// before it carry the sum modulo 2^256 of the SHA-256 of each row (64 hex
+// digits, no prefix); ChecksumsLike recomputes each table in the format its
+// manifest names, so those still verify. The sum detects any change of any
+// row, a missing or duplicated row; it does not depend on row order or on
+// how a table was split, so verify can recompute it from a live table. It is
+// not a defence against deliberate tampering (the repository's chunk HMACs
+// and AEAD are).
 //
-// Tables without a primary key are ordered by the text form of the whole
-// row (COLLATE "C"), which every type has, so their streams are byte-stable
-// too; they are never split. Tables with a key above SplitThreshold are
-// split on the first key column: integer keys on a power-of-two grid (so
-// appending rows changes only the last parts), other types on quantiles of
-// a REPEATABLE block sample.
+// Splitting (PostgreSQL 14+): a table whose heap and TOAST data exceed
+// SplitThreshold is cut into ranges of heap blocks read with TID Range Scans
+// (WHERE ctid >= '(n,0)' AND ctid < '(m,0)'), with or without a primary key.
+// The block step is a power of two derived from the threshold and the
+// table's heap/TOAST proportion, not from its length, so the boundaries of
+// an unchanged table stay put and appended rows (at the end of the heap)
+// change only the last parts. But PostgreSQL puts new rows and non-HOT row
+// versions into free space of earlier pages when the free space map shows
+// room (after VACUUM, or where a bulk load left room for a shorter row):
+// each such page changes its chunk, so append-heavy churn can cost several
+// times the bytes it costs in key order (KeyOrder). Worker sessions turn off synchronize_seqscans and parallel
+// plans so a scan always starts at block 0 and returns rows in heap order.
+//
+// Splitting (PostgreSQL 12/13): tables without a primary key are ordered by
+// the text form of the whole row (COLLATE "C") and never split. Tables with
+// a key above SplitThreshold are split on the first key column: integer
+// keys on a power-of-two grid (so appending rows changes only the last
+// parts), other types on quantiles of a REPEATABLE block sample.
 //
 // Large objects are refused with an error naming their count.
 //
@@ -94,13 +114,14 @@ const (
 )
 
 // DefaultSplitThreshold is the table size above which a table is split
-// into primary-key ranges.
+// into block ranges (PostgreSQL 14+) or primary-key ranges (12/13).
 const DefaultSplitThreshold = 256 << 20
 
 // Engine is the PostgreSQL engine. The zero value is not usable; use New.
 type Engine struct {
 	// SplitThreshold: tables whose pg_table_size exceeds it are split into
-	// primary-key ranges of about this size. <= 0 disables splitting.
+	// parts of about this size (block ranges on PostgreSQL 14+, primary-key
+	// ranges on 12/13). <= 0 disables splitting.
 	SplitThreshold int64
 	// PgDump forces the pg_dump binary to use; empty means search PATH and
 	// BinDirs for the newest one.
@@ -108,9 +129,14 @@ type Engine struct {
 	// BinDirs are glob patterns of directories searched for pg_dump
 	// besides PATH.
 	BinDirs []string
-
-	// keyOrder forces the key-ordered reads of PostgreSQL 12/13 (tests).
-	keyOrder bool
+	// KeyOrder makes Backup read tables in primary-key order (and split
+	// them on key ranges) on PostgreSQL 14+ too, as it always does on 12
+	// and 13. It costs the server a sort or index scan per table (about
+	// +50 % server CPU for the COPYs at 1 GB) but keeps rows inserted into
+	// free space of earlier pages from changing those pages' streams: with
+	// append-heavy churn after VACUUM, physical order stores several times
+	// more new bytes (see docs/benchmarks.md).
+	KeyOrder bool
 	// sum is the checksum format Backup writes (tests write the old one).
 	sum sumAlgo
 }
