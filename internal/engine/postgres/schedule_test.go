@@ -267,7 +267,7 @@ func TestPlanSplitsKeysAndForeignKeys(t *testing.T) {
 		`schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);" (index)`: "CREATE UNIQUE INDEX customers_pkey ON public.customers USING btree (id);\n",
 		`schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);"`:         "ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY USING INDEX customers_pkey;\n",
 		// Options: left as it is.
-		`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);"`: "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);\n",
+		`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);"`:                                              "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);\n",
 		`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);"`:            "ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id) NOT VALID;\n",
 		`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`: "ALTER TABLE ONLY public.events VALIDATE CONSTRAINT \"ev_cust\";\n",
 		// Already NOT VALID: one task, unchanged.
