@@ -261,13 +261,16 @@ func (t *tableInfo) copyOut(where string) string {
 // scans and parallel plans, so an unchanged table gives the same bytes on
 // every run.
 func (t *tableInfo) copyOutPhysical(where string) string {
-	if where == "" {
-		if len(t.Columns) == 0 {
-			return "COPY " + t.Name + " TO STDOUT"
-		}
+	if where == "" && len(t.Columns) > 0 {
 		return "COPY " + t.Name + " (" + t.columnList() + ") TO STDOUT"
 	}
-	return "COPY (SELECT " + t.columnList() + " FROM ONLY " + t.Name + " WHERE " + where + ") TO STDOUT"
+	// No copied columns (none, or only generated ones): a plain COPY
+	// would copy the generated ones, so select the empty column list.
+	q := "COPY (SELECT " + t.columnList() + " FROM ONLY " + t.Name
+	if where != "" {
+		q += " WHERE " + where
+	}
+	return q + ") TO STDOUT"
 }
 
 func (t *tableInfo) copyIn() string {
