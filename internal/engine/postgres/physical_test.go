@@ -331,3 +331,32 @@ func TestOldChecksumFormatStillVerifies(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRowSum compares the two checksum formats on COPY-like rows of
+// about 110 bytes, written in 256 KiB pieces as Backup writes them.
+func BenchmarkRowSum(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var buf bytes.Buffer
+	for buf.Len() < 4<<20 {
+		l := 60 + r.IntN(100)
+		for j := 0; j < l; j++ {
+			buf.WriteByte(byte('a' + r.IntN(26)))
+		}
+		buf.WriteByte('\n')
+	}
+	data := buf.Bytes()
+	for _, a := range []sumAlgo{sumSHA256, sumXXH3} {
+		b.Run(a.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for i := 0; i < b.N; i++ {
+				rs := newRowSumAlgo(a)
+				for p := data; len(p) > 0; {
+					n := min(len(p), 256<<10)
+					rs.Write(p[:n]) //nolint:errcheck // never fails
+					p = p[n:]
+				}
+				rs.finish()
+			}
+		})
+	}
+}
