@@ -455,7 +455,7 @@ func (e *Engine) planBlocks(ctx context.Context, q queryer, t *tableInfo) ([]str
   coalesce(pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0),
   current_setting('block_size')::int8
 FROM pg_class c WHERE c.oid = $1`, t.oid).Scan(&heap, &toast, &blockSize); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read relation sizes: %w", err)
 	}
 	if blockSize <= 0 {
 		return nil, fmt.Errorf("server reports block size %d", blockSize)
