@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -176,6 +177,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	start := time.Now()
 	sm, err := loadSnapshotMeta(ctx, snap)
 	if err != nil {
 		return err
@@ -202,6 +204,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	}
 	defer conn.Close(context.Background())
 
+	opts.Logger.Debug("postgres restore: target ready", "elapsed", time.Since(start))
 	// pre-data, entry by entry on one session.
 	preHeader, preEntries := parseDump(string(pre))
 	if err := execSQL(ctx, conn, preHeader); err != nil {
@@ -240,9 +243,11 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 			seq = append(seq, en)
 		}
 	}
+	opts.Logger.Debug("postgres restore: pre-data done", "elapsed", time.Since(start))
 	if err := e.runGraph(ctx, conn, snap, target, sel, par, postHeader, jobs, !partial, opts); err != nil {
 		return err
 	}
+	opts.Logger.Debug("postgres restore: data, indexes, keys and foreign keys done", "elapsed", time.Since(start))
 	if err := execSQL(ctx, conn, postHeader); err != nil {
 		return fmt.Errorf("restore schema (post-data settings): %w", err)
 	}
@@ -251,7 +256,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 			return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
 		}
 	}
-	opts.Logger.Debug("postgres restore done", "database", target.Database(), "tables", len(sel))
+	opts.Logger.Debug("postgres restore done", "database", target.Database(), "tables", len(sel), "elapsed", time.Since(start))
 	return nil
 }
 
@@ -347,13 +352,22 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 			return nil
 		}
 	}
+	prefix := make([]string, jobs) // session settings last sent on each worker
 	for _, lt := range plan.tasks {
-		sql, ok := plan.sql[lt]
+		ts, ok := plan.sql[lt]
 		if !ok {
 			continue
 		}
 		lt.run = func(ctx context.Context, w int) error {
-			if err := execSQL(ctx, conns[w], sql); err != nil {
+			// Settings only when they change, so that the server's log
+			// shows the statement itself.
+			if ts.prefix != prefix[w] {
+				if err := execSQL(ctx, conns[w], ts.prefix); err != nil {
+					return fmt.Errorf("restore %s (session settings): %w", lt.name, err)
+				}
+				prefix[w] = ts.prefix
+			}
+			if err := execSQL(ctx, conns[w], ts.sql); err != nil {
 				return fmt.Errorf("restore %s: %w", lt.name, err)
 			}
 			return nil

@@ -41,9 +41,15 @@ type dataLoad struct {
 // planned is the graph with what each task stands for.
 type planned struct {
 	tasks []*task
-	data  map[string]*task // table key -> load task
-	post  []*task          // parallel to planInput.post
-	sql   map[*task]string // what each post-data task runs
+	data  map[string]*task  // table key -> load task
+	post  []*task           // parallel to planInput.post
+	sql   map[*task]taskSQL // what each post-data task runs
+}
+
+// taskSQL is a post-data statement and the session settings it needs.
+type taskSQL struct {
+	prefix string
+	sql    string
 }
 
 // planRestore builds the task graph. run functions are left nil; the
@@ -51,7 +57,7 @@ type planned struct {
 // wait for every load (and, for foreign keys, every key) and lock
 // everything, so an unexpected form costs time, never correctness.
 func planRestore(in planInput) *planned {
-	p := &planned{data: map[string]*task{}, post: make([]*task, len(in.post)), sql: map[*task]string{}}
+	p := &planned{data: map[string]*task{}, post: make([]*task, len(in.post)), sql: map[*task]taskSQL{}}
 	bytes := map[string]int64{}
 	all := map[string]bool{}
 	var loads []*task
@@ -122,7 +128,7 @@ func planRestore(in planInput) *planned {
 		stmt := entrySQL(en.Body)
 		t := &task{name: fmt.Sprintf("schema entry %q", en.Title)}
 		p.post[i] = t
-		p.sql[t] = en.Prefix + en.Body
+		p.sql[t] = taskSQL{en.Prefix, stripComments(en.Body)}
 		p.tasks = append(p.tasks, t)
 		switch en.Type {
 		case entryIndex, entryConstraint:
@@ -155,11 +161,11 @@ func planRestore(in planInput) *planned {
 				t.name += " (index)"
 				t.lock(table, lockShare)
 				t.lock(lockEverything, lockAccessShare)
-				p.sql[t] = en.Prefix + "CREATE UNIQUE INDEX " + kc.name + " ON " + table + " USING btree " + kc.cols + ";\n"
+				p.sql[t] = taskSQL{en.Prefix, "CREATE UNIQUE INDEX " + kc.name + " ON " + table + " USING btree " + kc.cols + ";\n"}
 				c := &task{name: fmt.Sprintf("schema entry %q", en.Title), deps: []*task{t}}
 				c.lock(table, lockAccessExclusive)
 				c.lock(lockEverything, lockAccessShare)
-				p.sql[c] = en.Prefix + "ALTER TABLE ONLY " + table + " ADD CONSTRAINT " + kc.name + " " + kc.kind + " USING INDEX " + kc.name + ";\n"
+				p.sql[c] = taskSQL{en.Prefix, "ALTER TABLE ONLY " + table + " ADD CONSTRAINT " + kc.name + " " + kc.kind + " USING INDEX " + kc.name + ";\n"}
 				p.tasks = append(p.tasks, c)
 				keysOf[table] = append(keysOf[table], t, c)
 				keyTasks = append(keyTasks, t, c)
@@ -232,8 +238,8 @@ func planRestore(in planInput) *planned {
 		}
 		v.lock(lockEverything, lockAccessShare)
 		t.cost = 0
-		p.sql[t] = en.Prefix + fkRE.ReplaceAllString(en.Body, "$1 NOT VALID;")
-		p.sql[v] = en.Prefix + "ALTER TABLE ONLY " + f.fromTable + " VALIDATE CONSTRAINT " + quoteName(f.name) + ";\n"
+		p.sql[t] = taskSQL{en.Prefix, fkRE.ReplaceAllString(stripComments(en.Body), "$1 NOT VALID;")}
+		p.sql[v] = taskSQL{en.Prefix, "ALTER TABLE ONLY " + f.fromTable + " VALIDATE CONSTRAINT " + quoteName(f.name) + ";\n"}
 		p.tasks = append(p.tasks, v)
 	}
 	return p
@@ -244,6 +250,18 @@ const (
 	lockEverything = "\x00all"    // held exclusively by entries whose table is unknown
 	lockAttach     = "\x00attach" // index attachments one at a time
 )
+
+// stripComments drops the comment block that starts an entry, so that
+// the server's log shows the statement.
+func stripComments(body string) string {
+	for {
+		l, rest, ok := strings.Cut(body, "\n")
+		if !ok || (strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "--")) {
+			return body
+		}
+		body = rest
+	}
+}
 
 // entrySQL drops the comment lines and blank lines of an entry body.
 func entrySQL(body string) string {
