@@ -322,7 +322,11 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 		}
 		total += n
 		streams[t.Name] = sts
-		in.data = append(in.data, dataLoad{table: t.Name, bytes: n})
+		var rows int64
+		if mt, ok := snap.Manifest().Table(t.Name); ok {
+			rows = mt.Rows
+		}
+		in.data = append(in.data, dataLoad{table: t.Name, bytes: n, rows: rows})
 	}
 	p.AddTables(len(tabs))
 	p.SetTotalBytes(total)
@@ -389,7 +393,7 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 			conns[w].Close(context.Background())
 		}
 	}
-	return runTasks(ctx, jobs, plan.tasks, setup, teardown)
+	return runTasks(ctx, jobs, plan.tasks, setup, teardown, opts.Logger)
 }
 
 // loadTable copies all parts of one table in one transaction. With freeze

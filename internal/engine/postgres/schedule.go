@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 )
@@ -151,16 +152,22 @@ type scheduler struct {
 	err     error
 }
 
-// runTasks runs tasks on workers goroutines (worker ids 0..workers-1).
+// runTasks runs tasks on workers goroutines (worker ids 0..workers-1),
+// logging the tasks and their priorities at debug level when log is set.
 // setup, when not nil, runs first on each worker (to open its session);
 // teardown runs when the worker ends. The first error cancels every
 // running task and is returned.
-func runTasks(ctx context.Context, workers int, tasks []*task, setup func(ctx context.Context, worker int) error, teardown func(worker int)) error {
+func runTasks(ctx context.Context, workers int, tasks []*task, setup func(ctx context.Context, worker int) error, teardown func(worker int), log *slog.Logger) error {
 	if len(tasks) == 0 {
 		return nil
 	}
 	if err := prepareTasks(tasks); err != nil {
 		return err
+	}
+	if log != nil {
+		for _, t := range tasks {
+			log.Debug("restore task", "task", t.name, "priority", int64(t.prio), "cost", int64(t.cost), "deps", len(t.deps))
+		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

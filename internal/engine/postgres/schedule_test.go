@@ -79,7 +79,7 @@ func runPlan(t *testing.T, p *planned, workers int, fail string) (*recorder, err
 			return nil
 		}
 	}
-	err := runTasks(context.Background(), workers, p.tasks, nil, nil)
+	err := runTasks(context.Background(), workers, p.tasks, nil, nil, nil)
 	return r, err
 }
 
@@ -199,7 +199,7 @@ func TestScheduleErrorStopsRunningTasks(t *testing.T) {
 		return errors.New("ran after its dependency failed")
 	}}
 	t0 := time.Now()
-	err := runTasks(context.Background(), 2, []*task{long, bad, never}, nil, nil)
+	err := runTasks(context.Background(), 2, []*task{long, bad, never}, nil, nil, nil)
 	if err == nil || err.Error() != "bad failed" {
 		t.Fatalf("err = %v", err)
 	}
@@ -260,8 +260,8 @@ func TestPlanSplitsKeysAndForeignKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	sqls := map[string]string{}
-	for tk, sql := range p.sql {
-		sqls[tk.name] = entrySQL(sql)
+	for tk, ts := range p.sql {
+		sqls[tk.name] = entrySQL(ts.sql)
 	}
 	want := map[string]string{
 		`schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);" (index)`: "CREATE UNIQUE INDEX customers_pkey ON public.customers USING btree (id);\n",
