@@ -8,7 +8,7 @@ import (
 )
 
 // Compression names accepted by ParseCompression (init --compression).
-var Compressions = []string{"fastest", "default", "better"}
+var Compressions = []string{"fastest", "default", "better", "best"}
 
 // ErrUnknownCompression is returned for a compression name or level this
 // code does not know.
@@ -18,6 +18,7 @@ var compressionLevels = map[string]zstd.EncoderLevel{
 	"fastest": zstd.SpeedFastest,           // ≈ zstd -1
 	"default": zstd.SpeedDefault,           // ≈ zstd -3
 	"better":  zstd.SpeedBetterCompression, // ≈ zstd -7
+	"best":    zstd.SpeedBestCompression,   // ≈ zstd -11
 }
 
 // ParseCompression maps a compression name to the zstd level stored in
@@ -43,10 +44,6 @@ func compressionName(level int) (string, bool) {
 		if int(l) == level {
 			return n, true
 		}
-	}
-	// SpeedBestCompression is not offered by init but is a valid level.
-	if level == int(zstd.SpeedBestCompression) {
-		return "best", true
 	}
 	return "", false
 }
