@@ -227,9 +227,10 @@ func planRestore(in planInput) *planned {
 			t.deps = append(t.deps, keysOf[k]...)
 		}
 		t.deps = append(t.deps, unknownKeys...)
-		if len(f.from) > 1 || len(f.to) > 1 {
+		if len(f.from) > 1 || len(f.to) > 1 || partition[f.from[0]] || partition[f.to[0]] {
 			// A partitioned table's key is valid once its partitions'
-			// indexes are attached.
+			// indexes are attached; and attachments lock partitions in
+			// ways not modelled here.
 			t.deps = append(t.deps, attaches...)
 		}
 		for _, k := range append(f.from, f.to...) {
