@@ -40,8 +40,10 @@ created; snapshots written later all use them.
                          this flag (older snapdata releases can still open these)
   --compression fastest  zstd, fastest level (default, ≈ zstd -1): keeps backups fast
   --compression default  zstd default level (≈ zstd -3): ~2 % smaller, ~1.8× the CPU
-  --compression better   zstd better compression (≈ zstd -7): ~6 % smaller, about the size
-                         of pg_dump -Fc, ~2.5× the compression CPU of fastest
+  --compression better   zstd better compression (≈ zstd -7): ~6 % smaller, within ~2 % of
+                         pg_dump -Fc, ~2.5× the compression CPU of fastest
+  --compression best     zstd best compression (≈ zstd -11): ~10 % smaller, below pg_dump -Fc,
+                         ~9× the compression CPU of fastest and more memory (archives)
 
   SNAPDATA_PASSWORD=… snapdata init --repo ./backups
   snapdata init --repo ./backups --compression better
