@@ -110,14 +110,17 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		}
 	}
 
-	// PostgreSQL 14 and newer: rows in physical order (plain COPY, TID
-	// ranges for split tables); older servers: in key order.
-	physical := verNum >= 140000 && !e.KeyOrder
+	// Tables with a primary key: rows in key order (appended and updated
+	// rows of append-heavy workloads then change only the last chunks).
+	// PostgreSQL 14 and newer: tables without a key, and every table with
+	// PhysicalOrder, in physical order (plain COPY, TID ranges for split
+	// tables).
+	tidRanges := verNum >= 140000
 	var items []workItem
 	var totalSize int64
 	for _, t := range tabs {
 		var queries []string
-		if physical {
+		if tidRanges && (e.PhysicalOrder || len(t.PK) == 0) {
 			wheres, err := e.planBlocks(ctx, coord, t)
 			if err != nil {
 				return nil, fmt.Errorf("plan block ranges of table %s: %w", t.Name, err)
@@ -235,8 +238,11 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		return nil, fmt.Errorf("end snapshot transaction: %w", err)
 	}
 
+	// "key": tables with a primary key in key order (and, on PostgreSQL
+	// 14+, tables without one in physical order); "physical": all tables
+	// in physical order.
 	rowOrder := "key"
-	if physical {
+	if tidRanges && e.PhysicalOrder {
 		rowOrder = "physical"
 	}
 	res := &engine.BackupResult{

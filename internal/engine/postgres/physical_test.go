@@ -202,7 +202,7 @@ CREATE TABLE genonly (g int GENERATED ALWAYS AS (7) STORED); INSERT INTO genonly
 	if len(parts) < 4 {
 		t.Fatalf("table without primary key split into %d parts", len(parts))
 	}
-	if r1.Meta["row_order"] != "physical" || r1.Meta["checksum"] != "xxh3-128-sum" {
+	if r1.Meta["row_order"] != "key" || r1.Meta["checksum"] != "xxh3-128-sum" {
 		t.Errorf("meta %v", r1.Meta)
 	}
 	for _, tb := range r1.Tables {
@@ -249,22 +249,22 @@ CREATE TABLE genonly (g int GENERATED ALWAYS AS (7) STORED); INSERT INTO genonly
 	compareChecksums(t, e, r3.Tables, dst3)
 }
 
-func TestKeyOrderPathStillWorks(t *testing.T) {
-	// PostgreSQL 12/13 read in key order; the test server is newer, so
-	// force that path.
+func TestPhysicalOrderForAllTables(t *testing.T) {
+	// With PhysicalOrder, tables with a primary key are read in heap order
+	// and split on TID ranges too.
 	pg := testsrv.Postgres(t)
 	src := loadRich(t, pg)
 	e := New()
 	e.SplitThreshold = 1
-	e.KeyOrder = true
+	e.PhysicalOrder = true
 	mem, res := backupMem(t, e, src, 2)
-	if res.Meta["row_order"] != "key" {
+	if res.Meta["row_order"] != "physical" {
 		t.Errorf("row_order %q", res.Meta["row_order"])
 	}
 	if len(mem.Manifest().TableStreams("app.events_2023")) < 2 {
-		t.Errorf("app.events_2023 not split on its key")
+		t.Errorf("app.events_2023 not split on TID ranges")
 	}
-	dst := newDB(t, pg, "rich_keyorder")
+	dst := newDB(t, pg, "rich_physical")
 	restoreTo(t, e, mem, dst, engine.RestoreOptions{Jobs: 2, Clean: true})
 	compareChecksums(t, e, res.Tables, dst)
 }

@@ -19,10 +19,12 @@
 //     is_called of every sequence, read after all data was copied (pg_dump's
 //     sections leave sequence values out); restore calls setval.
 //   - "data/<table>/NNNN" (format "pg-copy-text"): the rows of one table (or
-//     one range of a big table) as COPY text. On PostgreSQL 14 and newer the
-//     rows come in physical (heap) order, like pg_dump reads them: no sort
-//     and no index scan. On PostgreSQL 12 and 13 they come in primary-key
-//     order. Either way an unchanged table produces identical bytes.
+//     one range of a big table) as COPY text. Rows of a table with a primary
+//     key come in key order, so the rows an append-heavy workload adds or
+//     updates land in the last chunks. On PostgreSQL 14 and newer, tables
+//     without a key (and every table with Engine.PhysicalOrder) come in
+//     physical (heap) order, like pg_dump reads them: no sort, no index
+//     scan. Either way an unchanged table produces identical bytes.
 //
 // Table names are the quoted, schema-qualified form PostgreSQL itself prints
 // with quote_ident: public.album, app."Order Items", "Mixed Schema"."T". Plain
@@ -43,9 +45,10 @@
 // not a defence against deliberate tampering (the repository's chunk HMACs
 // and AEAD are).
 //
-// Splitting (PostgreSQL 14+): a table whose heap and TOAST data exceed
+// Splitting in physical order (PostgreSQL 14+: tables without a primary
+// key, or all with PhysicalOrder): a table whose heap and TOAST data exceed
 // SplitThreshold is cut into ranges of heap blocks read with TID Range Scans
-// (WHERE ctid >= '(n,0)' AND ctid < '(m,0)'), with or without a primary key.
+// (WHERE ctid >= '(n,0)' AND ctid < '(m,0)').
 // The block step is a power of two derived from the threshold and the
 // table's heap/TOAST proportion, not from its length, so the boundaries of
 // an unchanged table stay put and appended rows (at the end of the heap)
@@ -53,12 +56,13 @@
 // versions into free space of earlier pages when the free space map shows
 // room (after VACUUM, or where a bulk load left room for a shorter row):
 // each such page changes its chunk, so append-heavy churn can cost several
-// times the bytes it costs in key order (KeyOrder). Worker sessions turn off synchronize_seqscans and parallel
-// plans so a scan always starts at block 0 and returns rows in heap order.
+// times the bytes it costs in key order. Worker sessions turn off
+// synchronize_seqscans and parallel plans so a scan always starts at block 0
+// and returns rows in heap order.
 //
-// Splitting (PostgreSQL 12/13): tables without a primary key are ordered by
-// the text form of the whole row (COLLATE "C") and never split. Tables with
-// a key above SplitThreshold are split on the first key column: integer
+// Splitting in key order: on PostgreSQL 12/13, tables without a primary key
+// are ordered by the text form of the whole row (COLLATE "C") and never
+// split. Tables with a key above SplitThreshold are split on the first key column: integer
 // keys on a power-of-two grid (so appending rows changes only the last
 // parts), other types on quantiles of a REPEATABLE block sample.
 //
@@ -129,14 +133,17 @@ type Engine struct {
 	// BinDirs are glob patterns of directories searched for pg_dump
 	// besides PATH.
 	BinDirs []string
-	// KeyOrder makes Backup read tables in primary-key order (and split
-	// them on key ranges) on PostgreSQL 14+ too, as it always does on 12
-	// and 13. It costs the server a sort or index scan per table (about
-	// +50 % server CPU for the COPYs at 1 GB) but keeps rows inserted into
-	// free space of earlier pages from changing those pages' streams: with
-	// append-heavy churn after VACUUM, physical order stores several times
-	// more new bytes (see docs/benchmarks.md).
-	KeyOrder bool
+	// PhysicalOrder makes Backup read tables that have a primary key in
+	// physical order too (plain COPY, TID-range parts; PostgreSQL 14+).
+	// That saves the server an index scan per table (measured: about 8 %
+	// of the total CPU of a backup at 600 MB, less than the +50 % server
+	// COPY time it looked like) but PostgreSQL puts new rows and non-HOT
+	// row versions into free space of earlier pages, so append-heavy churn
+	// after VACUUM stores 2-3 times more new bytes than in key order
+	// (bench/run, 100 MB). Off by default: the repository's point is to
+	// store only what changed. Tables without a primary key are always read
+	// in physical order on PostgreSQL 14+.
+	PhysicalOrder bool
 	// sum is the checksum format Backup writes (tests write the old one).
 	sum sumAlgo
 }
