@@ -72,8 +72,12 @@
 // database holding relations, functions or schemas besides public unless
 // Clean (then it drops it WITH (FORCE) and recreates it), replays pre-data
 // entry by entry (--no-owner drops ALTER … OWNER TO lines, --no-privileges
-// drops ACL entries), loads tables with COPY on Jobs sessions, sets
-// sequences, builds indexes and primary/unique keys on Jobs sessions and
+// drops ACL entries), sets sequences, then runs the data loads, indexes,
+// primary/unique keys, index attachments and foreign keys as one dependency
+// graph on Jobs sessions (schedule.go, restoreplan.go): each table's parts
+// load in one transaction (TRUNCATE ONLY + COPY FREEZE on plain tables), a
+// table's indexes start once its rows are in, a foreign key once both tables'
+// rows and the referenced keys are (added NOT VALID, then validated), and
 // runs the rest of post-data in order. With Tables, the whole schema is
 // restored but only the chosen tables' rows; foreign keys are then added
 // NOT VALID (they hold for new rows, restored rows are not checked).
