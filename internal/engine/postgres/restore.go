@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -308,7 +309,7 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 	if err != nil {
 		return err
 	}
-	in := planInput{post: post, partitions: partitions, validateFKs: validateFKs, kinds: kinds}
+	in := planInput{post: post, partitions: partitions, validateFKs: validateFKs, kinds: kinds, jobs: jobs}
 	streams := map[string][]manifest.Stream{}
 	var total int64
 	for _, t := range tabs {
@@ -326,7 +327,11 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 		if mt, ok := snap.Manifest().Table(t.Name); ok {
 			rows = mt.Rows
 		}
-		in.data = append(in.data, dataLoad{table: t.Name, bytes: n, rows: rows})
+		parts := make([]int64, len(sts))
+		for i, st := range sts {
+			parts[i] = st.Size
+		}
+		in.data = append(in.data, dataLoad{table: t.Name, bytes: n, rows: rows, parts: parts})
 	}
 	p.AddTables(len(tabs))
 	p.SetTotalBytes(total)
@@ -338,6 +343,20 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 	plan := planRestore(in)
 	conns := make([]*pgx.Conn, jobs)
 	for _, t := range tabs {
+		pts := plan.parts[t.Name]
+		left := new(atomic.Int64)
+		left.Store(int64(len(pts)))
+		for i, lt := range pts {
+			lt.run = func(ctx context.Context, w int) error {
+				if err := loadTable(ctx, conns[w], snap, t, streams[t.Name][i:i+1], false, p, opts.Logger); err != nil {
+					return fmt.Errorf("restore table %s: %w", t.Name, err)
+				}
+				if left.Add(-1) == 0 {
+					p.TableDone()
+				}
+				return nil
+			}
+		}
 		lt := plan.data[t.Name]
 		if lt == nil {
 			continue

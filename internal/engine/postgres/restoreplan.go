@@ -28,6 +28,9 @@ type planInput struct {
 	// validateFKs adds foreign keys NOT VALID and validates them in
 	// separate tasks.
 	validateFKs bool
+	// jobs: sessions; a table with more than 1/jobs of the load work is
+	// loaded part by part on several sessions.
+	jobs int
 	// kinds: relkind of every table on the target ('r' plain table).
 	kinds map[string]byte
 }
@@ -37,6 +40,7 @@ type dataLoad struct {
 	table string // key: qualified name
 	bytes int64  // COPY text
 	rows  int64
+	parts []int64 // bytes of each stream, in order
 }
 
 // Costs of the tasks in "COPY text bytes" for priorities, fitted on
@@ -51,9 +55,10 @@ func fkCost(from, to int64) float64       { return 30*float64(from) + 10*float64
 // planned is the graph with what each task stands for.
 type planned struct {
 	tasks []*task
-	data  map[string]*task  // table key -> load task
-	post  []*task           // parallel to planInput.post
-	sql   map[*task]taskSQL // what each post-data task runs
+	data  map[string]*task   // table key -> load task (all parts, one transaction)
+	parts map[string][]*task // table key -> one load task per part (split tables)
+	post  []*task            // parallel to planInput.post
+	sql   map[*task]taskSQL  // what each post-data task runs
 }
 
 // taskSQL is a post-data statement and the session settings it needs.
@@ -67,21 +72,45 @@ type taskSQL struct {
 // wait for every load (and, for foreign keys, every key) and lock
 // everything, so an unexpected form costs time, never correctness.
 func planRestore(in planInput) *planned {
-	p := &planned{data: map[string]*task{}, post: make([]*task, len(in.post)), sql: map[*task]taskSQL{}}
+	p := &planned{data: map[string]*task{}, parts: map[string][]*task{}, post: make([]*task, len(in.post)), sql: map[*task]taskSQL{}}
+	var totalCost float64
+	for _, d := range in.data {
+		totalCost += loadCost(d.bytes, d.rows)
+	}
 	bytes := map[string]int64{}
 	rows := map[string]int64{}
 	all := map[string]bool{}
 	var loads []*task
 	for _, d := range in.data {
-		t := &task{name: "table " + d.table, cost: loadCost(d.bytes, d.rows)}
+		bytes[d.table] += d.bytes
+		rows[d.table] += d.rows
+		all[d.table] = true
+		if cost := loadCost(d.bytes, d.rows); in.jobs > 1 && len(d.parts) > 1 && cost > totalCost/float64(in.jobs) {
+			// One table holds more work than a session's share: loading
+			// it on one session would make the restore wait for it, so
+			// its parts load on several sessions, each in its own
+			// transaction (no COPY FREEZE), other tables first while
+			// there is a choice (the scheduler's groups).
+			for i, b := range d.parts {
+				var r int64
+				if d.bytes > 0 {
+					r = d.rows * b / d.bytes
+				}
+				t := &task{name: fmt.Sprintf("table %s part %d/%d", d.table, i+1, len(d.parts)), cost: loadCost(b, r), group: d.table}
+				t.lock(d.table, lockRowExclusive)
+				t.lock(lockEverything, lockAccessShare)
+				p.parts[d.table] = append(p.parts[d.table], t)
+				p.tasks = append(p.tasks, t)
+				loads = append(loads, t)
+			}
+			continue
+		}
+		t := &task{name: "table " + d.table, cost: loadCost(d.bytes, d.rows), group: d.table}
 		t.lock(d.table, lockAccessExclusive) // TRUNCATE
 		t.lock(lockEverything, lockAccessShare)
 		p.data[d.table] = t
 		p.tasks = append(p.tasks, t)
 		loads = append(loads, t)
-		bytes[d.table] += d.bytes
-		rows[d.table] += d.rows
-		all[d.table] = true
 	}
 	for parent, kids := range in.partitions {
 		all[parent] = true
@@ -113,6 +142,7 @@ func planRestore(in planInput) *planned {
 			if t := p.data[k]; t != nil {
 				ts = append(ts, t)
 			}
+			ts = append(ts, p.parts[k]...)
 		}
 		return ts
 	}

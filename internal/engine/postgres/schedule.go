@@ -24,6 +24,7 @@ type lockMode uint8
 const (
 	lockAccessShare          lockMode = 1 // (used for the pseudo key lockEverything)
 	lockRowShare             lockMode = 2 // referenced table of VALIDATE CONSTRAINT (foreign key)
+	lockRowExclusive         lockMode = 3 // COPY
 	lockShareUpdateExclusive lockMode = 4 // VALIDATE CONSTRAINT
 	lockShare                lockMode = 5 // CREATE INDEX
 	lockShareRowExclusive    lockMode = 6 // ADD FOREIGN KEY, both tables
@@ -56,7 +57,10 @@ func (a lockSet) conflicts(b lockSet) bool {
 
 // task is one unit of restore work run on one session.
 type task struct {
-	name  string             // for errors and logs: "table x", "schema entry …"
+	name string // for errors and logs: "table x", "schema entry …"
+	// group: tasks of one group (the loads of one table's parts) do not
+	// run at the same time while another task could run instead.
+	group string
 	cost  float64            // estimated work (bytes), for priorities
 	locks map[string]lockSet // table key -> modes
 	deps  []*task
@@ -149,6 +153,7 @@ type scheduler struct {
 	left    int     // tasks not done
 	running int
 	held    map[string]*[9]int // table key -> running holders per mode
+	groups  map[string]int     // group -> running tasks
 	err     error
 }
 
@@ -171,7 +176,7 @@ func runTasks(ctx context.Context, workers int, tasks []*task, setup func(ctx co
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &scheduler{left: len(tasks), held: map[string]*[9]int{}}
+	s := &scheduler{left: len(tasks), held: map[string]*[9]int{}, groups: map[string]int{}}
 	s.cond = sync.NewCond(&s.mu)
 	for _, t := range tasks {
 		if t.waiting == 0 {
@@ -296,14 +301,28 @@ func (s *scheduler) next() *task {
 		if s.err != nil || s.left == 0 {
 			return nil
 		}
+		pick := -1
 		for i, t := range s.ready {
 			if s.conflicts(t) {
 				continue
 			}
-			s.ready = append(s.ready[:i], s.ready[i+1:]...)
+			if t.group == "" || s.groups[t.group] == 0 {
+				pick = i
+				break
+			}
+			if pick < 0 {
+				pick = i // same group as a running task: only if nothing else
+			}
+		}
+		if pick >= 0 {
+			t := s.ready[pick]
+			s.ready = append(s.ready[:pick], s.ready[pick+1:]...)
 			t.state = taskRunning
 			s.running++
 			s.hold(t, 1)
+			if t.group != "" {
+				s.groups[t.group]++
+			}
 			return t
 		}
 		if s.running == 0 {
@@ -321,6 +340,9 @@ func (s *scheduler) finish(t *task, err error) {
 	defer s.mu.Unlock()
 	s.running--
 	s.hold(t, -1)
+	if t.group != "" {
+		s.groups[t.group]--
+	}
 	if err != nil {
 		s.fail(err)
 		return

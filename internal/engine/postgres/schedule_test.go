@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,5 +302,56 @@ func TestPlanSplitsKeysAndForeignKeys(t *testing.T) {
 	}
 	if _, err := runPlan(t, p, 2, ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestScheduleSplitsADominatingTable(t *testing.T) {
+	in := planInput{
+		jobs: 2,
+		data: []dataLoad{
+			{table: "public.big", bytes: 900, parts: []int64{300, 300, 300}},
+			{table: "public.a", bytes: 50, parts: []int64{50}},
+			{table: "public.b", bytes: 40, parts: []int64{20, 20}},
+		},
+		post: []dumpEntry{
+			entry(entryIndex, "CREATE INDEX big_x ON public.big USING btree (x);"),
+			entry(entryConstraint, "ALTER TABLE ONLY public.b ADD CONSTRAINT b_pkey PRIMARY KEY (id);"),
+		},
+	}
+	p := planRestore(in)
+	if len(p.parts["public.big"]) != 3 || p.data["public.big"] != nil {
+		t.Fatalf("the dominating table is not loaded by parts: %d part tasks", len(p.parts["public.big"]))
+	}
+	if len(p.parts["public.b"]) != 0 || p.data["public.b"] == nil {
+		t.Fatal("a small split table is loaded by parts")
+	}
+	for round := 0; round < 20; round++ {
+		r, err := runPlan(t, p, 2, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := r.index("start " + p.post[0].name)
+		for _, pt := range p.parts["public.big"] {
+			if end := r.index("end " + pt.name); end < 0 || idx < end {
+				t.Fatalf("index of big started before %s ended: %v", pt.name, r.events)
+			}
+		}
+		// Two parts of big run together only once the small tables
+		// have started.
+		running := 0
+		for _, ev := range r.events {
+			what, name, _ := cutSpace(ev)
+			if !strings.HasPrefix(name, "table public.big part") {
+				continue
+			}
+			if what == "start" {
+				running++
+			} else {
+				running--
+			}
+			if running > 1 && (r.index("start table public.a") > r.index(ev) || r.index("start table public.b") > r.index(ev)) {
+				t.Fatalf("two parts of big ran together while another table waited: %v", r.events)
+			}
+		}
 	}
 }
