@@ -196,9 +196,10 @@ func (a *App) InitRepository(ctx context.Context, name string, opts repository.I
 
 // Source is a resolved database to back up.
 type Source struct {
-	Name string   // config name, or a name derived from the DSN
-	DSN  *dsn.DSN // never printed with its password
-	Tags []string
+	Name     string   // config name, or a name derived from the DSN
+	DSN      *dsn.DSN // never printed with its password
+	Tags     []string
+	RowOrder string // engine.RowOrderKey, engine.RowOrderPhysical or ""
 }
 
 // Source resolves a config source name or a DSN.
@@ -211,7 +212,7 @@ func (a *App) Source(nameOrDSN string) (Source, error) {
 		if d.Engine == dsn.SQLite {
 			d.Path = a.Config.ResolvePath(d.Path)
 		}
-		return Source{Name: nameOrDSN, DSN: d, Tags: s.Tags}, nil
+		return Source{Name: nameOrDSN, DSN: d, Tags: s.Tags, RowOrder: s.RowOrder}, nil
 	}
 	if !dsn.Looks(nameOrDSN) {
 		names := make([]string, 0, len(a.Config.Sources))

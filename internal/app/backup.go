@@ -23,6 +23,7 @@ type BackupOptions struct {
 	SkipUnchanged bool
 	Jobs          int
 	Progress      *progress.Progress
+	RowOrder      string // overrides the source's row_order when set
 }
 
 // BackupOutcome is what a backup did.
@@ -48,6 +49,19 @@ func (a *App) Backup(ctx context.Context, repo *repository.Repository, src Sourc
 	eng, err := a.Engine(src.DSN)
 	if err != nil {
 		return nil, err
+	}
+	rowOrder := src.RowOrder
+	if opts.RowOrder != "" {
+		rowOrder = opts.RowOrder
+	}
+	switch rowOrder {
+	case "", engine.RowOrderKey:
+	case engine.RowOrderPhysical:
+		if _, ok := eng.(engine.PhysicalOrderer); !ok {
+			return nil, Usagef("source %s: row order %q is supported for PostgreSQL sources only (%s reads in key order)", src.Name, rowOrder, eng.Name())
+		}
+	default:
+		return nil, Usagef("source %s: row order %q: expected key or physical", src.Name, rowOrder)
 	}
 	lock, err := repo.Lock(ctx, false, "backup of "+src.Name, LockWait)
 	if err != nil {
@@ -77,7 +91,7 @@ func (a *App) Backup(ctx context.Context, repo *repository.Repository, src Sourc
 	if err != nil {
 		return nil, err
 	}
-	res, err := eng.Backup(ctx, src.DSN, engine.BackupOptions{Jobs: opts.Jobs, Progress: opts.Progress, Logger: a.Logger.With("source", src.Name)}, sess)
+	res, err := eng.Backup(ctx, src.DSN, engine.BackupOptions{Jobs: opts.Jobs, Progress: opts.Progress, Logger: a.Logger.With("source", src.Name), RowOrder: rowOrder}, sess)
 	if err != nil {
 		_ = sess.Wait()
 		return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)

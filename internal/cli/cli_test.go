@@ -494,7 +494,7 @@ func TestBadInput(t *testing.T) {
 		{"no password", map[string]string{"SNAPDATA_PASSWORD": ""}, []string{"snapshots", "--repo", "repo"}, ExitUsage, []string{"SNAPDATA_PASSWORD", "--password-file"}},
 		{"unknown snapshot id", nil, []string{"restore", "--repo", "repo", "deadbeef", "--to", "sqlite:x.db"}, ExitUsage, []string{`no snapshot with id "deadbeef"`}},
 		{"no repository there", nil, []string{"snapshots", "--repo", "nowhere"}, ExitFailure, []string{"no repository found at nowhere", "snapdata init"}},
-		{"config with unknown key", map[string]string{"SNAPDATA_CONFIG": filepath.Join(dir, "bad.yaml")}, []string{"snapshots"}, ExitUsage, []string{"bad.yaml:6", `unknown key "pasword"`, "expected one of: dsn, tags"}},
+		{"config with unknown key", map[string]string{"SNAPDATA_CONFIG": filepath.Join(dir, "bad.yaml")}, []string{"snapshots"}, ExitUsage, []string{"bad.yaml:6", `unknown key "pasword"`, "expected one of: dsn, row_order, tags"}},
 		{"not a DSN", nil, []string{"backup", "--repo", "repo", "chinook"}, ExitUsage, []string{`"chinook" is neither a DSN`}},
 		{"unknown scheme", nil, []string{"backup", "--repo", "repo", "oracle://u:secret@h/db"}, ExitUsage, []string{"unknown scheme", "xxxxx"}},
 		{"no source", nil, []string{"backup", "--repo", "repo"}, ExitUsage, []string{"at least one SOURCE"}},

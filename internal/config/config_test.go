@@ -94,7 +94,7 @@ func TestParseErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown top key", "repos: {}\n", `snapdata.yaml:1: unknown key "repos" in the top level`},
-		{"unknown nested key", "sources:\n  a:\n    dsn: sqlite:x\n    passwd: x\n", `snapdata.yaml:4: unknown key "passwd" in sources.a (expected one of: dsn, tags)`},
+		{"unknown nested key", "sources:\n  a:\n    dsn: sqlite:x\n    passwd: x\n", `snapdata.yaml:4: unknown key "passwd" in sources.a (expected one of: dsn, row_order, tags)`},
 		{"unknown job key", "sources: {a: {dsn: 'sqlite:x'}}\nrepositories: {r: {url: x}}\njobs:\n  - name: j\n    source: a\n    schedul: x\n", `snapdata.yaml:6: unknown key "schedul" in jobs[0]`},
 		{"missing env", "sources:\n  a: { dsn: \"${NOPE?set NOPE to the DSN}\" }\n", "snapdata.yaml:2: ${NOPE}: set NOPE to the DSN"},
 		{"unknown source in job", "repositories: {r: {url: x}}\nsources: {a: {dsn: 'sqlite:x'}}\njobs:\n  - name: j\n    source: b\n", `snapdata.yaml:5: job "j": unknown source "b"`},
@@ -102,6 +102,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing url", "repositories:\n  r: {password_file: x}\n", `snapdata.yaml:2: repository "r": url is required`},
 		{"bad yaml", "sources: [\n", "snapdata.yaml:"},
 		{"bad notify event", "notify:\n  - {on: [boom], webhook: x}\n", `unknown event "boom"`},
+		{"bad row order", "sources:\n  a:\n    dsn: 'postgres://h/db'\n    row_order: heap\n", `snapdata.yaml:4: source "a": row_order "heap": expected key or physical`},
 		{"two channels", "notify:\n  - {on: [failure], webhook: x, slack: y}\n", "exactly one of webhook, slack, email"},
 	}
 	for _, c := range cases {

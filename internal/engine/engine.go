@@ -47,6 +47,25 @@ type BackupOptions struct {
 	Jobs     int                // parallel workers; 0 means the engine's default
 	Progress *progress.Progress // may be nil
 	Logger   *slog.Logger       // never nil
+	// RowOrder is RowOrderKey (or "", the default) or RowOrderPhysical.
+	// Only engines that implement PhysicalOrderer accept RowOrderPhysical.
+	RowOrder string
+}
+
+// Row orders of BackupOptions.RowOrder.
+const (
+	// RowOrderKey reads tables in primary-key order: rows that an
+	// append-heavy workload adds or updates land in the last chunks.
+	RowOrderKey = "key"
+	// RowOrderPhysical reads tables in storage order: less work for the
+	// server, but rows written into free space of earlier pages change
+	// chunks all over a table.
+	RowOrderPhysical = "physical"
+)
+
+// PhysicalOrderer marks an engine whose Backup accepts RowOrderPhysical.
+type PhysicalOrderer interface {
+	SupportsPhysicalOrder()
 }
 
 // BackupResult is what the engine reports besides its streams.

@@ -116,11 +116,12 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	// PhysicalOrder, in physical order (plain COPY, TID ranges for split
 	// tables).
 	tidRanges := verNum >= 140000
+	physicalAll := e.PhysicalOrder || opts.RowOrder == engine.RowOrderPhysical
 	var items []workItem
 	var totalSize int64
 	for _, t := range tabs {
 		var queries []string
-		if tidRanges && (e.PhysicalOrder || len(t.PK) == 0) {
+		if tidRanges && (physicalAll || len(t.PK) == 0) {
 			wheres, err := e.planBlocks(ctx, coord, t)
 			if err != nil {
 				return nil, fmt.Errorf("plan block ranges of table %s: %w", t.Name, err)
@@ -242,7 +243,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	// 14+, tables without one in physical order); "physical": all tables
 	// in physical order.
 	rowOrder := "key"
-	if tidRanges && e.PhysicalOrder {
+	if tidRanges && physicalAll {
 		rowOrder = "physical"
 	}
 	res := &engine.BackupResult{

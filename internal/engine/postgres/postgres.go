@@ -157,6 +157,11 @@ func New() *Engine {
 	return &Engine{SplitThreshold: DefaultSplitThreshold, BinDirs: []string{"/usr/lib/postgresql/*/bin"}}
 }
 
+// SupportsPhysicalOrder implements engine.PhysicalOrderer: BackupOptions
+// RowOrder "physical" reads every table in heap order on PostgreSQL 14+
+// (like PhysicalOrder; older servers stay in key order).
+func (e *Engine) SupportsPhysicalOrder() {}
+
 // Name implements engine.Engine.
 func (e *Engine) Name() string { return dsn.Postgres }
 
