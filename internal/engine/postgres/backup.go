@@ -117,6 +117,9 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	// tables).
 	tidRanges := verNum >= 140000
 	physicalAll := e.PhysicalOrder || opts.RowOrder == engine.RowOrderPhysical
+	if physicalAll && !tidRanges {
+		log.Warn("row order physical needs PostgreSQL 14 or newer (TID range scans): reading tables in key order", "server_version", verStr)
+	}
 	var items []workItem
 	var totalSize int64
 	for _, t := range tabs {
