@@ -41,15 +41,28 @@ type Chunker interface {
 
 // NewChunker returns the chunker the parameters describe, reading from rd.
 func NewChunker(rd io.Reader, p Params) (Chunker, error) {
+	newChunker, err := chunkerFor(p)
+	if err != nil {
+		return nil, err
+	}
+	return newChunker(rd), nil
+}
+
+// chunkerFor checks the parameters and derives what every stream's
+// chunker shares (the gear table) once; the Repository keeps the result.
+func chunkerFor(p Params) (func(io.Reader) Chunker, error) {
 	if err := p.checkChunker(); err != nil {
 		return nil, err
 	}
 	if p.ChunkerName() == ChunkerRabin {
-		c := chunker.NewWithBoundaries(rd, p.ChunkerPol, p.ChunkMin, p.ChunkMax)
-		c.SetAverageBits(p.ChunkAvgBits)
-		return &rabinChunker{c: c, buf: make([]byte, p.ChunkMax)}, nil
+		return func(rd io.Reader) Chunker {
+			c := chunker.NewWithBoundaries(rd, p.ChunkerPol, p.ChunkMin, p.ChunkMax)
+			c.SetAverageBits(p.ChunkAvgBits)
+			return &rabinChunker{c: c, buf: make([]byte, p.ChunkMax)}
+		}, nil
 	}
-	return newFastCDC(rd, gearTable(p.ChunkerKey), p.ChunkMin, p.ChunkAvgBits, p.ChunkMax), nil
+	g := gearTable(p.ChunkerKey)
+	return func(rd io.Reader) Chunker { return newFastCDC(rd, g, p.ChunkMin, p.ChunkAvgBits, p.ChunkMax) }, nil
 }
 
 // checkChunker reports chunker parameters NewChunker cannot use.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 	"testing/iotest"
@@ -243,9 +244,13 @@ func TestOldRabinRepositoryOpensAndDedups(t *testing.T) {
 
 func TestInitRejectsUnknownNames(t *testing.T) {
 	ctx := context.Background()
-	_, err := Init(ctx, local.New(filepath.Join(t.TempDir(), "r")), InitOptions{NoEncryption: true, Chunker: "buzhash"}, nil)
+	dir := filepath.Join(t.TempDir(), "r")
+	_, err := Init(ctx, local.New(dir), InitOptions{NoEncryption: true, Chunker: "buzhash"}, nil)
 	if !errors.Is(err, ErrUnknownChunker) {
 		t.Errorf("chunker buzhash: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a refused init left %s behind (%v)", dir, err)
 	}
 	_, err = Init(ctx, local.New(filepath.Join(t.TempDir(), "r")), InitOptions{NoEncryption: true, CompressionLevel: 9}, nil)
 	if !errors.Is(err, ErrUnknownCompression) {

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -102,6 +103,9 @@ type Repository struct {
 	enc     *zstd.Encoder
 	dec     *zstd.Decoder
 	workers int
+	// newChunker makes a stream's chunker (parameters checked and the
+	// gear table derived once, at open).
+	newChunker func(io.Reader) Chunker
 
 	mu    sync.Mutex
 	known map[ID]struct{} // data objects known to exist (loaded lazily)
@@ -130,15 +134,9 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	if !opts.NoEncryption && len(opts.Password) == 0 {
 		return nil, errors.New("init: an empty password is not allowed (use --no-encryption to store data unencrypted)")
 	}
-	if err := be.Create(ctx); err != nil {
-		return nil, err
-	}
 	name := opts.Chunker
 	if name == "" {
 		name = DefaultChunker
-	}
-	if name != ChunkerRabin && name != ChunkerFastCDC {
-		return nil, fmt.Errorf("init: %w %q (expected one of %v)", ErrUnknownChunker, name, Chunkers)
 	}
 	bits := opts.ChunkAvgBits
 	if bits == 0 {
@@ -174,9 +172,13 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	} else {
 		p.ChunkerKey = crypto.RandomBytes(32)
 	}
-	// Fail now, not at the first backup, if the chunker cannot be made.
+	// Fail now, before storing anything, if the chunker cannot be made
+	// (an unknown name included).
 	if err := p.checkChunker(); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
+	}
+	if err := be.Create(ctx); err != nil {
+		return nil, err
 	}
 	pjson, err := json.Marshal(p)
 	if err != nil {
@@ -261,10 +263,11 @@ func Open(ctx context.Context, be backend.Backend, password []byte, log *slog.Lo
 	if err := json.Unmarshal(pjson, &p); err != nil {
 		return nil, fmt.Errorf("open repository: config is damaged: %w", err)
 	}
-	if err := p.checkChunker(); err != nil {
+	r, err := newRepository(be, key, p, log)
+	if err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
 	}
-	return newRepository(be, key, p, log)
+	return r, nil
 }
 
 func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypto.Key, error) {
@@ -308,6 +311,10 @@ func newRepository(be backend.Backend, key *crypto.Key, p Params, log *slog.Logg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	newChunker, err := chunkerFor(p)
+	if err != nil {
+		return nil, err
+	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(p.CompressionLevel)), zstd.WithEncoderConcurrency(runtime.NumCPU()), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, fmt.Errorf("create compressor: %w", err)
@@ -320,7 +327,7 @@ func newRepository(be backend.Backend, key *crypto.Key, p Params, log *slog.Logg
 	if w < 4 {
 		w = 4
 	}
-	return &Repository{be: be, key: key, params: p, log: log, enc: enc, dec: dec, workers: w}, nil
+	return &Repository{be: be, key: key, params: p, log: log, enc: enc, dec: dec, workers: w, newChunker: newChunker}, nil
 }
 
 // Backend returns the storage backend.

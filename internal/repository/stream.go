@@ -161,12 +161,7 @@ func (u *Uploader) NewStream() *StreamWriter {
 
 func (w *StreamWriter) run(pr *io.PipeReader) {
 	defer close(w.done)
-	c, err := NewChunker(pr, w.u.r.params)
-	if err != nil {
-		w.err = err
-		pr.CloseWithError(err)
-		return
-	}
+	c := w.u.r.newChunker(pr)
 	for {
 		data, err := c.Next()
 		if errors.Is(err, io.EOF) {
