@@ -113,10 +113,10 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	// Tables with a primary key: rows in key order (appended and updated
 	// rows of append-heavy workloads then change only the last chunks).
 	// PostgreSQL 14 and newer: tables without a key, and every table with
-	// PhysicalOrder, in physical order (plain COPY, TID ranges for split
+	// RowOrder "physical", in physical order (plain COPY, TID ranges for split
 	// tables).
 	tidRanges := verNum >= 140000
-	physicalAll := e.PhysicalOrder || opts.RowOrder == engine.RowOrderPhysical
+	physicalAll := opts.RowOrder == engine.RowOrderPhysical
 	if physicalAll && !tidRanges {
 		log.Warn("row order physical needs PostgreSQL 14 or newer (TID range scans): reading tables in key order", "server_version", verStr)
 	}

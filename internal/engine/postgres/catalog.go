@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
 	"math/bits"
 	"strings"
 
@@ -317,16 +318,17 @@ func (a sumAlgo) String() string {
 }
 
 // rowSum hashes COPY text rows as they pass: it counts rows and adds the
-// hash of each row (with its newline) into the sum.
+// hash of each row (with its newline) into the sum. A row that lies in one
+// Write is hashed in one call; a row that spans writes (a large value) goes
+// through a streaming hasher, so no row is ever buffered.
 type rowSum struct {
 	algo    sumAlgo
-	sha     hash.Hash    // sumSHA256: the row being hashed
+	sha     hash.Hash    // sumSHA256: a row that spans writes
 	xh      *xxh3.Hasher // sumXXH3: a row that spans writes
 	sum     [4]uint64    // big-endian limbs; sumXXH3 uses sum[2:] only
 	rows    int64
 	bytes   int64
-	partial bool
-	buf     [sha256.Size]byte
+	partial bool // a row is in the streaming hasher
 }
 
 func newRowSum() *rowSum { return newRowSumAlgo(sumXXH3) }
@@ -344,76 +346,75 @@ func newRowSumAlgo(a sumAlgo) *rowSum {
 func (r *rowSum) Write(p []byte) (int, error) {
 	n := len(p)
 	r.bytes += int64(n)
-	if r.algo == sumSHA256 {
-		r.writeSHA(p)
-		return n, nil
-	}
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			r.xh.Write(p) //nolint:errcheck // never fails
+			r.stream().Write(p) //nolint:errcheck // hashes never fail
 			r.partial = true
 			break
 		}
 		if r.partial {
-			r.xh.Write(p[:i+1]) //nolint:errcheck // never fails
-			r.addXXH(r.xh.Sum128())
-			r.xh.Reset()
-			r.partial = false
+			r.stream().Write(p[:i+1]) //nolint:errcheck // hashes never fail
+			r.endStreamed()
 		} else {
-			r.addXXH(xxh3.Hash128(p[:i+1]))
+			r.addRow(p[:i+1])
 		}
 		p = p[i+1:]
 	}
 	return n, nil
 }
 
-func (r *rowSum) addXXH(h xxh3.Uint128) {
+// stream is the hasher of rows that span writes.
+func (r *rowSum) stream() io.Writer {
+	if r.algo == sumSHA256 {
+		return r.sha
+	}
+	return r.xh
+}
+
+// addRow adds the hash of one whole row.
+func (r *rowSum) addRow(row []byte) {
+	if r.algo == sumSHA256 {
+		d := sha256.Sum256(row)
+		r.add256(d[:])
+		return
+	}
+	r.add128(xxh3.Hash128(row))
+}
+
+// endStreamed adds the hash of the row in the streaming hasher.
+func (r *rowSum) endStreamed() {
+	if r.algo == sumSHA256 {
+		var buf [sha256.Size]byte
+		r.add256(r.sha.Sum(buf[:0]))
+		r.sha.Reset()
+	} else {
+		r.add128(r.xh.Sum128())
+		r.xh.Reset()
+	}
+	r.partial = false
+}
+
+func (r *rowSum) add128(h xxh3.Uint128) {
 	var carry uint64
 	r.sum[3], carry = bits.Add64(r.sum[3], h.Lo, 0)
 	r.sum[2], _ = bits.Add64(r.sum[2], h.Hi, carry)
 	r.rows++
 }
 
-func (r *rowSum) writeSHA(p []byte) {
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			r.sha.Write(p)
-			r.partial = true
-			break
-		}
-		r.sha.Write(p[:i+1])
-		r.endRowSHA()
-		p = p[i+1:]
-	}
-}
-
-func (r *rowSum) endRowSHA() {
-	d := r.sha.Sum(r.buf[:0])
-	r.sha.Reset()
-	r.partial = false
-	r.rows++
+func (r *rowSum) add256(d []byte) {
 	var carry uint64
 	for i := 3; i >= 0; i-- {
-		v := uint64(d[i*8])<<56 | uint64(d[i*8+1])<<48 | uint64(d[i*8+2])<<40 | uint64(d[i*8+3])<<32 |
-			uint64(d[i*8+4])<<24 | uint64(d[i*8+5])<<16 | uint64(d[i*8+6])<<8 | uint64(d[i*8+7])
-		r.sum[i], carry = bits.Add64(r.sum[i], v, carry)
+		r.sum[i], carry = bits.Add64(r.sum[i], binary.BigEndian.Uint64(d[i*8:]), carry)
 	}
+	r.rows++
 }
 
 // finish ends a last row without newline (never produced by COPY).
 func (r *rowSum) finish() {
-	if !r.partial {
-		return
+	if r.partial {
+		r.endStreamed()
 	}
-	if r.algo == sumSHA256 {
-		r.endRowSHA()
-		return
-	}
-	r.addXXH(r.xh.Sum128())
-	r.xh.Reset()
-	r.partial = false
 }
 
 // add merges another sum of the same format (another part of the same

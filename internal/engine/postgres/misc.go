@@ -53,7 +53,7 @@ func fingerprint(ctx context.Context, c *pgx.Conn) (string, error) {
 // named ones) and sums its rows the way Backup does, in the current
 // checksum format.
 func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
-	return e.checksums(ctx, target, tables, func(string) sumAlgo { return sumXXH3 })
+	return e.checksums(ctx, target, tables, func(string) sumAlgo { return e.sum })
 }
 
 // ChecksumsLike implements engine.ChecksumMatcher: the checksums of every

@@ -250,14 +250,13 @@ CREATE TABLE genonly (g int GENERATED ALWAYS AS (7) STORED); INSERT INTO genonly
 }
 
 func TestPhysicalOrderForAllTables(t *testing.T) {
-	// With PhysicalOrder, tables with a primary key are read in heap order
-	// and split on TID ranges too.
+	// With RowOrder "physical", tables with a primary key are read in heap
+	// order and split on TID ranges too.
 	pg := testsrv.Postgres(t)
 	src := loadRich(t, pg)
 	e := New()
 	e.SplitThreshold = 1
-	e.PhysicalOrder = true
-	mem, res := backupMem(t, e, src, 2)
+	mem, res := backupMemWith(t, e, src, engine.BackupOptions{Jobs: 2, RowOrder: engine.RowOrderPhysical})
 	if res.Meta["row_order"] != "physical" {
 		t.Errorf("row_order %q", res.Meta["row_order"])
 	}

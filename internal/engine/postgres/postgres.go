@@ -22,7 +22,7 @@
 //     one range of a big table) as COPY text. Rows of a table with a primary
 //     key come in key order, so the rows an append-heavy workload adds or
 //     updates land in the last chunks. On PostgreSQL 14 and newer, tables
-//     without a key (and every table with Engine.PhysicalOrder) come in
+//     without a key (and every table with BackupOptions.RowOrder "physical") come in
 //     physical (heap) order, like pg_dump reads them: no sort, no index
 //     scan. Either way an unchanged table produces identical bytes.
 //
@@ -46,7 +46,7 @@
 // and AEAD are).
 //
 // Splitting in physical order (PostgreSQL 14+: tables without a primary
-// key, or all with PhysicalOrder): a table whose heap and TOAST data exceed
+// key, or all with RowOrder "physical"): a table whose heap and TOAST data exceed
 // SplitThreshold is cut into ranges of heap blocks read with TID Range Scans
 // (WHERE ctid >= '(n,0)' AND ctid < '(m,0)').
 // The block step is a power of two derived from the threshold and the
@@ -137,17 +137,6 @@ type Engine struct {
 	// BinDirs are glob patterns of directories searched for pg_dump
 	// besides PATH.
 	BinDirs []string
-	// PhysicalOrder makes Backup read tables that have a primary key in
-	// physical order too (plain COPY, TID-range parts; PostgreSQL 14+).
-	// That saves the server an index scan per table (measured: about 8 %
-	// of the total CPU of a backup at 600 MB, less than the +50 % server
-	// COPY time it looked like) but PostgreSQL puts new rows and non-HOT
-	// row versions into free space of earlier pages, so append-heavy churn
-	// after VACUUM stores 2-3 times more new bytes than in key order
-	// (bench/run, 100 MB). Off by default: the repository's point is to
-	// store only what changed. Tables without a primary key are always read
-	// in physical order on PostgreSQL 14+.
-	PhysicalOrder bool
 	// sum is the checksum format Backup writes (tests write the old one).
 	sum sumAlgo
 }
@@ -159,7 +148,12 @@ func New() *Engine {
 
 // SupportsPhysicalOrder implements engine.PhysicalOrderer: BackupOptions
 // RowOrder "physical" reads every table in heap order on PostgreSQL 14+
-// (like PhysicalOrder; older servers stay in key order).
+// (older servers stay in key order). That saves the server an index scan
+// per table (measured: about 8 % of the total CPU of a backup at 600 MB),
+// but PostgreSQL puts new rows and non-HOT row versions into free space of
+// earlier pages, so append-heavy churn after VACUUM stored 2-3 times more
+// new bytes than in key order (bench/run, 100 MB). Key order is the
+// default: the repository's point is to store only what changed.
 func (e *Engine) SupportsPhysicalOrder() {}
 
 // Name implements engine.Engine.
@@ -175,6 +169,7 @@ var (
 	_ engine.RowReader       = (*Engine)(nil)
 	_ engine.Importer        = (*Engine)(nil)
 	_ engine.DatabaseLister  = (*Engine)(nil)
+	_ engine.PhysicalOrderer = (*Engine)(nil)
 )
 
 func defaultJobs(n int) int {

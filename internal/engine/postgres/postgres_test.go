@@ -86,8 +86,14 @@ func loadRich(t *testing.T, pg *testsrv.PG) *dsn.DSN {
 
 func backupMem(t *testing.T, e *Engine, src *dsn.DSN, jobs int) (*enginetest.Memory, *engine.BackupResult) {
 	t.Helper()
+	return backupMemWith(t, e, src, engine.BackupOptions{Jobs: jobs})
+}
+
+func backupMemWith(t *testing.T, e *Engine, src *dsn.DSN, opts engine.BackupOptions) (*enginetest.Memory, *engine.BackupResult) {
+	t.Helper()
 	mem := enginetest.NewMemory()
-	res, err := e.Backup(context.Background(), src, engine.BackupOptions{Jobs: jobs, Logger: testLogger(t)}, mem)
+	opts.Logger = testLogger(t)
+	res, err := e.Backup(context.Background(), src, opts, mem)
 	if err != nil {
 		t.Fatalf("backup: %v", err)
 	}

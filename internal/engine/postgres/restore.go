@@ -225,21 +225,22 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 
 	postHeader, postEntries := parseDump(string(post))
 	postEntries = filterEntries(postEntries, opts.NoOwner, opts.NoPrivileges)
+	// The tables pre-data made: their kinds and partitions.
+	rels, err := targetRelations(ctx, conn)
+	if err != nil {
+		return err
+	}
 	if partial {
 		// Not every table has its rows: keep foreign keys for new rows but
 		// do not check the restored ones. PostgreSQL up to 17 refuses NOT
 		// VALID foreign keys on partitioned tables, and checking them would
 		// fail on the rows whose referenced rows were not restored: those
 		// are left out, by name.
-		kinds, _, err := targetRelations(ctx, conn)
-		if err != nil {
-			return err
-		}
 		kept := postEntries[:0]
 		var skipped []string
 		for _, en := range postEntries {
 			if en.Type == entryFK {
-				if from, name, _, ok := parseFK(stripComments(en.Body)); ok && kinds[from] == 'p' {
+				if from, name, _, ok := parseFK(stripComments(en.Body)); ok && rels.kinds[from] == 'p' {
 					skipped = append(skipped, from+"."+name)
 					continue
 				}
@@ -263,7 +264,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		}
 	}
 	opts.Logger.Debug("postgres restore: pre-data done", "elapsed", time.Since(start))
-	if err := e.runGraph(ctx, conn, snap, target, sel, par, postHeader, jobs, !partial, opts); err != nil {
+	if err := e.runGraph(ctx, rels, snap, target, sel, par, postHeader, jobs, !partial, opts); err != nil {
 		return err
 	}
 	opts.Logger.Debug("postgres restore: data, indexes, keys and foreign keys done", "elapsed", time.Since(start))
@@ -320,14 +321,10 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // runGraph loads the chosen tables' rows and runs the scheduled post-data
 // entries (indexes, keys, index attachments, foreign keys) as one
 // dependency graph on jobs sessions (see schedule.go).
-func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.SnapshotReader, target *dsn.DSN,
+func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.SnapshotReader, target *dsn.DSN,
 	tabs []*tableInfo, post []dumpEntry, postHeader string, jobs int, validateFKs bool, opts engine.RestoreOptions) error {
 	p := opts.Progress
-	kinds, partitions, err := targetRelations(ctx, conn)
-	if err != nil {
-		return err
-	}
-	in := planInput{post: post, partitions: partitions, validateFKs: validateFKs, kinds: kinds, jobs: jobs}
+	in := planInput{post: post, partitions: rels.partitions, validateFKs: validateFKs, kinds: rels.kinds, jobs: jobs}
 	streams := map[string][]manifest.Stream{}
 	var total int64
 	for _, t := range tabs {
@@ -336,7 +333,9 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 			continue
 		}
 		var n int64
-		for _, st := range sts {
+		parts := make([]int64, len(sts))
+		for i, st := range sts {
+			parts[i] = st.Size
 			n += st.Size
 		}
 		total += n
@@ -344,10 +343,6 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 		var rows int64
 		if mt, ok := snap.Manifest().Table(t.Name); ok {
 			rows = mt.Rows
-		}
-		parts := make([]int64, len(sts))
-		for i, st := range sts {
-			parts[i] = st.Size
 		}
 		in.data = append(in.data, dataLoad{table: t.Name, bytes: n, rows: rows, parts: parts})
 	}
@@ -384,7 +379,7 @@ func (e *Engine) runGraph(ctx context.Context, conn *pgx.Conn, snap engine.Snaps
 		// restore's pre-data, so TRUNCATE ONLY costs nothing. Not on
 		// partitioned tables (COPY FREEZE refuses them) or anything else
 		// that is not a plain table.
-		freeze := kinds[t.Name] == 'r'
+		freeze := rels.kinds[t.Name] == 'r'
 		lt.run = func(ctx context.Context, w int) error {
 			if err := loadTable(ctx, conns[w], snap, t, streams[t.Name], freeze, p, opts.Logger); err != nil {
 				return fmt.Errorf("restore table %s: %w", t.Name, err)

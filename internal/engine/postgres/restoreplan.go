@@ -353,29 +353,28 @@ func parseIndexTable(s string) (string, bool) {
 
 // parseAlterTable reads the table of "ALTER TABLE [ONLY] schema.table …".
 func parseAlterTable(s string) (string, bool) {
-	s, ok := expectWords(s, "ALTER", "TABLE")
+	table, _, ok := alterTableHead(s)
+	return table, ok
+}
+
+// alterTableHead reads "ALTER TABLE [ONLY] schema.table": the table key and
+// what follows it.
+func alterTableHead(s string) (table, rest string, ok bool) {
+	s, ok = expectWords(s, "ALTER", "TABLE")
 	if !ok {
-		return "", false
+		return "", "", false
 	}
 	if r, ok := expectWords(s, "ONLY"); ok {
 		s = r
 	}
-	table, _, ok := scanQualified(skipSpace(s))
-	return table, ok
+	return scanQualified(skipSpace(s))
 }
 
 // parseFK reads "ALTER TABLE [ONLY] schema.table ADD CONSTRAINT name
 // FOREIGN KEY (cols) REFERENCES schema.table(cols) …": the table key, the
 // constraint name (unquoted) and the referenced table key.
 func parseFK(s string) (from, name, to string, ok bool) {
-	s, ok = expectWords(s, "ALTER", "TABLE")
-	if !ok {
-		return "", "", "", false
-	}
-	if r, ok := expectWords(s, "ONLY"); ok {
-		s = r
-	}
-	if from, s, ok = scanQualified(skipSpace(s)); !ok {
+	if from, s, ok = alterTableHead(s); !ok {
 		return "", "", "", false
 	}
 	if s, ok = expectWords(s, "ADD", "CONSTRAINT"); !ok {
@@ -541,9 +540,15 @@ func skipParens(s string) (string, bool) {
 	return "", false
 }
 
+// relations are the target's user tables after pre-data.
+type relations struct {
+	kinds      map[string]byte     // table key -> relkind ('r', 'p', 'f')
+	partitions map[string][]string // partitioned table key -> its partitions
+}
+
 // targetRelations reads, after pre-data, the kind of every user table
 // ('r', 'p', …) and the partitions of every partitioned table.
-func targetRelations(ctx context.Context, q queryer) (kinds map[string]byte, partitions map[string][]string, err error) {
+func targetRelations(ctx context.Context, q queryer) (relations, error) {
 	rows, err := q.Query(ctx, `SELECT n.nspname, c.relname, c.relkind::text, pn.nspname, pc.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
@@ -552,16 +557,16 @@ LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
 WHERE c.relkind IN ('r', 'p', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list restored tables: %w", err)
+		return relations{}, fmt.Errorf("list restored tables: %w", err)
 	}
 	defer rows.Close()
-	kinds = map[string]byte{}
-	partitions = map[string][]string{}
+	kinds := map[string]byte{}
+	partitions := map[string][]string{}
 	for rows.Next() {
 		var schema, name, kind string
 		var ps, pn *string
 		if err := rows.Scan(&schema, &name, &kind, &ps, &pn); err != nil {
-			return nil, nil, fmt.Errorf("list restored tables: %w", err)
+			return relations{}, fmt.Errorf("list restored tables: %w", err)
 		}
 		key := qualified(schema, name)
 		if kind != "" {
@@ -573,7 +578,7 @@ WHERE c.relkind IN ('r', 'p', 'f') AND n.nspname NOT IN ('pg_catalog', 'informat
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("list restored tables: %w", err)
+		return relations{}, fmt.Errorf("list restored tables: %w", err)
 	}
-	return kinds, partitions, nil
+	return relations{kinds: kinds, partitions: partitions}, nil
 }

@@ -70,16 +70,7 @@ type task struct {
 	waiting int     // unfinished dependencies
 	prio    float64 // cost of the longest path from here to the end
 	order   int     // position in the task list, the tie-breaker
-	state   taskState
 }
-
-type taskState uint8
-
-const (
-	taskPending taskState = iota
-	taskRunning
-	taskDone
-)
 
 func (t *task) lock(key string, m lockMode) {
 	if t.locks == nil {
@@ -94,7 +85,7 @@ func prepareTasks(tasks []*task) error {
 	in := map[*task]bool{}
 	for i, t := range tasks {
 		t.order = i
-		t.succ, t.waiting, t.state = nil, 0, taskPending
+		t.succ, t.waiting = nil, 0
 		in[t] = true
 	}
 	for _, t := range tasks {
@@ -317,7 +308,6 @@ func (s *scheduler) next() *task {
 		if pick >= 0 {
 			t := s.ready[pick]
 			s.ready = append(s.ready[:pick], s.ready[pick+1:]...)
-			t.state = taskRunning
 			s.running++
 			s.hold(t, 1)
 			if t.group != "" {
@@ -347,7 +337,6 @@ func (s *scheduler) finish(t *task, err error) {
 		s.fail(err)
 		return
 	}
-	t.state = taskDone
 	s.left--
 	added := false
 	for _, n := range t.succ {
