@@ -1,11 +1,12 @@
 package mysql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -40,18 +41,9 @@ func captureGrants(ctx context.Context, q querier, name string) ([]grant, error)
 			out = append(out, grant{Grantee: r[0], Table: r[1], Column: r[2], Privilege: r[3], Grantable: r[4] == "YES"})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Grantee != b.Grantee {
-			return a.Grantee < b.Grantee
-		}
-		if a.Table != b.Table {
-			return a.Table < b.Table
-		}
-		if a.Column != b.Column {
-			return a.Column < b.Column
-		}
-		return a.Privilege < b.Privilege
+	slices.SortFunc(out, func(a, b grant) int {
+		return cmp.Or(cmp.Compare(a.Grantee, b.Grantee), cmp.Compare(a.Table, b.Table),
+			cmp.Compare(a.Column, b.Column), cmp.Compare(a.Privilege, b.Privilege))
 	})
 	return out, nil
 }
@@ -98,15 +90,8 @@ func grantStatements(grants []grant, db string, tables map[string]bool) ([]strin
 			e.privs = append(e.privs, g.Privilege)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.grantee != b.grantee {
-			return a.grantee < b.grantee
-		}
-		if a.table != b.table {
-			return a.table < b.table
-		}
-		return !a.grantable && b.grantable
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.grantee, b.grantee), cmp.Compare(a.table, b.table), boolOrder(a.grantable, b.grantable))
 	})
 	var out []string
 	for _, k := range keys {
@@ -116,7 +101,7 @@ func grantStatements(grants []grant, db string, tables map[string]bool) ([]strin
 		for p := range e.cols {
 			withCols = append(withCols, p)
 		}
-		sort.Strings(withCols)
+		slices.Sort(withCols)
 		for _, p := range withCols {
 			list = append(list, p+" ("+strings.Join(e.cols[p], ", ")+")")
 		}
@@ -166,4 +151,15 @@ func restoreGrants(ctx context.Context, db *sql.DB, grants []grant, name string,
 		}
 	}
 	return nil
+}
+
+// boolOrder orders false before true.
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }
