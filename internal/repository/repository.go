@@ -45,6 +45,10 @@ import (
 // instead of cutting chunks the wrong way.
 const FormatVersion = 2
 
+// DefaultChunkAvgBits makes 1 MiB average chunks: a 10 GB database stays
+// near 10,000 stored objects.
+const DefaultChunkAvgBits = 20
+
 // formatVersionRabin is the version of repositories that use the Rabin chunker.
 const formatVersionRabin = 1
 
@@ -87,7 +91,7 @@ type keyFile struct {
 type InitOptions struct {
 	Password         []byte // required unless NoEncryption
 	NoEncryption     bool
-	ChunkAvgBits     int    // average chunk size 2^bits; 0 = 20 (1 MiB)
+	ChunkAvgBits     int    // average chunk size 2^bits; 0 = DefaultChunkAvgBits
 	Chunker          string // ChunkerFastCDC or ChunkerRabin; "" = DefaultChunker
 	CompressionLevel int    // a klauspost/zstd EncoderLevel (see ParseCompression); 0 = zstd.SpeedFastest
 	KDF              *crypto.KDFParams
@@ -140,7 +144,7 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	}
 	bits := opts.ChunkAvgBits
 	if bits == 0 {
-		bits = 20
+		bits = DefaultChunkAvgBits
 	}
 	if bits < 12 || bits > 24 {
 		return nil, fmt.Errorf("init: average chunk size 2^%d is out of range (4 KiB to 16 MiB)", bits)

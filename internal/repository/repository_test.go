@@ -384,7 +384,7 @@ func TestCancelledSessionCommitsNothing(t *testing.T) {
 // With the default 1 MiB average chunk, a 10 GB database must stay under
 // about 20,000 objects: at least 512 KiB per object on average.
 func TestDefaultChunkSizeKeepsObjectCountLow(t *testing.T) {
-	r, dir := newRepo(t, InitOptions{ChunkAvgBits: 20})
+	r, dir := newRepo(t, InitOptions{ChunkAvgBits: DefaultChunkAvgBits})
 	data := text(7, 48<<20)
 	snap := commit(t, r, "s", map[string][]byte{"a": data})
 	n := 0
