@@ -89,6 +89,20 @@ func backupMem(t *testing.T, e *Engine, src *dsn.DSN, jobs int) (*enginetest.Mem
 	return backupMemWith(t, e, src, engine.BackupOptions{Jobs: jobs})
 }
 
+// sameStreams checks that two backups of unchanged data wrote the same
+// streams with the same bytes.
+func sameStreams(t *testing.T, m1, m2 *enginetest.Memory) {
+	t.Helper()
+	if len(m1.Manifest().Streams) != len(m2.Manifest().Streams) {
+		t.Fatalf("stream count differs: %d vs %d", len(m1.Manifest().Streams), len(m2.Manifest().Streams))
+	}
+	for _, st := range m1.Manifest().Streams {
+		if !bytes.Equal(m1.Bytes(st.Name), m2.Bytes(st.Name)) {
+			t.Errorf("stream %s differs between two backups of unchanged data", st.Name)
+		}
+	}
+}
+
 func backupMemWith(t *testing.T, e *Engine, src *dsn.DSN, opts engine.BackupOptions) (*enginetest.Memory, *engine.BackupResult) {
 	t.Helper()
 	mem := enginetest.NewMemory()
@@ -259,14 +273,7 @@ func TestByteStableAndFingerprint(t *testing.T) {
 	}
 	m1, r1 := backupMem(t, e, src, 2)
 	m2, r2 := backupMem(t, e, src, 1)
-	if len(m1.Manifest().Streams) != len(m2.Manifest().Streams) {
-		t.Fatalf("stream count differs: %d vs %d", len(m1.Manifest().Streams), len(m2.Manifest().Streams))
-	}
-	for _, st := range m1.Manifest().Streams {
-		if !bytes.Equal(m1.Bytes(st.Name), m2.Bytes(st.Name)) {
-			t.Errorf("stream %s differs between two backups of unchanged data", st.Name)
-		}
-	}
+	sameStreams(t, m1, m2)
 	if r1.Fingerprint == "" || r1.Fingerprint != r2.Fingerprint {
 		t.Errorf("backup fingerprints %q, %q", r1.Fingerprint, r2.Fingerprint)
 	}
