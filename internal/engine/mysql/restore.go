@@ -3,6 +3,7 @@ package mysql
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -12,6 +13,8 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/go-sql-driver/mysql"
@@ -301,6 +304,78 @@ func collateClause(charset, collation string) string {
 	return " COLLATE " + collation
 }
 
+// loadUnit is what one load session sends in one LOAD DATA statement: the
+// streams of one table, in part (key) order, read back to back.
+type loadUnit struct {
+	table   *table
+	streams []manifest.Stream
+	size    int64 // bytes of the streams
+	cost    int64 // loadCost
+}
+
+// loadUnits groups the data streams to load. With bulk, a table's parts
+// become one unit: MariaDB 10.6+ loads a statement into an empty InnoDB
+// table in bulk (one undo record, indexes built by sorting at the end), but
+// only the first statement; a second part loaded after it, or beside it,
+// takes the row-by-row path at a third of the speed. Without bulk every
+// stream is a unit, so the parts of a large table load in parallel. Units
+// come costliest first, so the longest ones start early (the cost is in
+// loadCost).
+func loadUnits(streams []manifest.Stream, ss *snapshotSchema, rows map[string]int64, bulk bool) []loadUnit {
+	var units []loadUnit
+	byTable := map[string]int{}
+	for _, s := range streams {
+		if i, ok := byTable[s.Table]; ok && bulk {
+			units[i].streams = append(units[i].streams, s)
+			units[i].size += s.Size
+			continue
+		}
+		byTable[s.Table] = len(units)
+		units = append(units, loadUnit{table: ss.table(s.Table), streams: []manifest.Stream{s}, size: s.Size})
+	}
+	tableBytes := map[string]int64{}
+	for _, s := range streams {
+		tableBytes[s.Table] += s.Size
+	}
+	for i := range units {
+		u := &units[i]
+		slices.SortStableFunc(u.streams, func(a, b manifest.Stream) int { return cmp.Compare(a.Part, b.Part) })
+		u.cost = u.size
+		if b := tableBytes[u.table.Name]; b > 0 {
+			// A part's rows, in proportion to its bytes.
+			u.cost = loadCost(u.size, int64(float64(rows[u.table.Name])*float64(u.size)/float64(b)))
+		}
+	}
+	slices.SortFunc(units, func(a, b loadUnit) int {
+		return cmp.Or(cmp.Compare(b.cost, a.cost), cmp.Compare(a.streams[0].Name, b.streams[0].Name))
+	})
+	return units
+}
+
+// loadCost estimates the server's work to load a unit, in bytes: InnoDB
+// spends about as much on a row (its index entries, the row header) as on
+// 200 bytes of its text. Fitted on the bench dataset on MariaDB 10.11 (five
+// tables from 40 to 400 bytes a row: 0.012 s/MB plus 2.6 µs a row, within
+// 10 %). Only the order of the units depends on it.
+func loadCost(bytes, rows int64) int64 {
+	return bytes + 200*rows
+}
+
+// bulkLoadsEmptyTables reports whether the server loads one statement into
+// an empty InnoDB table in bulk when unique_checks and foreign_key_checks
+// are off: MariaDB 10.6 and later (MDEV-515, MDEV-24621).
+func bulkLoadsEmptyTables(version string) bool {
+	i := strings.Index(strings.ToLower(version), "-mariadb")
+	if i < 0 {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(version[:i], "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 10 || major == 10 && minor >= 6
+}
+
 // loadData loads the data streams of the snapshot in parallel.
 func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *snapshotSchema, only map[string]bool, jobs int, p *progress.Progress, log *slog.Logger) error {
 	m := snap.Manifest()
@@ -325,8 +400,22 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 		total += s.Size
 	}
 	p.SetTotalBytes(total)
-	// Largest streams first.
-	sortStreamsBySize(streams)
+
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return fmt.Errorf("reading the server version: %w", err)
+	}
+	bulk := bulkLoadsEmptyTables(version)
+	rows := map[string]int64{}
+	for _, t := range m.Tables {
+		rows[t.Name] = t.Rows
+	}
+	units := loadUnits(streams, ss, rows, bulk)
+	held, err := holdStatsRecalc(ctx, db, units, log)
+	if err != nil {
+		return err
+	}
+	log.Debug("loading data", "units", len(units), "streams", len(streams), "bulk", bulk, "jobs", jobs)
 
 	var mu sync.Mutex
 	loaded := map[string]int64{}
@@ -334,13 +423,13 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 	for _, s := range streams {
 		parts[s.Table]++
 	}
-	ch := make(chan manifest.Stream)
+	ch := make(chan loadUnit)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(ch)
-		for _, s := range streams {
+		for _, u := range units {
 			select {
-			case ch <- s:
+			case ch <- u:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
@@ -362,15 +451,15 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 			if _, err := c.ExecContext(gctx, "SET SESSION sql_log_bin = 0"); err != nil {
 				log.Debug("cannot disable binary logging for the restore session", "error", err)
 			}
-			for s := range ch {
-				n, err := loadStream(gctx, c, snap, s, ss.table(s.Table), p)
+			for u := range ch {
+				n, err := loadUnitData(gctx, c, snap, u, p)
 				if err != nil {
-					return fmt.Errorf("loading table %s (stream %s): %w", s.Table, s.Name, err)
+					return fmt.Errorf("loading table %s (%s): %w", u.table.Name, u.describe(), err)
 				}
 				mu.Lock()
-				loaded[s.Table] += n
-				parts[s.Table]--
-				if parts[s.Table] == 0 {
+				loaded[u.table.Name] += n
+				parts[u.table.Name] -= len(u.streams)
+				if parts[u.table.Name] == 0 {
 					p.TableDone()
 				}
 				mu.Unlock()
@@ -380,6 +469,16 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	// Not as each table finishes: the ALTER of a table waits for the bulk
+	// loads of the tables whose foreign keys point at it.
+	for _, u := range units {
+		if held[u.table.Name] {
+			delete(held, u.table.Name)
+			if err := releaseStatsRecalc(ctx, db, u.table.Name); err != nil {
+				return err
+			}
+		}
 	}
 	for _, t := range m.Tables {
 		if len(only) > 0 && !only[t.Name] {
@@ -392,12 +491,82 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 	return nil
 }
 
-func sortStreamsBySize(s []manifest.Stream) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].Size > s[j-1].Size; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
+func (u loadUnit) describe() string {
+	if len(u.streams) == 1 {
+		return "stream " + u.streams[0].Name
+	}
+	return fmt.Sprintf("%d streams %s…%s", len(u.streams), u.streams[0].Name, u.streams[len(u.streams)-1].Name)
+}
+
+// holdStatsRecalc turns off InnoDB's automatic statistics recalculation on
+// the tables about to be loaded and returns those it changed. While a table
+// fills, the server's background thread recalculates its persistent
+// statistics again and again (each time a tenth of its rows changed): on a
+// 2-core MariaDB 10.11 that doubled the server CPU of a load (35 against
+// 17 CPU-s for 5.8 million rows). Tables whose definition sets
+// STATS_AUTO_RECALC or STATS_PERSISTENT=0 are left alone. releaseStatsRecalc
+// puts the default back and analyzes the table once it is loaded.
+func holdStatsRecalc(ctx context.Context, db *sql.DB, units []loadUnit, log *slog.Logger) (map[string]bool, error) {
+	want := map[string]bool{}
+	for _, u := range units {
+		want[u.table.Name] = true
+	}
+	rows, err := db.QueryContext(ctx, `SELECT TABLE_NAME, COALESCE(ENGINE, ''), COALESCE(CREATE_OPTIONS, '')
+		FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the restored tables' options: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var name, eng, opts string
+		if err := rows.Scan(&name, &eng, &opts); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("reading the restored tables' options: %w", err)
+		}
+		opts = strings.ToLower(opts)
+		if want[name] && strings.EqualFold(eng, "InnoDB") && !strings.Contains(opts, "stats_auto_recalc") && !strings.Contains(opts, "stats_persistent=0") {
+			names = append(names, name)
 		}
 	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the restored tables' options: %w", err)
+	}
+	held := map[string]bool{}
+	for _, name := range names {
+		if _, err := db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(name)+" STATS_AUTO_RECALC = 0"); err != nil {
+			log.Debug("cannot turn off statistics recalculation during the load", "table", name, "error", err)
+			continue
+		}
+		held[name] = true
+	}
+	return held, nil
+}
+
+// releaseStatsRecalc gives a loaded table its default STATS_AUTO_RECALC
+// back (a metadata change) and computes its statistics once.
+func releaseStatsRecalc(ctx context.Context, c *sql.DB, name string) error {
+	if _, err := c.ExecContext(ctx, "ALTER TABLE "+quoteIdent(name)+" STATS_AUTO_RECALC = DEFAULT"); err != nil {
+		return fmt.Errorf("restoring STATS_AUTO_RECALC of table %s after the load: %w", name, err)
+	}
+	rows, err := c.QueryContext(ctx, "ANALYZE TABLE "+quoteIdent(name))
+	if err != nil {
+		return fmt.Errorf("analyzing table %s: %w", name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tbl, op, typ, text sql.NullString
+		if err := rows.Scan(&tbl, &op, &typ, &text); err != nil {
+			return fmt.Errorf("analyzing table %s: %w", name, err)
+		}
+		if strings.EqualFold(typ.String, "error") {
+			return fmt.Errorf("analyzing table %s: %s", name, text.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("analyzing table %s: %w", name, err)
+	}
+	return nil
 }
 
 type countingReader struct {
@@ -411,16 +580,68 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// loadStream runs LOAD DATA LOCAL INFILE over one data stream and returns
-// the rows the server took.
-func loadStream(ctx context.Context, c *sql.Conn, snap engine.SnapshotReader, s manifest.Stream, t *table, p *progress.Progress) (int64, error) {
-	if s.Size == 0 {
+// unitReader reads the streams of a unit one after another, opening each
+// when the previous one ends.
+type unitReader struct {
+	ctx     context.Context
+	snap    engine.SnapshotReader
+	streams []manifest.Stream
+	cur     io.ReadCloser
+	err     error
+}
+
+func (r *unitReader) Read(b []byte) (int, error) {
+	for r.err == nil {
+		if r.cur == nil {
+			if len(r.streams) == 0 {
+				return 0, io.EOF
+			}
+			s := r.streams[0]
+			r.streams = r.streams[1:]
+			cur, err := r.snap.Open(r.ctx, s)
+			if err != nil {
+				r.err = fmt.Errorf("opening stream %s: %w", s.Name, err)
+				break
+			}
+			r.cur = cur
+		}
+		n, err := r.cur.Read(b)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			err = nil
+		}
+		if err != nil {
+			r.err = err
+			break
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	return 0, r.err
+}
+
+func (r *unitReader) Close() {
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
+}
+
+// loadUnitData runs one LOAD DATA LOCAL INFILE over the streams of a unit
+// and returns the rows the server took.
+func loadUnitData(ctx context.Context, c *sql.Conn, snap engine.SnapshotReader, u loadUnit, p *progress.Progress) (int64, error) {
+	var streams []manifest.Stream
+	for _, s := range u.streams {
+		if s.Size > 0 {
+			streams = append(streams, s)
+		}
+	}
+	if len(streams) == 0 {
 		return 0, nil
 	}
-	r, err := snap.Open(ctx, s)
-	if err != nil {
-		return 0, fmt.Errorf("opening stream: %w", err)
-	}
+	r := &unitReader{ctx: ctx, snap: snap, streams: streams}
 	defer r.Close()
 	var id [12]byte
 	if _, err := rand.Read(id[:]); err != nil {
@@ -430,7 +651,12 @@ func loadStream(ctx context.Context, c *sql.Conn, snap engine.SnapshotReader, s 
 	lines := &lineCounter{r: bufio.NewReaderSize(&countingReader{r: r, p: p}, 256<<10)}
 	mysql.RegisterReaderHandler(name, func() io.Reader { return lines })
 	defer mysql.DeregisterReaderHandler(name)
-	res, err := c.ExecContext(ctx, t.loadSQL(name))
+	res, err := c.ExecContext(ctx, u.table.loadSQL(name))
+	if r.err != nil && r.err != io.EOF {
+		// The driver reports a failed reader as a generic error; ours
+		// says which stream.
+		return 0, r.err
+	}
 	if err != nil {
 		return 0, localInfileHint(err)
 	}
