@@ -154,6 +154,11 @@ func planRestore(in planInput) *planned {
 	}
 
 	keysOf := map[string][]*task{} // table key -> index and key tasks
+	type builtIndex struct {
+		cols string // "(a, b)"
+		t    *task  // the task that builds it
+	}
+	indexesOf := map[string][]builtIndex{} // table key -> its plain B-tree indexes
 	var keyTasks, unknownKeys, attaches []*task
 	type fk struct {
 		t         *task
@@ -161,6 +166,7 @@ func planRestore(in planInput) *planned {
 		stmt      string
 		fromTable string
 		name      string
+		cols      string // referencing columns, "(a, b)"
 		from      []string
 		to        []string
 		unknown   bool
@@ -215,6 +221,7 @@ func planRestore(in planInput) *planned {
 				c.lock(lockEverything, lockAccessShare)
 				p.sql[c] = taskSQL{en.Prefix, "ALTER TABLE ONLY " + table + " ADD CONSTRAINT " + kc.name + " " + kc.kind + " USING INDEX " + kc.name + ";\n"}
 				p.tasks = append(p.tasks, c)
+				indexesOf[table] = append(indexesOf[table], builtIndex{kc.cols, t})
 				keysOf[table] = append(keysOf[table], t, c)
 				keyTasks = append(keyTasks, t, c)
 				continue
@@ -223,6 +230,9 @@ func planRestore(in planInput) *planned {
 				t.lock(k, mode)
 			}
 			t.lock(lockEverything, lockAccessShare)
+			if cols, ok := parseIndexCols(stmt); ok && en.Type == entryIndex && len(keys) == 1 {
+				indexesOf[table] = append(indexesOf[table], builtIndex{cols, t})
+			}
 			keysOf[table] = append(keysOf[table], t)
 			keyTasks = append(keyTasks, t)
 		case entryIndexAttach:
@@ -231,12 +241,12 @@ func planRestore(in planInput) *planned {
 			t.lock(lockEverything, lockAccessShare)
 			attaches = append(attaches, t)
 		case entryFK:
-			from, name, to, ok := parseFK(stmt)
+			from, name, cols, to, ok := parseFKCols(stmt)
 			if !ok {
 				fks = append(fks, fk{t: t, unknown: true})
 				continue
 			}
-			fks = append(fks, fk{t: t, idx: i, stmt: stmt, fromTable: from, name: name, from: tree(from), to: tree(to)})
+			fks = append(fks, fk{t: t, idx: i, stmt: stmt, fromTable: from, name: name, cols: cols, from: tree(from), to: tree(to)})
 		default:
 			// Not expected here: run it after everything else scheduled.
 			fks = append(fks, fk{t: t, unknown: true})
@@ -288,7 +298,25 @@ func planRestore(in planInput) *planned {
 		v.lock(lockEverything, lockAccessShare)
 		t.cost = 0
 		p.sql[t] = taskSQL{en.Prefix, fkRE.ReplaceAllString(stripComments(en.Body), "$1 NOT VALID;")}
-		p.sql[v] = taskSQL{en.Prefix, "ALTER TABLE ONLY " + f.fromTable + " VALIDATE CONSTRAINT " + quoteName(f.name) + ";\n"}
+		validate := "ALTER TABLE ONLY " + f.fromTable + " VALIDATE CONSTRAINT " + quoteName(f.name) + ";\n"
+		for _, ix := range indexesOf[f.from[0]] {
+			if !leadingCols(ix.cols, f.cols) {
+				continue
+			}
+			// The validation is an anti-join of the two tables. Left to
+			// itself the planner hashes the referenced keys and scans the
+			// whole referencing table; with an index on the referencing
+			// columns a merge join of two index-only scans (the loaded
+			// pages are all-visible) does the same in half the time or
+			// less (PostgreSQL 15, 5.9 million rows against 1.8 million:
+			// 2.2 s against 1.0 s). So wait for that index and turn hash
+			// joins off for this statement.
+			v.deps = append(v.deps, ix.t)
+			validate = "BEGIN;\nSET LOCAL enable_hashjoin = off;\n" + validate + "COMMIT;\n"
+			v.cost /= 2
+			break
+		}
+		p.sql[v] = taskSQL{en.Prefix, validate}
 		p.tasks = append(p.tasks, v)
 	}
 	return p
@@ -374,28 +402,105 @@ func alterTableHead(s string) (table, rest string, ok bool) {
 // FOREIGN KEY (cols) REFERENCES schema.table(cols) …": the table key, the
 // constraint name (unquoted) and the referenced table key.
 func parseFK(s string) (from, name, to string, ok bool) {
+	from, name, _, to, ok = parseFKCols(s)
+	return from, name, to, ok
+}
+
+// parseFKCols is parseFK that also returns the referencing columns as
+// pg_dump wrote them, parentheses included.
+func parseFKCols(s string) (from, name, cols, to string, ok bool) {
 	if from, s, ok = alterTableHead(s); !ok {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
 	if s, ok = expectWords(s, "ADD", "CONSTRAINT"); !ok {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
 	if name, s, ok = scanIdent(skipSpace(s)); !ok {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
 	if s, ok = expectWords(s, "FOREIGN", "KEY"); !ok {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
-	if s, ok = skipParens(skipSpace(s)); !ok {
-		return "", "", "", false
+	s = skipSpace(s)
+	rest, ok := skipParens(s)
+	if !ok {
+		return "", "", "", "", false
 	}
+	cols, s = s[:len(s)-len(rest)], rest
 	if s, ok = expectWords(s, "REFERENCES"); !ok {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
 	if to, _, ok = scanQualified(skipSpace(s)); !ok {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
-	return from, name, to, true
+	return from, name, cols, to, true
+}
+
+// parseIndexCols reads the column list of a plain B-tree index, "CREATE
+// [UNIQUE] INDEX name ON [ONLY] schema.table USING btree (cols)
+// [INCLUDE (…)];", parentheses included. Partial indexes and other access
+// methods are refused.
+func parseIndexCols(s string) (string, bool) {
+	s, ok := expectWords(s, "CREATE")
+	if !ok {
+		return "", false
+	}
+	if r, ok := expectWords(s, "UNIQUE"); ok {
+		s = r
+	}
+	if s, ok = expectWords(s, "INDEX"); !ok {
+		return "", false
+	}
+	if _, s, ok = scanIdent(skipSpace(s)); !ok {
+		return "", false
+	}
+	if s, ok = expectWords(s, "ON"); !ok {
+		return "", false
+	}
+	if r, ok := expectWords(s, "ONLY"); ok {
+		s = r
+	}
+	if _, s, ok = scanQualified(skipSpace(s)); !ok {
+		return "", false
+	}
+	if s, ok = expectWords(s, "USING", "btree"); !ok {
+		return "", false
+	}
+	s = skipSpace(s)
+	rest, ok := skipParens(s)
+	if !ok {
+		return "", false
+	}
+	cols := s[:len(s)-len(rest)]
+	if r, ok := expectWords(rest, "INCLUDE"); ok {
+		if rest, ok = skipParens(skipSpace(r)); !ok {
+			return "", false
+		}
+	}
+	if strings.TrimSpace(rest) != ";" {
+		return "", false
+	}
+	return cols, true
+}
+
+// leadingCols reports whether the column list fk ("(a, b)") is the start of
+// the index column list idx, so that the index returns the referencing
+// rows in key order. Plain names only; expressions never match.
+func leadingCols(idx, fk string) bool {
+	split := func(s string) []string {
+		s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "("), ")")
+		return strings.Split(s, ", ")
+	}
+	ic, fc := split(idx), split(fk)
+	if len(fc) > len(ic) {
+		return false
+	}
+	for i, c := range fc {
+		if c == "" || ic[i] != c || strings.ContainsAny(c, "() ") {
+			return false
+		}
+	}
+	return true
 }
 
 // simpleKey is a primary key or unique constraint of the plain form

@@ -38,6 +38,45 @@ func TestParseEntryTables(t *testing.T) {
 	}
 }
 
+func TestIndexColumnsForForeignKeys(t *testing.T) {
+	for _, c := range []struct {
+		index string
+		cols  string // "" when refused
+	}{
+		{"CREATE INDEX i ON public.t USING btree (a);", "(a)"},
+		{"CREATE UNIQUE INDEX i ON ONLY public.t USING btree (a, \"B c\");", "(a, \"B c\")"},
+		{"CREATE INDEX i ON public.t USING btree (a) INCLUDE (b);", "(a)"},
+		{"CREATE INDEX i ON public.t USING btree (a) WHERE (a > 0);", ""},
+		{"CREATE INDEX i ON public.t USING hash (a);", ""},
+		{"CREATE INDEX i ON public.t USING btree (lower(a));", "(lower(a))"},
+	} {
+		got, ok := parseIndexCols(c.index)
+		if (c.cols == "") == ok || got != c.cols {
+			t.Errorf("parseIndexCols(%q) = %q, %v; want %q", c.index, got, ok, c.cols)
+		}
+	}
+	from, name, cols, to, ok := parseFKCols("ALTER TABLE ONLY public.items\n    ADD CONSTRAINT f FOREIGN KEY (order_id, \"Line\") REFERENCES public.orders(id, line);")
+	if !ok || from != "public.items" || name != "f" || cols != `(order_id, "Line")` || to != "public.orders" {
+		t.Errorf("parseFKCols = %q %q %q %q %v", from, name, cols, to, ok)
+	}
+	for _, c := range []struct {
+		idx, fk string
+		want    bool
+	}{
+		{"(a)", "(a)", true},
+		{"(a, b)", "(a)", true},
+		{"(a, b)", "(a, b)", true},
+		{"(b, a)", "(a, b)", false},
+		{"(a)", "(a, b)", false},
+		{"(lower(a))", "(a)", false},
+		{"(ab)", "(a)", false},
+	} {
+		if got := leadingCols(c.idx, c.fk); got != c.want {
+			t.Errorf("leadingCols(%s, %s) = %v, want %v", c.idx, c.fk, got, c.want)
+		}
+	}
+}
+
 func fkRef(s string) (string, bool) {
 	_, _, to, ok := parseFK(s)
 	return to, ok
@@ -255,7 +294,8 @@ func TestPlanSplitsKeysAndForeignKeys(t *testing.T) {
 	in.kinds = map[string]byte{"public.customers": 'r', "public.events": 'r', "public.orders": 'r'}
 	in.post = append(in.post,
 		entry(entryConstraint, "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);"),
-		entry(entryFK, "ALTER TABLE ONLY public.orders ADD CONSTRAINT nv FOREIGN KEY (c) REFERENCES public.customers(id) NOT VALID;"))
+		entry(entryFK, "ALTER TABLE ONLY public.orders ADD CONSTRAINT nv FOREIGN KEY (c) REFERENCES public.customers(id) NOT VALID;"),
+		entry(entryIndex, "CREATE INDEX orders_cust_at ON public.orders USING btree (customer_id, created_at);"))
 	p := planRestore(in)
 	if err := prepareTasks(p.tasks); err != nil {
 		t.Fatal(err)
@@ -271,6 +311,9 @@ func TestPlanSplitsKeysAndForeignKeys(t *testing.T) {
 		`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);"`:                                              "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_x UNIQUE (a) INCLUDE (b);\n",
 		`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);"`:            "ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id) NOT VALID;\n",
 		`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`: "ALTER TABLE ONLY public.events VALIDATE CONSTRAINT \"ev_cust\";\n",
+		// An index leads with the referencing column: validated by a merge
+		// join of index scans, hash joins off for that statement.
+		`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT ord_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`: "BEGIN;\nSET LOCAL enable_hashjoin = off;\nALTER TABLE ONLY public.orders VALIDATE CONSTRAINT \"ord_cust\";\nCOMMIT;\n",
 		// Already NOT VALID: one task, unchanged.
 		`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT nv FOREIGN KEY (c) REFERENCES public.customers(id) NOT VALID;"`: "ALTER TABLE ONLY public.orders ADD CONSTRAINT nv FOREIGN KEY (c) REFERENCES public.customers(id) NOT VALID;\n",
 	}
@@ -292,6 +335,12 @@ func TestPlanSplitsKeysAndForeignKeys(t *testing.T) {
 	evAt := byName[`schema entry "Name: CREATE INDEX events_at ON public.events USING btree (at);"`]
 	if evIdx == nil || evAt == nil || evIdx.locks["public.events"].conflicts(evAt.locks["public.events"]) {
 		t.Errorf("the key's index build conflicts with another index build of the same table")
+	}
+	// The merge-join validation waits for the index it scans.
+	ordVal := byName[`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT ord_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`]
+	ordIdx := byName[`schema entry "Name: CREATE INDEX orders_cust_at ON public.orders USING btree (customer_id, created_at);"`]
+	if ordVal == nil || ordIdx == nil || !slices.Contains(ordVal.deps, ordIdx) {
+		t.Errorf("validation of ord_cust does not wait for index orders_cust_at")
 	}
 	val := byName[`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`]
 	if val.locks["public.customers"].conflicts(lockSet(1 << lockShare)) {
