@@ -356,27 +356,33 @@ func entrySQL(body string) string {
 // parseIndexTable reads the table of "CREATE [UNIQUE] INDEX name ON [ONLY]
 // schema.table …".
 func parseIndexTable(s string) (string, bool) {
-	s, ok := expectWords(s, "CREATE")
+	table, _, ok := indexHead(s)
+	return table, ok
+}
+
+// indexHead reads "CREATE [UNIQUE] INDEX name ON [ONLY] schema.table": the
+// table key and what follows it.
+func indexHead(s string) (table, rest string, ok bool) {
+	s, ok = expectWords(s, "CREATE")
 	if !ok {
-		return "", false
+		return "", "", false
 	}
 	if r, ok := expectWords(s, "UNIQUE"); ok {
 		s = r
 	}
 	if s, ok = expectWords(s, "INDEX"); !ok {
-		return "", false
+		return "", "", false
 	}
 	if _, s, ok = scanIdent(skipSpace(s)); !ok {
-		return "", false
+		return "", "", false
 	}
 	if s, ok = expectWords(s, "ON"); !ok {
-		return "", false
+		return "", "", false
 	}
 	if r, ok := expectWords(s, "ONLY"); ok {
 		s = r
 	}
-	table, _, ok := scanQualified(skipSpace(s))
-	return table, ok
+	return scanQualified(skipSpace(s))
 }
 
 // parseAlterTable reads the table of "ALTER TABLE [ONLY] schema.table …".
@@ -441,26 +447,8 @@ func parseFKCols(s string) (from, name, cols, to string, ok bool) {
 // [INCLUDE (…)];", parentheses included. Partial indexes and other access
 // methods are refused.
 func parseIndexCols(s string) (string, bool) {
-	s, ok := expectWords(s, "CREATE")
+	_, s, ok := indexHead(s)
 	if !ok {
-		return "", false
-	}
-	if r, ok := expectWords(s, "UNIQUE"); ok {
-		s = r
-	}
-	if s, ok = expectWords(s, "INDEX"); !ok {
-		return "", false
-	}
-	if _, s, ok = scanIdent(skipSpace(s)); !ok {
-		return "", false
-	}
-	if s, ok = expectWords(s, "ON"); !ok {
-		return "", false
-	}
-	if r, ok := expectWords(s, "ONLY"); ok {
-		s = r
-	}
-	if _, s, ok = scanQualified(skipSpace(s)); !ok {
 		return "", false
 	}
 	if s, ok = expectWords(s, "USING", "btree"); !ok {
