@@ -176,7 +176,7 @@ func run(ctx context.Context, n int64, dir string, streams int, cpuprofile, writ
 	fmt.Printf("stage_row_xxhash64_mbps %.1f\n", mbps(total, time.Since(start)))
 	_ = acc[0] + byte(acc64)
 
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return err
 	}

@@ -319,7 +319,10 @@ func newRepository(be backend.Backend, key *crypto.Key, p Params, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(p.CompressionLevel)), zstd.WithEncoderConcurrency(runtime.NumCPU()), zstd.WithLowerEncoderMem(true))
+	// Not WithLowerEncoderMem: it made the fastest level 13-20 % slower on
+	// 1 MiB chunks of COPY text (206-227 MB/s against 254-262 MB/s on one
+	// core) for no measurable change in a backup's peak RSS.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevel(p.CompressionLevel)), zstd.WithEncoderConcurrency(runtime.NumCPU()))
 	if err != nil {
 		return nil, fmt.Errorf("create compressor: %w", err)
 	}
