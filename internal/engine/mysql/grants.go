@@ -20,12 +20,18 @@ type grant struct {
 	Column    string `json:"column,omitempty"`
 	Privilege string `json:"privilege"`
 	Grantable bool   `json:"grantable,omitempty"`
+	// A grant on a stored routine: its name and PROCEDURE or FUNCTION.
+	Routine     string `json:"routine,omitempty"`
+	RoutineType string `json:"routine_type,omitempty"`
 }
 
 // captureGrants reads the grants on database name. information_schema shows
 // every account's grants to a user with SELECT on the mysql schema, and only
-// the user's own otherwise; grants on wildcard database patterns
-// (GRANT … ON `app\_%`.*) and on routines are not included.
+// the user's own otherwise. Grants on routines come from mysql.procs_priv
+// (no information_schema view has them), readable with SELECT on the mysql
+// schema; without it they are left out, like other accounts' grants. Grants
+// on wildcard database patterns (GRANT … ON `app\_%`.*) are not included:
+// they belong to no one database.
 func captureGrants(ctx context.Context, q querier, name string) ([]grant, error) {
 	var out []grant
 	for _, src := range []struct{ query, what string }{
@@ -41,11 +47,37 @@ func captureGrants(ctx context.Context, q querier, name string) ([]grant, error)
 			out = append(out, grant{Grantee: r[0], Table: r[1], Column: r[2], Privilege: r[3], Grantable: r[4] == "YES"})
 		}
 	}
+	rows, err := names(ctx, q, "SELECT User, Host, Routine_name, Routine_type, Proc_priv FROM mysql.procs_priv WHERE Db = ?", name)
+	switch {
+	case err == nil:
+		out = append(out, routineGrants(rows)...)
+	case !isPrivilegeError(err) && mysqlErr(err) != 1146: // 1146: no such table
+		return nil, fmt.Errorf("reading routine privileges of %s: %w", name, err)
+	}
 	slices.SortFunc(out, func(a, b grant) int {
-		return cmp.Or(cmp.Compare(a.Grantee, b.Grantee), cmp.Compare(a.Table, b.Table),
-			cmp.Compare(a.Column, b.Column), cmp.Compare(a.Privilege, b.Privilege))
+		return cmp.Or(cmp.Compare(a.Grantee, b.Grantee), cmp.Compare(a.RoutineType, b.RoutineType), cmp.Compare(a.Routine, b.Routine),
+			cmp.Compare(a.Table, b.Table), cmp.Compare(a.Column, b.Column), cmp.Compare(a.Privilege, b.Privilege))
 	})
 	return out, nil
+}
+
+// routineGrants turns mysql.procs_priv rows (user, host, routine, type,
+// privileges as a SET such as "Execute,Alter Routine,Grant") into grants.
+func routineGrants(rows [][]string) []grant {
+	var out []grant
+	for _, r := range rows {
+		grantee := "'" + r[0] + "'@'" + r[1] + "'"
+		privs := strings.Split(r[4], ",")
+		grantable := slices.Contains(privs, "Grant")
+		for _, p := range privs {
+			if p == "" || p == "Grant" {
+				continue
+			}
+			out = append(out, grant{Grantee: grantee, Routine: r[2], RoutineType: strings.ToUpper(r[3]),
+				Privilege: strings.ToUpper(p), Grantable: grantable})
+		}
+	}
+	return out
 }
 
 // quoteGrantee re-quotes an information_schema grantee ('user'@'host') for
@@ -64,8 +96,9 @@ func quoteGrantee(g string) (string, error) {
 // --table restore does not touch the database's own grants).
 func grantStatements(grants []grant, db string, tables map[string]bool) ([]string, error) {
 	type key struct {
-		grantee, table string
-		grantable      bool
+		grantee, table       string
+		routine, routineType string
+		grantable            bool
 	}
 	type entry struct {
 		privs []string
@@ -77,7 +110,10 @@ func grantStatements(grants []grant, db string, tables map[string]bool) ([]strin
 		if len(tables) > 0 && (g.Table == "" || !tables[g.Table]) {
 			continue
 		}
-		k := key{g.Grantee, g.Table, g.Grantable}
+		if g.Routine != "" && g.RoutineType != "PROCEDURE" && g.RoutineType != "FUNCTION" {
+			return nil, fmt.Errorf("grant on routine %s: unexpected routine type %q", g.Routine, g.RoutineType)
+		}
+		k := key{g.Grantee, g.Table, g.Routine, g.RoutineType, g.Grantable}
 		e := entries[k]
 		if e == nil {
 			e = &entry{cols: map[string][]string{}}
@@ -91,7 +127,8 @@ func grantStatements(grants []grant, db string, tables map[string]bool) ([]strin
 		}
 	}
 	slices.SortFunc(keys, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.grantee, b.grantee), cmp.Compare(a.table, b.table), boolOrder(a.grantable, b.grantable))
+		return cmp.Or(cmp.Compare(a.grantee, b.grantee), cmp.Compare(a.routineType, b.routineType), cmp.Compare(a.routine, b.routine),
+			cmp.Compare(a.table, b.table), boolOrder(a.grantable, b.grantable))
 	})
 	var out []string
 	for _, k := range keys {
@@ -110,7 +147,10 @@ func grantStatements(grants []grant, db string, tables map[string]bool) ([]strin
 			return nil, err
 		}
 		on := quoteIdent(db) + ".*"
-		if k.table != "" {
+		switch {
+		case k.routine != "":
+			on = k.routineType + " " + quoteIdent(db) + "." + quoteIdent(k.routine)
+		case k.table != "":
 			on = quoteIdent(db) + "." + quoteIdent(k.table)
 		}
 		s := "GRANT " + strings.Join(list, ", ") + " ON " + on + " TO " + to

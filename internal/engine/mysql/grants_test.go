@@ -32,9 +32,10 @@ func showGrants(t *testing.T, my *testsrv.My, account string) string {
 	return b.String()
 }
 
-// Grants on the database, a table and columns are captured, restored onto
-// the target database's name, skipped with --no-privileges and with a
-// warning (not a failure) when the account does not exist on the target.
+// Grants on the database, a table, columns and routines are captured,
+// restored onto the target database's name, skipped with --no-privileges
+// and with a warning (not a failure) when the account does not exist on the
+// target.
 func TestGrantsRoundTrip(t *testing.T) {
 	my := testsrv.MariaDB(t)
 	e := New()
@@ -48,6 +49,10 @@ func TestGrantsRoundTrip(t *testing.T) {
 		"GRANT SELECT, SHOW VIEW ON `"+name+"`.* TO "+account,
 		"GRANT INSERT ON `"+name+"`.accounts TO "+account+" WITH GRANT OPTION",
 		"GRANT UPDATE (owner, balance), SELECT (id) ON `"+name+"`.accounts TO "+account,
+		"CREATE PROCEDURE close_account(IN a INT) UPDATE accounts SET balance = 0 WHERE id = a",
+		"CREATE FUNCTION total() RETURNS INT READS SQL DATA RETURN (SELECT SUM(balance) FROM accounts)",
+		"GRANT EXECUTE, ALTER ROUTINE ON PROCEDURE `"+name+"`.close_account TO "+account,
+		"GRANT EXECUTE ON FUNCTION `"+name+"`.total TO "+account+" WITH GRANT OPTION",
 	)
 	t.Cleanup(func() { my.Exec(t, "", "DROP USER IF EXISTS "+account) })
 	mem, _ := backup(t, e, src, 1)
@@ -67,7 +72,7 @@ func TestGrantsRoundTrip(t *testing.T) {
 	}
 	all := showGrants(t, my, account)
 	want, got := onDB(all, name), onDB(all, target.Database())
-	if len(want) != 2 || strings.Join(want, "\n") != strings.Join(got, "\n") {
+	if len(want) != 4 || strings.Join(want, "\n") != strings.Join(got, "\n") {
 		t.Errorf("grants on the source:\n%s\ngrants on the restored database:\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
 	}
 
@@ -104,6 +109,9 @@ func TestGrantStatements(t *testing.T) {
 		{Grantee: "'a'@'%'", Table: "t", Privilege: "INSERT", Grantable: true},
 		{Grantee: "'a'@'%'", Table: "t", Column: "x", Privilege: "UPDATE"},
 		{Grantee: "'o'b'@'h'", Table: "u", Privilege: "DELETE"},
+		{Grantee: "'a'@'%'", Routine: "p", RoutineType: "PROCEDURE", Privilege: "EXECUTE"},
+		{Grantee: "'a'@'%'", Routine: "p", RoutineType: "PROCEDURE", Privilege: "ALTER ROUTINE"},
+		{Grantee: "'a'@'%'", Routine: "f", RoutineType: "FUNCTION", Privilege: "EXECUTE", Grantable: true},
 	}
 	got, err := grantStatements(grants, "d", nil)
 	if err != nil {
@@ -113,6 +121,8 @@ func TestGrantStatements(t *testing.T) {
 		"GRANT SELECT ON `d`.* TO 'a'@'%'",
 		"GRANT UPDATE (`x`) ON `d`.`t` TO 'a'@'%'",
 		"GRANT INSERT ON `d`.`t` TO 'a'@'%' WITH GRANT OPTION",
+		"GRANT EXECUTE ON FUNCTION `d`.`f` TO 'a'@'%' WITH GRANT OPTION",
+		"GRANT EXECUTE, ALTER ROUTINE ON PROCEDURE `d`.`p` TO 'a'@'%'",
 		"GRANT DELETE ON `d`.`u` TO 'o''b'@'h'",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -124,5 +134,17 @@ func TestGrantStatements(t *testing.T) {
 	}
 	if _, err := grantStatements([]grant{{Grantee: "bogus", Privilege: "SELECT"}}, "d", nil); err == nil {
 		t.Error("a malformed grantee was accepted")
+	}
+	if _, err := grantStatements([]grant{{Grantee: "'a'@'%'", Routine: "r", RoutineType: "EVENT", Privilege: "EXECUTE"}}, "d", nil); err == nil {
+		t.Error("a grant on an unknown routine type was accepted")
+	}
+	rg := routineGrants([][]string{{"a", "%", "p", "PROCEDURE", "Execute,Alter Routine,Grant"}, {"b", "h", "f", "FUNCTION", "Execute"}})
+	wantRG := []grant{
+		{Grantee: "'a'@'%'", Routine: "p", RoutineType: "PROCEDURE", Privilege: "EXECUTE", Grantable: true},
+		{Grantee: "'a'@'%'", Routine: "p", RoutineType: "PROCEDURE", Privilege: "ALTER ROUTINE", Grantable: true},
+		{Grantee: "'b'@'h'", Routine: "f", RoutineType: "FUNCTION", Privilege: "EXECUTE"},
+	}
+	if fmt.Sprint(rg) != fmt.Sprint(wantRG) {
+		t.Errorf("routineGrants = %v, want %v", rg, wantRG)
 	}
 }
