@@ -22,6 +22,8 @@ func TestBulkLoadsEmptyTables(t *testing.T) {
 		{"10.11.19-MariaDB-0+deb12u1", true},
 		{"10.6.0-MariaDB", true},
 		{"11.4.2-MariaDB-log", true},
+		{"5.5.5-10.11.6-MariaDB-0+deb12u1", true},
+		{"5.5.5-10.5.9-MariaDB", false},
 		{"10.5.23-MariaDB-0+deb11u1", false},
 		{"10.3.39-MariaDB", false},
 		{"8.0.36", false},

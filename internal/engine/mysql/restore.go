@@ -365,6 +365,9 @@ func loadCost(bytes, rows int64) int64 {
 // an empty InnoDB table in bulk when unique_checks and foreign_key_checks
 // are off: MariaDB 10.6 and later (MDEV-515, MDEV-24621).
 func bulkLoadsEmptyTables(version string) bool {
+	// MariaDB 10 announces itself as "5.5.5-10.x" in the protocol handshake;
+	// some proxies pass that on as VERSION().
+	version = strings.TrimPrefix(version, "5.5.5-")
 	i := strings.Index(strings.ToLower(version), "-mariadb")
 	if i < 0 {
 		return false
