@@ -105,7 +105,7 @@ func TestRestoreLoadsTablesInBulk(t *testing.T) {
 		"INSERT INTO transient SELECT seq FROM seq_1_to_10",
 		"INSERT INTO isam SELECT seq FROM seq_1_to_10",
 		"ANALYZE TABLE big")
-	e := &Engine{SplitBytes: 64 << 10}
+	e := &Engine{SplitBytes: 64 << 10, StatsHoldBytes: 1}
 	mem, res := backup(t, e, src, 2)
 	parts := 0
 	for _, s := range mem.Manifest().StreamsOf(manifest.KindData) {

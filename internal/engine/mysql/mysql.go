@@ -50,10 +50,25 @@ const (
 // primary-key ranges.
 const DefaultSplitBytes = 256 << 20
 
+// DefaultStatsHoldBytes is the data size from which a restore holds a
+// table's InnoDB statistics recalculation while loading it (see
+// holdStatsRecalc): below it the recalculations cost less than the two
+// ALTER TABLEs and the ANALYZE TABLE that holding takes.
+const DefaultStatsHoldBytes = 32 << 20
+
 // Engine is the MySQL/MariaDB engine.
 type Engine struct {
 	// SplitBytes overrides DefaultSplitBytes when > 0.
 	SplitBytes int64
+	// StatsHoldBytes overrides DefaultStatsHoldBytes when > 0.
+	StatsHoldBytes int64
+}
+
+func (e *Engine) statsHoldBytes() int64 {
+	if e.StatsHoldBytes > 0 {
+		return e.StatsHoldBytes
+	}
+	return DefaultStatsHoldBytes
 }
 
 // New returns the engine.

@@ -150,7 +150,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err := replay(ctx, db, pre, opts.NoOwner); err != nil {
 		return err
 	}
-	if err := loadData(ctx, db, snap, ss, only, jobs, opts.Progress, log); err != nil {
+	if err := loadData(ctx, db, snap, ss, only, jobs, e.statsHoldBytes(), opts.Progress, log); err != nil {
 		return err
 	}
 	if err := replay(ctx, db, post, opts.NoOwner); err != nil {
@@ -380,7 +380,7 @@ func bulkLoadsEmptyTables(version string) bool {
 }
 
 // loadData loads the data streams of the snapshot in parallel.
-func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *snapshotSchema, only map[string]bool, jobs int, p *progress.Progress, log *slog.Logger) error {
+func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *snapshotSchema, only map[string]bool, jobs int, holdBytes int64, p *progress.Progress, log *slog.Logger) error {
 	m := snap.Manifest()
 	var streams []manifest.Stream
 	for _, s := range m.StreamsOf(manifest.KindData) {
@@ -414,7 +414,7 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 		rows[t.Name] = t.Rows
 	}
 	units := loadUnits(streams, ss, rows, bulk)
-	held, err := holdStatsRecalc(ctx, db, units, log)
+	held, err := holdStatsRecalc(ctx, db, units, holdBytes, log)
 	if err != nil {
 		return err
 	}
@@ -502,17 +502,27 @@ func (u loadUnit) describe() string {
 }
 
 // holdStatsRecalc turns off InnoDB's automatic statistics recalculation on
-// the tables about to be loaded and returns those it changed. While a table
+// the tables about to be loaded with at least minBytes of data and returns
+// those it changed. While a table
 // fills, the server's background thread recalculates its persistent
 // statistics again and again (each time a tenth of its rows changed): on a
 // 2-core MariaDB 10.11 that doubled the server CPU of a load (35 against
 // 17 CPU-s for 5.8 million rows). Tables whose definition sets
 // STATS_AUTO_RECALC or STATS_PERSISTENT=0 are left alone. releaseStatsRecalc
 // puts the default back and analyzes the table once it is loaded.
-func holdStatsRecalc(ctx context.Context, db *sql.DB, units []loadUnit, log *slog.Logger) (map[string]bool, error) {
-	want := map[string]bool{}
+func holdStatsRecalc(ctx context.Context, db *sql.DB, units []loadUnit, minBytes int64, log *slog.Logger) (map[string]bool, error) {
+	size := map[string]int64{}
 	for _, u := range units {
-		want[u.table.Name] = true
+		size[u.table.Name] += u.size
+	}
+	want := map[string]bool{}
+	for name, n := range size {
+		if n >= minBytes {
+			want[name] = true
+		}
+	}
+	if len(want) == 0 {
+		return map[string]bool{}, nil
 	}
 	rows, err := db.QueryContext(ctx, `SELECT TABLE_NAME, COALESCE(ENGINE, ''), COALESCE(CREATE_OPTIONS, '')
 		FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`)
