@@ -238,6 +238,16 @@ func restoreInto(t *testing.T, e *Engine, my *testsrv.My, mem *enginetest.Memory
 	return target
 }
 
+// restoreAndCompare restores a backup into a new database and checks that
+// every table's rows and every object's SHOW CREATE equal the source's.
+func restoreAndCompare(t *testing.T, e *Engine, my *testsrv.My, mem *enginetest.Memory, res *engine.BackupResult, src *dsn.DSN, name string, opts engine.RestoreOptions) *dsn.DSN {
+	t.Helper()
+	target := restoreInto(t, e, my, mem, name, opts)
+	compareTables(t, res.Tables, checksums(t, e, target))
+	compareSchemas(t, showCreateSet(t, src), showCreateSet(t, target))
+	return target
+}
+
 func TestChinookRoundTrip(t *testing.T) {
 	my := testsrv.MariaDB(t)
 	e := New()
@@ -259,9 +269,7 @@ func TestChinookRoundTrip(t *testing.T) {
 		t.Errorf("Track rows = %d, want 3503", tracks.Rows)
 	}
 	compareTables(t, res.Tables, checksums(t, e, src))
-	target := restoreInto(t, e, my, mem, "chinook_restored", engine.RestoreOptions{Jobs: 3})
-	compareTables(t, res.Tables, checksums(t, e, target))
-	compareSchemas(t, showCreateSet(t, src), showCreateSet(t, target))
+	restoreAndCompare(t, e, my, mem, res, src, "chinook_restored", engine.RestoreOptions{Jobs: 3})
 }
 
 func TestRichRoundTrip(t *testing.T) {
@@ -270,9 +278,7 @@ func TestRichRoundTrip(t *testing.T) {
 	src := loadRich(t, my)
 	mem, res := backup(t, e, src, 3)
 	compareTables(t, res.Tables, checksums(t, e, src))
-	target := restoreInto(t, e, my, mem, "rich_restored", engine.RestoreOptions{Jobs: 2})
-	compareTables(t, res.Tables, checksums(t, e, target))
-	compareSchemas(t, showCreateSet(t, src), showCreateSet(t, target))
+	target := restoreAndCompare(t, e, my, mem, res, src, "rich_restored", engine.RestoreOptions{Jobs: 2})
 
 	ctx := ctxT(t)
 	db, err := open(ctx, target, nil)
@@ -580,9 +586,7 @@ func TestSingleTransactionFallback(t *testing.T) {
 		t.Errorf("consistency = %q, want %q", res.Meta["consistency"], ModeSingle)
 	}
 	compareTables(t, res.Tables, checksums(t, e, src))
-	target := restoreInto(t, e, my, mem, "fallback_restored", engine.RestoreOptions{})
-	compareTables(t, res.Tables, checksums(t, e, target))
-	compareSchemas(t, showCreateSet(t, src), showCreateSet(t, target))
+	restoreAndCompare(t, e, my, mem, res, src, "fallback_restored", engine.RestoreOptions{})
 }
 
 func TestBadInput(t *testing.T) {
