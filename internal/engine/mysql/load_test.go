@@ -149,4 +149,13 @@ func TestRestoreLoadsTablesInBulk(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "table big") || !strings.Contains(err.Error(), second) || !strings.Contains(err.Error(), "injected") {
 		t.Errorf("restore with a damaged stream: error %v, want one naming table big and stream %s", err, second)
 	}
+	// The failed restore gave the tables it held their automatic
+	// statistics back.
+	var createOpts string
+	if err := db.QueryRowContext(ctx, "SELECT CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'big'", bad.Database()).Scan(&createOpts); err != nil {
+		t.Fatalf("reading the options of big in the failed restore's database: %v", err)
+	}
+	if strings.Contains(strings.ToLower(createOpts), "stats_auto_recalc") {
+		t.Errorf("after a failed restore big has options %q, want STATS_AUTO_RECALC back at its default", createOpts)
+	}
 }

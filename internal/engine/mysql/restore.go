@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
@@ -418,6 +419,21 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 	if err != nil {
 		return err
 	}
+	// A failed or interrupted load must not leave tables without automatic
+	// statistics: give the held ones their default back (no ANALYZE; the
+	// restore failed and the caller says so).
+	defer func() {
+		if len(held) == 0 {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for name := range held {
+			if _, err := db.ExecContext(cctx, "ALTER TABLE "+quoteIdent(name)+" STATS_AUTO_RECALC = DEFAULT"); err != nil {
+				log.Warn("table left with STATS_AUTO_RECALC = 0 after the failed restore; run ALTER TABLE … STATS_AUTO_RECALC = DEFAULT", "table", name, "error", err)
+			}
+		}
+	}()
 	log.Debug("loading data", "units", len(units), "streams", len(streams), "bulk", bulk, "jobs", jobs)
 
 	var mu sync.Mutex
@@ -477,10 +493,10 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 	// loads of the tables whose foreign keys point at it.
 	for _, u := range units {
 		if held[u.table.Name] {
-			delete(held, u.table.Name)
 			if err := releaseStatsRecalc(ctx, db, u.table.Name); err != nil {
 				return err
 			}
+			delete(held, u.table.Name)
 		}
 	}
 	for _, t := range m.Tables {
