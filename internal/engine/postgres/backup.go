@@ -85,7 +85,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		return nil, fmt.Errorf("count large objects: %w", err)
 	}
 	if nLO > 0 {
-		return nil, fmt.Errorf("database %s has %d large objects (pg_largeobject): snapdata does not back up large objects; store them in bytea columns or back them up with pg_dump", dbName, nLO)
+		return nil, largeObjectsError(ctx, coord, dbName, nLO)
 	}
 	tabs, err := loadTables(ctx, coord)
 	if err != nil {
@@ -270,6 +270,36 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 }
 
 // openWorker opens a read-only session that reads the exported snapshot.
+// largeObjectsError refuses a database with large objects, naming the first
+// of them and the columns that may refer to them (type oid, or a domain over
+// it such as the lo extension's lo).
+func largeObjectsError(ctx context.Context, q *pgx.Conn, dbName string, n int64) error {
+	var oids, cols string
+	err := q.QueryRow(ctx, `SELECT
+		COALESCE((SELECT string_agg(oid::text, ', ') FROM (SELECT oid FROM pg_largeobject_metadata ORDER BY oid LIMIT 5) o), ''),
+		COALESCE((SELECT string_agg(col, ', ') FROM (
+			SELECT format('%I.%I.%I', n.nspname, c.relname, a.attname) AS col
+			FROM pg_attribute a
+			JOIN pg_class c ON c.oid = a.attrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			JOIN pg_type ty ON ty.oid = a.atttypid
+			WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+			  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+			  AND (a.atttypid = 'oid'::regtype OR (ty.typtype = 'd' AND ty.typbasetype = 'oid'::regtype))
+			ORDER BY 1 LIMIT 10) c), '')`).Scan(&oids, &cols)
+	detail := ""
+	if err == nil {
+		if n > 5 {
+			oids += ", …"
+		}
+		detail = " (oids " + oids + ")"
+		if cols != "" {
+			detail += "; columns that may refer to them: " + cols
+		}
+	}
+	return fmt.Errorf("database %s has %d large objects%s: snapdata does not back up large objects (pg_largeobject); store them in bytea columns or back them up with pg_dump", dbName, n, detail)
+}
+
 func openWorker(ctx context.Context, src *dsn.DSN, snapID string) (*pgx.Conn, error) {
 	conn, err := connect(ctx, src, true)
 	if err != nil {
