@@ -68,7 +68,7 @@ type task struct {
 
 	succ    []*task
 	waiting int     // unfinished dependencies
-	prio    float64 // cost of the longest path from here to the end
+	prio    float64 // cost of the longest path from here to the end, plus serialized work (prepareTasks)
 	order   int     // position in the task list, the tie-breaker
 }
 
@@ -125,15 +125,87 @@ func prepareTasks(tasks []*task) error {
 	if len(order) != len(tasks) {
 		return errors.New("schedule: dependency cycle between restore tasks")
 	}
+	longestPaths(order, nil)
+	// Tasks that take a self-conflicting lock on the same table run one
+	// after another whatever the dependencies say (two VALIDATE CONSTRAINT
+	// on one table, say): once one of them can start, the others that are
+	// neither before nor after it in the graph still have to run too. Add
+	// their cost to its priority, so a table whose serialized work is long
+	// is not left for the end of the restore while the other session idles.
+	if extra := serializedWork(tasks); len(extra) > 0 {
+		longestPaths(order, extra)
+	}
+	return nil
+}
+
+// longestPaths sets each task's priority to the cost of the longest path
+// from it to the end of the graph (order is topological), where a task
+// counts extra[t] more than its own cost.
+func longestPaths(order []*task, extra map[*task]float64) {
 	for i := len(order) - 1; i >= 0; i-- {
 		t := order[i]
 		var best float64
 		for _, s := range t.succ {
 			best = max(best, s.prio)
 		}
-		t.prio = t.cost + best
+		t.prio = t.cost + extra[t] + best
 	}
-	return nil
+}
+
+// maxSerialGroup bounds the tasks of one table whose mutual order is
+// checked (pairwise reachability): beyond it the table gets no extra
+// priority.
+const maxSerialGroup = 64
+
+// serializedWork returns, for each task that holds a self-conflicting lock
+// mode on a table, the summed cost of the other tasks that hold one on the
+// same table and are neither its ancestors nor its descendants.
+func serializedWork(tasks []*task) map[*task]float64 {
+	groups := map[string][]*task{}
+	for _, t := range tasks {
+		for k, set := range t.locks {
+			if k == lockEverything || k == lockAttach {
+				continue
+			}
+			if set.conflicts(set) {
+				groups[k] = append(groups[k], t)
+			}
+		}
+	}
+	extra := map[*task]float64{}
+	for _, g := range groups {
+		if len(g) < 2 || len(g) > maxSerialGroup {
+			continue
+		}
+		for _, a := range g {
+			for _, b := range g {
+				if a != b && b.cost > 0 && !reaches(a, b) && !reaches(b, a) {
+					extra[a] += b.cost
+				}
+			}
+		}
+	}
+	return extra
+}
+
+// reaches reports whether to depends, directly or not, on from.
+func reaches(from, to *task) bool {
+	seen := map[*task]bool{}
+	stack := []*task{from}
+	for len(stack) > 0 {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, s := range t.succ {
+			if s == to {
+				return true
+			}
+			if !seen[s] {
+				seen[s] = true
+				stack = append(stack, s)
+			}
+		}
+	}
+	return false
 }
 
 // scheduler hands out tasks to workers.

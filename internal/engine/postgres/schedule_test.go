@@ -404,3 +404,66 @@ func TestScheduleSplitsADominatingTable(t *testing.T) {
 		}
 	}
 }
+
+// Tasks that serialize on a table lock (two validations of one table's
+// foreign keys) count each other's cost in their priority, so the table's
+// chain starts before shorter independent work; tasks before them in the
+// graph (the table's load) do not count.
+func TestSerializedWorkRaisesPriority(t *testing.T) {
+	newTask := func(name string, cost float64, deps ...*task) *task {
+		return &task{name: name, cost: cost, deps: deps}
+	}
+	load := newTask("load t", 10)
+	load.lock("t", lockAccessExclusive)
+	a := newTask("validate a", 4, load)
+	a.lock("t", lockShareUpdateExclusive)
+	b := newTask("validate b", 4, load)
+	b.lock("t", lockShareUpdateExclusive)
+	after := newTask("after b", 1, b) // b's successor, on another table
+	c := newTask("index c", 6)
+	c.lock("u", lockShare)
+	d := newTask("index d", 5)
+	d.lock("u", lockShare) // SHARE does not conflict with itself: no extra
+	tasks := []*task{load, a, b, after, c, d}
+	if err := prepareTasks(tasks); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		t    *task
+		want float64
+	}{
+		{a, 4 + 4},     // its own cost + b's
+		{b, 4 + 4 + 1}, // + a's, + its successor's path
+		{after, 1},     // holds no lock on t
+		{load, 10 + 9}, // the load's own cost + b's priority; a and b are after it, not beside it
+		{c, 6}, {d, 5}, // independent, non-conflicting
+	} {
+		if tc.t.prio != tc.want {
+			t.Errorf("priority of %s = %v, want %v", tc.t.name, tc.t.prio, tc.want)
+		}
+	}
+
+	// Without the load in front, on two workers: the serialized pair
+	// starts before the independent index builds that are longer than
+	// either of its tasks alone.
+	a2 := newTask("validate a", 4)
+	a2.lock("t", lockShareUpdateExclusive)
+	b2 := newTask("validate b", 4)
+	b2.lock("t", lockShareUpdateExclusive)
+	c2 := newTask("index c", 6)
+	d2 := newTask("index d", 5)
+	p := &planned{tasks: []*task{c2, d2, a2, b2}}
+	r, err := runPlan(t, p, 2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[string]bool{}
+	for _, ev := range r.events {
+		if what, name, _ := cutSpace(ev); what == "start" && len(first) < 2 {
+			first[name] = true
+		}
+	}
+	if !first["validate a"] && !first["validate b"] {
+		t.Errorf("first two tasks %v, want one of the serialized validations among them: %v", first, r.events)
+	}
+}
