@@ -104,9 +104,15 @@ type Repository struct {
 	params Params
 	log    *slog.Logger
 
-	enc     *zstd.Encoder
-	dec     *zstd.Decoder
-	workers int
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+	// strong compresses the new chunks of a backup that is mostly
+	// unchanged (Uploader.useStrong); made on first use. Nil when the
+	// repository's own level is already at least as strong.
+	strongOnce sync.Once
+	strong     *zstd.Encoder
+	strongErr  error
+	workers    int
 	// newChunker makes a stream's chunker (parameters checked and the
 	// gear table derived once, at open).
 	newChunker func(io.Reader) Chunker
@@ -358,6 +364,9 @@ func (r *Repository) Encrypted() bool { return r.key.Encrypted() }
 // Close releases the repository.
 func (r *Repository) Close() error {
 	r.dec.Close()
+	if r.strong != nil {
+		r.strong.Close()
+	}
 	return r.be.Close()
 }
 
@@ -376,11 +385,37 @@ const (
 	blobZstd = 1
 )
 
+// StrongLevel is the zstd level of new chunks in a mostly unchanged backup
+// (see Uploader): about 5 % smaller than the fastest level on COPY text at
+// about 2.6 times its CPU, spent only where little is new.
+const StrongLevel = zstd.SpeedBetterCompression
+
+// strongEncoder returns the encoder for StrongLevel, or nil when the
+// repository's own level is at least as strong (or the encoder cannot be
+// made: then the repository's level is used).
+func (r *Repository) strongEncoder() *zstd.Encoder {
+	if zstd.EncoderLevel(r.params.CompressionLevel) >= StrongLevel {
+		return nil
+	}
+	r.strongOnce.Do(func() {
+		r.strong, r.strongErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(StrongLevel), zstd.WithEncoderConcurrency(runtime.NumCPU()))
+		if r.strongErr != nil {
+			r.log.Warn("cannot make the stronger compressor for new chunks; using the repository's level", "error", r.strongErr)
+		}
+	})
+	return r.strong
+}
+
 // encode compresses (when it helps) and seals plaintext.
 func (r *Repository) encode(plain []byte) []byte {
+	return r.encodeWith(r.enc, plain)
+}
+
+// encodeWith is encode with a given compressor.
+func (r *Repository) encodeWith(enc *zstd.Encoder, plain []byte) []byte {
 	buf := make([]byte, 1, len(plain)/2+64)
 	buf[0] = blobZstd
-	buf = r.enc.EncodeAll(plain, buf)
+	buf = enc.EncodeAll(plain, buf)
 	if len(buf) >= len(plain)+1 {
 		buf = append(buf[:0], blobRaw)
 		buf = append(buf, plain...)

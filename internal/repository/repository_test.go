@@ -402,3 +402,62 @@ func TestDefaultChunkSizeKeepsObjectCountLow(t *testing.T) {
 		t.Errorf("%d objects for %d MiB: %d KiB per object, 10 GB would need %d objects", n, len(data)>>20, perObject>>10, (10<<30)/perObject)
 	}
 }
+
+// A backup that is mostly unchanged compresses its new chunks at
+// StrongLevel; a first backup (everything new) keeps the repository's
+// level. Both read back byte for byte.
+func TestNewChunksOfMostlyUnchangedBackupCompressStronger(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{})
+	base := text(1, 4<<20)
+	s1, err := r.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.up.strongAfter = 1 << 20
+	writeStream(t, s1, "t", base)
+	snap1 := &manifest.Snapshot{Time: time.Now(), Source: "s", Engine: "test"}
+	if _, err := s1.Commit(context.Background(), snap1); err != nil {
+		t.Fatal(err)
+	}
+	if n := s1.up.StrongChunks(); n != 0 {
+		t.Errorf("first backup: %d chunks at the strong level, want 0 (everything is new)", n)
+	}
+
+	// The same rows plus 5 % new ones at the end.
+	grown := append(append([]byte{}, base...), text(2, 200<<10)...)
+	s2, err := r.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.up.strongAfter = 1 << 20
+	writeStream(t, s2, "t", grown)
+	snap := &manifest.Snapshot{Time: time.Now(), Source: "s", Engine: "test"}
+	if _, err := s2.Commit(context.Background(), snap); err != nil {
+		t.Fatal(err)
+	}
+	if s2.up.NewChunks() == 0 || s2.up.StrongChunks() == 0 {
+		t.Fatalf("second backup: %d new chunks, %d at the strong level; want some of each", s2.up.NewChunks(), s2.up.StrongChunks())
+	}
+	// What the new chunks would have taken at the repository's level.
+	known := map[string]bool{}
+	for _, c := range snap1.Streams[0].Chunks {
+		known[c.ID] = true
+	}
+	var fastest int64
+	for _, c := range snap.Streams[0].Chunks {
+		if known[c.ID] {
+			continue
+		}
+		data, err := r.LoadChunk(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fastest += int64(len(r.encode(data)))
+	}
+	if added := s2.AddedBytes(); added >= fastest {
+		t.Errorf("second backup added %d bytes; the repository's level would have stored %d: want fewer", added, fastest)
+	}
+	if got := readStream(t, r, snap.Streams[0]); !bytes.Equal(got, grown) {
+		t.Error("stream of the second backup does not read back")
+	}
+}

@@ -101,6 +101,8 @@ func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, 
 	}
 	snap.LogicalBytes = logical
 	snap.AddedBytes = s.up.AddedBytes()
+	s.r.log.Debug("backup session stored its chunks", "new_chunks", s.up.NewChunks(), "added_bytes", snap.AddedBytes,
+		"strong_chunks", s.up.StrongChunks(), "strong_level", StrongLevel.String())
 	return s.r.SaveManifest(ctx, snap)
 }
 

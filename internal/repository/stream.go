@@ -37,12 +37,20 @@ func (r *Repository) loadKnown(ctx context.Context) error {
 // Uploader stores chunks for one backup with a bounded pool of workers. It
 // counts the bytes it adds, and Wait reports the first error.
 type Uploader struct {
-	r     *Repository
-	ctx   context.Context
-	sem   chan struct{}
-	wg    sync.WaitGroup
-	added atomic.Int64
-	nnew  atomic.Int64
+	r       *Repository
+	ctx     context.Context
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	added   atomic.Int64
+	nnew    atomic.Int64
+	nstrong atomic.Int64
+
+	// Plaintext bytes handed to put (stored or not) and of new chunks:
+	// while new chunks are at most 1/strongShare of what the session has
+	// seen, after strongAfter bytes, they are compressed at StrongLevel.
+	seen        atomic.Int64
+	fresh       atomic.Int64
+	strongAfter int64
 
 	mu       sync.Mutex
 	inflight map[ID]struct{}
@@ -55,8 +63,29 @@ func (r *Repository) NewUploader(ctx context.Context) (*Uploader, error) {
 	if err := r.loadKnown(ctx); err != nil {
 		return nil, err
 	}
-	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), inflight: map[ID]struct{}{}}, nil
+	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), inflight: map[ID]struct{}{}, strongAfter: strongAfter}, nil
 }
+
+// A backup compresses its new chunks at StrongLevel once it has seen
+// strongAfter bytes and at most one byte in strongShare was new: the
+// extra CPU then goes to a small part of the data (a database whose rows
+// mostly did not change) and what it saves is stored in every later
+// snapshot. A first backup (everything new) keeps the repository's level.
+const (
+	strongAfter = 32 << 20
+	strongShare = 10
+)
+
+// useStrong counts n new bytes and reports whether they get StrongLevel.
+func (u *Uploader) useStrong(n int) bool {
+	fresh := u.fresh.Add(int64(n))
+	seen := u.seen.Load()
+	return seen >= u.strongAfter && fresh*strongShare <= seen
+}
+
+// StrongChunks returns how many chunks this session compressed at
+// StrongLevel.
+func (u *Uploader) StrongChunks() int64 { return u.nstrong.Load() }
 
 // AddedBytes returns the stored bytes of chunks this session uploaded.
 func (u *Uploader) AddedBytes() int64 { return u.added.Load() }
@@ -85,6 +114,7 @@ func (u *Uploader) put(id ID, data []byte) error {
 	if err := u.Err(); err != nil {
 		return err
 	}
+	u.seen.Add(int64(len(data)))
 	r := u.r
 	r.mu.Lock()
 	_, known := r.known[id]
@@ -107,6 +137,13 @@ func (u *Uploader) put(id ID, data []byte) error {
 		buf = make([]byte, len(data))
 	}
 	copy(buf, data)
+	enc := r.enc
+	if u.useStrong(len(data)) {
+		if strong := r.strongEncoder(); strong != nil {
+			enc = strong
+			u.nstrong.Add(1)
+		}
+	}
 	select {
 	case u.sem <- struct{}{}:
 	case <-u.ctx.Done():
@@ -116,7 +153,7 @@ func (u *Uploader) put(id ID, data []byte) error {
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.sem }()
-		obj := r.encode(buf)
+		obj := r.encodeWith(enc, buf)
 		u.bufs.Put(&buf)
 		h := backend.Handle{Type: backend.Data, Name: id.String()}
 		if err := r.be.Save(u.ctx, h, obj); err != nil {
