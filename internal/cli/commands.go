@@ -45,6 +45,10 @@ created; snapshots written later all use them.
   --compression best     zstd best compression (≈ zstd -11): ~10 % smaller, below pg_dump -Fc,
                          ~9× the compression CPU of fastest and more memory (archives)
 
+Whatever the level, the new chunks of a backup in which at most a tenth of the data is new
+(a later backup of a database that mostly did not change) are compressed at least at
+"better": a few percent smaller for little CPU, since there is little to compress.
+
   SNAPDATA_PASSWORD=… snapdata init --repo ./backups
   snapdata init --repo ./backups --compression better
   snapdata init --repo 's3://bucket/prefix?endpoint=http://127.0.0.1:9000' --password-file /run/secrets/repo`,
