@@ -398,7 +398,9 @@ func (r *Repository) strongEncoder() *zstd.Encoder {
 		return nil
 	}
 	r.strongOnce.Do(func() {
-		r.strong, r.strongErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(StrongLevel), zstd.WithEncoderConcurrency(runtime.NumCPU()))
+		// At most two at a time: each holds ~13 MiB of match tables, and
+		// only a small share of a backup's chunks comes here.
+		r.strong, r.strongErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(StrongLevel), zstd.WithEncoderConcurrency(min(runtime.NumCPU(), 2)))
 		if r.strongErr != nil {
 			r.log.Warn("cannot make the stronger compressor for new chunks; using the repository's level", "error", r.strongErr)
 		}
