@@ -408,33 +408,31 @@ func TestDefaultChunkSizeKeepsObjectCountLow(t *testing.T) {
 // level. Both read back byte for byte.
 func TestNewChunksOfMostlyUnchangedBackupCompressStronger(t *testing.T) {
 	r, _ := newRepo(t, InitOptions{})
+	// backup stores data as stream "t" in a session that may use the
+	// strong level after 1 MiB.
+	backup := func(data []byte) (*Session, *manifest.Snapshot) {
+		t.Helper()
+		s, err := r.NewSession(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.up.strongAfter = 1 << 20
+		writeStream(t, s, "t", data)
+		snap := &manifest.Snapshot{Time: time.Now(), Source: "s", Engine: "test"}
+		if _, err := s.Commit(context.Background(), snap); err != nil {
+			t.Fatal(err)
+		}
+		return s, snap
+	}
 	base := text(1, 4<<20)
-	s1, err := r.NewSession(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1.up.strongAfter = 1 << 20
-	writeStream(t, s1, "t", base)
-	snap1 := &manifest.Snapshot{Time: time.Now(), Source: "s", Engine: "test"}
-	if _, err := s1.Commit(context.Background(), snap1); err != nil {
-		t.Fatal(err)
-	}
+	s1, snap1 := backup(base)
 	if n := s1.up.StrongChunks(); n != 0 {
 		t.Errorf("first backup: %d chunks at the strong level, want 0 (everything is new)", n)
 	}
 
 	// The same rows plus 5 % new ones at the end.
 	grown := append(append([]byte{}, base...), text(2, 200<<10)...)
-	s2, err := r.NewSession(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2.up.strongAfter = 1 << 20
-	writeStream(t, s2, "t", grown)
-	snap := &manifest.Snapshot{Time: time.Now(), Source: "s", Engine: "test"}
-	if _, err := s2.Commit(context.Background(), snap); err != nil {
-		t.Fatal(err)
-	}
+	s2, snap := backup(grown)
 	if s2.up.NewChunks() == 0 || s2.up.StrongChunks() == 0 {
 		t.Fatalf("second backup: %d new chunks, %d at the strong level; want some of each", s2.up.NewChunks(), s2.up.StrongChunks())
 	}
