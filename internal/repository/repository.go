@@ -111,7 +111,6 @@ type Repository struct {
 	// repository's own level is already at least as strong.
 	strongOnce sync.Once
 	strong     *zstd.Encoder
-	strongErr  error
 	workers    int
 	// newChunker makes a stream's chunker (parameters checked and the
 	// gear table derived once, at open).
@@ -400,10 +399,12 @@ func (r *Repository) strongEncoder() *zstd.Encoder {
 	r.strongOnce.Do(func() {
 		// At most two at a time: each holds ~13 MiB of match tables, and
 		// only a small share of a backup's chunks comes here.
-		r.strong, r.strongErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(StrongLevel), zstd.WithEncoderConcurrency(min(runtime.NumCPU(), 2)))
-		if r.strongErr != nil {
-			r.log.Warn("cannot make the stronger compressor for new chunks; using the repository's level", "error", r.strongErr)
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(StrongLevel), zstd.WithEncoderConcurrency(min(runtime.NumCPU(), 2)))
+		if err != nil {
+			r.log.Warn("cannot make the stronger compressor for new chunks; using the repository's level", "error", err)
+			return
 		}
+		r.strong = enc
 	})
 	return r.strong
 }

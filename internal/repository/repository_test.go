@@ -403,6 +403,30 @@ func TestDefaultChunkSizeKeepsObjectCountLow(t *testing.T) {
 	}
 }
 
+// The stronger level starts after strongAfter bytes and only while at most
+// one byte in strongShare of what the session has seen is new.
+func TestUseStrongThreshold(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		seen, fresh int64 // seen includes the chunk (put counts it first); fresh does not
+		chunk       int
+		want        bool
+	}{
+		{"too early", 99, 0, 1, false},
+		{"all new", 1000, 990, 10, false},
+		{"a tenth new", 1000, 90, 10, true},
+		{"just over a tenth", 1000, 91, 10, false},
+		{"nothing new before", 5000, 0, 10, true},
+	} {
+		u := &Uploader{strongAfter: 100}
+		u.seen.Store(c.seen)
+		u.fresh.Store(c.fresh)
+		if got := u.useStrong(c.chunk); got != c.want {
+			t.Errorf("%s: useStrong after %d seen, %d new, chunk %d = %v, want %v", c.name, c.seen, c.fresh, c.chunk, got, c.want)
+		}
+	}
+}
+
 // A backup that is mostly unchanged compresses its new chunks at
 // StrongLevel; a first backup (everything new) keeps the repository's
 // level. Both read back byte for byte.

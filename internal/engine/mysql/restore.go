@@ -429,7 +429,7 @@ func loadData(ctx context.Context, db *sql.DB, snap engine.SnapshotReader, ss *s
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		for name := range held {
-			if _, err := db.ExecContext(cctx, "ALTER TABLE "+quoteIdent(name)+" STATS_AUTO_RECALC = DEFAULT"); err != nil {
+			if err := defaultStatsRecalc(cctx, db, name); err != nil {
 				log.Warn("table left with STATS_AUTO_RECALC = 0 after the failed restore; run ALTER TABLE … STATS_AUTO_RECALC = DEFAULT", "table", name, "error", err)
 			}
 		}
@@ -575,8 +575,8 @@ func holdStatsRecalc(ctx context.Context, db *sql.DB, units []loadUnit, minBytes
 // releaseStatsRecalc gives a loaded table its default STATS_AUTO_RECALC
 // back (a metadata change) and computes its statistics once.
 func releaseStatsRecalc(ctx context.Context, c *sql.DB, name string) error {
-	if _, err := c.ExecContext(ctx, "ALTER TABLE "+quoteIdent(name)+" STATS_AUTO_RECALC = DEFAULT"); err != nil {
-		return fmt.Errorf("restoring STATS_AUTO_RECALC of table %s after the load: %w", name, err)
+	if err := defaultStatsRecalc(ctx, c, name); err != nil {
+		return err
 	}
 	rows, err := c.QueryContext(ctx, "ANALYZE TABLE "+quoteIdent(name))
 	if err != nil {
@@ -594,6 +594,14 @@ func releaseStatsRecalc(ctx context.Context, c *sql.DB, name string) error {
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("analyzing table %s: %w", name, err)
+	}
+	return nil
+}
+
+// defaultStatsRecalc gives a table its default STATS_AUTO_RECALC back.
+func defaultStatsRecalc(ctx context.Context, c *sql.DB, name string) error {
+	if _, err := c.ExecContext(ctx, "ALTER TABLE "+quoteIdent(name)+" STATS_AUTO_RECALC = DEFAULT"); err != nil {
+		return fmt.Errorf("restoring STATS_AUTO_RECALC of table %s after the load: %w", name, err)
 	}
 	return nil
 }

@@ -269,7 +269,6 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	return res, nil
 }
 
-// openWorker opens a read-only session that reads the exported snapshot.
 // largeObjectsError refuses a database with large objects, naming the first
 // of them and the columns that may refer to them (type oid, or a domain over
 // it such as the lo extension's lo).
@@ -300,6 +299,7 @@ func largeObjectsError(ctx context.Context, q *pgx.Conn, dbName string, n int64)
 	return fmt.Errorf("database %s has %d large objects%s: snapdata does not back up large objects (pg_largeobject); store them in bytea columns or back them up with pg_dump", dbName, n, detail)
 }
 
+// openWorker opens a read-only session that reads the exported snapshot.
 func openWorker(ctx context.Context, src *dsn.DSN, snapID string) (*pgx.Conn, error) {
 	conn, err := connect(ctx, src, true)
 	if err != nil {

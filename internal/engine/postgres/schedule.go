@@ -125,16 +125,13 @@ func prepareTasks(tasks []*task) error {
 	if len(order) != len(tasks) {
 		return errors.New("schedule: dependency cycle between restore tasks")
 	}
-	longestPaths(order, nil)
 	// Tasks that take a self-conflicting lock on the same table run one
 	// after another whatever the dependencies say (two VALIDATE CONSTRAINT
 	// on one table, say): once one of them can start, the others that are
 	// neither before nor after it in the graph still have to run too. Add
 	// their cost to its priority, so a table whose serialized work is long
 	// is not left for the end of the restore while the other session idles.
-	if extra := serializedWork(tasks); len(extra) > 0 {
-		longestPaths(order, extra)
-	}
+	longestPaths(order, serializedWork(tasks))
 	return nil
 }
 
@@ -159,7 +156,8 @@ const maxSerialGroup = 64
 
 // serializedWork returns, for each task that holds a self-conflicting lock
 // mode on a table, the summed cost of the other tasks that hold one on the
-// same table and are neither its ancestors nor its descendants.
+// same table and are neither its ancestors nor its descendants (each such
+// task counted once, however many tables the two share). Needs t.succ.
 func serializedWork(tasks []*task) map[*task]float64 {
 	groups := map[string][]*task{}
 	for _, t := range tasks {
@@ -172,16 +170,24 @@ func serializedWork(tasks []*task) map[*task]float64 {
 			}
 		}
 	}
+	type pair struct{ a, b *task }
+	checked := map[pair]bool{}
 	extra := map[*task]float64{}
 	for _, g := range groups {
 		if len(g) < 2 || len(g) > maxSerialGroup {
 			continue
 		}
-		for _, a := range g {
-			for _, b := range g {
-				if a != b && b.cost > 0 && !reaches(a, b) && !reaches(b, a) {
-					extra[a] += b.cost
+		for i, a := range g {
+			for _, b := range g[i+1:] {
+				if (a.cost == 0 && b.cost == 0) || checked[pair{a, b}] || checked[pair{b, a}] {
+					continue
 				}
+				checked[pair{a, b}] = true
+				if reaches(a, b) || reaches(b, a) {
+					continue
+				}
+				extra[a] += b.cost
+				extra[b] += a.cost
 			}
 		}
 	}

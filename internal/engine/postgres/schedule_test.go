@@ -424,7 +424,15 @@ func TestSerializedWorkRaisesPriority(t *testing.T) {
 	c.lock("u", lockShare)
 	d := newTask("index d", 5)
 	d.lock("u", lockShare) // SHARE does not conflict with itself: no extra
-	tasks := []*task{load, a, b, after, c, d}
+	// Two foreign keys between the same two tables share both locks: each
+	// counts the other once.
+	e := newTask("add fk e", 2)
+	f := newTask("add fk f", 3)
+	for _, k := range []string{"x", "y"} {
+		e.lock(k, lockShareRowExclusive)
+		f.lock(k, lockShareRowExclusive)
+	}
+	tasks := []*task{load, a, b, after, c, d, e, f}
 	if err := prepareTasks(tasks); err != nil {
 		t.Fatal(err)
 	}
@@ -437,6 +445,7 @@ func TestSerializedWorkRaisesPriority(t *testing.T) {
 		{after, 1},     // holds no lock on t
 		{load, 10 + 9}, // the load's own cost + b's priority; a and b are after it, not beside it
 		{c, 6}, {d, 5}, // independent, non-conflicting
+		{e, 2 + 3}, {f, 3 + 2}, // not 2 + 3 + 3: one other task, two shared tables
 	} {
 		if tc.t.prio != tc.want {
 			t.Errorf("priority of %s = %v, want %v", tc.t.name, tc.t.prio, tc.want)
