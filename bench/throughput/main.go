@@ -24,12 +24,12 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
 
 	"github.com/snapdata/snapdata/bench/dataset"
 	"github.com/snapdata/snapdata/internal/backend"
 	"github.com/snapdata/snapdata/internal/backend/local"
+	"github.com/snapdata/snapdata/internal/compress"
 	"github.com/snapdata/snapdata/internal/crypto"
 	"github.com/snapdata/snapdata/internal/repository"
 )
@@ -176,43 +176,35 @@ func run(ctx context.Context, n int64, dir string, streams int, cpuprofile, writ
 	fmt.Printf("stage_row_xxhash64_mbps %.1f\n", mbps(total, time.Since(start)))
 	_ = acc[0] + byte(acc64)
 
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return err
-	}
+	// The encoder snapdata compresses with (libzstd when built with cgo),
+	// one call at a time, at each level init --compression offers but best.
+	fmt.Printf("zstd_implementation %q\n", compress.Implementation)
 	var compressed [][]byte
-	var csize int64
-	start = time.Now()
-	for _, c := range cuts {
-		z := enc.EncodeAll(c, make([]byte, 0, len(c)/2))
-		compressed = append(compressed, z)
-		csize += int64(len(z))
+	var csize int64 // fastest level
+	for _, level := range []compress.Level{compress.Fastest, compress.Default, compress.Better} {
+		enc, err := compress.NewEncoder(level, 1)
+		if err != nil {
+			return err
+		}
+		var n int64
+		start = time.Now()
+		for _, c := range cuts {
+			z, err := enc.Append(make([]byte, 0, len(c)/2), c)
+			if err != nil {
+				return err
+			}
+			if level == compress.Fastest {
+				compressed = append(compressed, z)
+			}
+			n += int64(len(z))
+		}
+		fmt.Printf("stage_zstd_%s_mbps %.1f\n", level, mbps(total, time.Since(start)))
+		fmt.Printf("zstd_%s_ratio %.2f\n", level, float64(total)/float64(n))
+		if level == compress.Fastest {
+			csize = n
+		}
+		enc.Close()
 	}
-	fmt.Printf("stage_zstd_fastest_mbps %.1f\n", mbps(total, time.Since(start)))
-	fmt.Printf("zstd_fastest_ratio %.2f\n", float64(total)/float64(csize))
-	enc3, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return err
-	}
-	var c3 int64
-	start = time.Now()
-	for _, c := range cuts {
-		c3 += int64(len(enc3.EncodeAll(c, nil)))
-	}
-	fmt.Printf("stage_zstd_default_mbps %.1f\n", mbps(total, time.Since(start)))
-	fmt.Printf("zstd_default_ratio %.2f\n", float64(total)/float64(c3))
-
-	encB, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return err
-	}
-	var cb int64
-	start = time.Now()
-	for _, c := range cuts {
-		cb += int64(len(encB.EncodeAll(c, nil)))
-	}
-	fmt.Printf("stage_zstd_better_mbps %.1f\n", mbps(total, time.Since(start)))
-	fmt.Printf("zstd_better_ratio %.2f\n", float64(total)/float64(cb))
 
 	k, err := crypto.NewKey(crypto.RandomBytes(crypto.KeySize))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/app"
 	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/compress"
 	"github.com/snapdata/snapdata/internal/config"
 	"github.com/snapdata/snapdata/internal/crypto"
 	"github.com/snapdata/snapdata/internal/engine"
@@ -219,14 +220,18 @@ func explainOpen(err error) error {
 func (e *env) versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the snapdata version",
-		Args:  cobra.NoArgs,
+		Short: "Print the snapdata version and the zstd it compresses with",
+		Long: `Print the snapdata version and the zstd implementation of this build:
+libzstd (cgo, the default wherever a C compiler is installed) or the pure-Go
+klauspost/compress (CGO_ENABLED=0), which compresses about half as fast.
+Both write standard zstd and read each other's repositories.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := Version
 			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 				v = bi.Main.Version
 			}
-			fmt.Fprintf(e.stdout, "snapdata %s\n", v)
+			fmt.Fprintf(e.stdout, "snapdata %s\nzstd: %s\n", v, compress.Implementation)
 			return nil
 		},
 	}

@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/snapdata/snapdata/internal/backend/local"
+	"github.com/snapdata/snapdata/internal/compress"
 	"github.com/snapdata/snapdata/internal/repository"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -657,7 +658,9 @@ func TestHelpTeaches(t *testing.T) {
 	if !strings.Contains(r.stdout, "snapdata backup --repo ./backups sqlite:./app.db") {
 		t.Errorf("backup --help has no example: %s", r.stdout)
 	}
-	must(t, "version")
+	if r := must(t, "version"); !strings.Contains(r.stdout, "zstd: "+compress.Implementation) {
+		t.Errorf("version does not name the zstd implementation: %s", r.stdout)
+	}
 }
 
 // Each chunker and compression init accepts makes a repository that

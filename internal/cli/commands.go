@@ -38,16 +38,15 @@ created; snapshots written later all use them.
                          5× faster than rabin, chunk sizes close to the average
   --chunker rabin        restic's Rabin chunker, as repositories made before snapdata had
                          this flag (older snapdata releases can still open these)
-  --compression fastest  zstd, fastest level (default, ≈ zstd -1): keeps backups fast
-  --compression default  zstd default level (≈ zstd -3): ~2 % smaller, ~1.8× the CPU
-  --compression better   zstd better compression (≈ zstd -7): ~6 % smaller, within ~2 % of
-                         pg_dump -Fc, ~2.5× the compression CPU of fastest
-  --compression best     zstd best compression (≈ zstd -11): ~10 % smaller, below pg_dump -Fc,
-                         ~9× the compression CPU of fastest and more memory (archives)
+  --compression fastest  zstd -1 (default): keeps backups fast
+  --compression default  zstd -3: ~2 % smaller, ~2× the compression CPU
+  --compression better   zstd -7: ~10 % smaller, below pg_dump -Fc, ~7× the compression CPU
+  --compression best     zstd -11: ~12 % smaller, ~16× the compression CPU (archives)
+  (figures for libzstd, which snapdata uses when built with cgo; "snapdata version" says)
 
 Whatever the level, the new chunks of a backup in which at most a tenth of the data is new
 (a later backup of a database that mostly did not change) are compressed at least at
-"better": a few percent smaller for little CPU, since there is little to compress.
+"better": about 10 % smaller for little CPU, since there is little to compress.
 
   SNAPDATA_PASSWORD=… snapdata init --repo ./backups
   snapdata init --repo ./backups --compression better

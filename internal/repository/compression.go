@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/snapdata/snapdata/internal/compress"
 )
 
 // Compression names accepted by ParseCompression (init --compression).
@@ -14,11 +14,11 @@ var Compressions = []string{"fastest", "default", "better", "best"}
 // code does not know.
 var ErrUnknownCompression = errors.New("unknown compression")
 
-var compressionLevels = map[string]zstd.EncoderLevel{
-	"fastest": zstd.SpeedFastest,           // ≈ zstd -1
-	"default": zstd.SpeedDefault,           // ≈ zstd -3
-	"better":  zstd.SpeedBetterCompression, // ≈ zstd -7
-	"best":    zstd.SpeedBestCompression,   // ≈ zstd -11
+var compressionLevels = map[string]compress.Level{
+	"fastest": compress.Fastest, // zstd -1
+	"default": compress.Default, // zstd -3
+	"better":  compress.Better,  // zstd -7
+	"best":    compress.Best,    // zstd -11
 }
 
 // ParseCompression maps a compression name to the zstd level stored in
