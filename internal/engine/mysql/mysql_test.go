@@ -736,6 +736,40 @@ func TestRowReaderAndImport(t *testing.T) {
 	if fmt.Sprintf("%x", blob) != allBytes() || nm != "emoji 😀🎉 ünïcödé" || ts != "2024-01-01 12:00:00.123000" {
 		t.Errorf("imported values: %x %q %q", blob, nm, ts)
 	}
+	// Each table was created without automatic statistics recalculation
+	// for the load; it has its default back and its statistics computed.
+	for _, x := range res.Tables {
+		var createOpts string
+		var statRows int64
+		if err := db.QueryRowContext(ctx, "SELECT CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", x.Name).Scan(&createOpts); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ToLower(createOpts), "stats_auto_recalc") {
+			t.Errorf("imported %s has options %q, want STATS_AUTO_RECALC at its default", x.Name, createOpts)
+		}
+		if err := db.QueryRowContext(ctx, "SELECT n_rows FROM mysql.innodb_table_stats WHERE database_name = DATABASE() AND table_name = ?", x.Name).Scan(&statRows); err != nil || (x.Rows > 0 && statRows == 0) {
+			t.Errorf("statistics of imported %s: n_rows = %d (%v), want about %d (ANALYZE TABLE not run?)", x.Name, statRows, err, x.Rows)
+		}
+	}
+	// A failed import does the same for the table it was loading.
+	_, failed := newDB(t, my, "import_failed")
+	failing := func(table string, fn func([]any) error) error {
+		if table == "rich" {
+			return errors.New("injected read failure")
+		}
+		return readAll(table, fn)
+	}
+	if err := e.Import(ctx, failed, schema, failing, engine.RestoreOptions{Logger: quiet}); err == nil || !strings.Contains(err.Error(), "injected") || !strings.Contains(err.Error(), "table rich") {
+		t.Errorf("import with a failing reader: %v, want the injected error naming table rich", err)
+	}
+	var createOpts string
+	if err := db.QueryRowContext(ctx, "SELECT CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'rich'", failed.Database()).Scan(&createOpts); err != nil {
+		t.Fatalf("reading the options of rich after the failed import: %v", err)
+	}
+	if strings.Contains(strings.ToLower(createOpts), "stats_auto_recalc") {
+		t.Errorf("after a failed import rich has options %q, want STATS_AUTO_RECALC back at its default", createOpts)
+	}
+
 	if err := e.Import(ctx, target, schema, readAll, engine.RestoreOptions{Logger: quiet}); !errors.Is(err, engine.ErrTargetNotEmpty) {
 		t.Errorf("second import: %v, want ErrTargetNotEmpty", err)
 	}

@@ -234,12 +234,26 @@ func (e *Engine) Import(ctx context.Context, target *dsn.DSN, tables []engine.Ta
 		if len(pk) > 0 {
 			defs = append(defs, "PRIMARY KEY ("+strings.Join(pk, ", ")+")")
 		}
-		q := "CREATE TABLE " + quoteIdent(t.Name) + " (\n  " + strings.Join(defs, ",\n  ") + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+		// Created without automatic statistics recalculation, which would
+		// run again and again while the table fills (see holdStatsRecalc);
+		// the default comes back and one ANALYZE runs once it is loaded.
+		q := "CREATE TABLE " + quoteIdent(t.Name) + " (\n  " + strings.Join(defs, ",\n  ") + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin STATS_AUTO_RECALC=0"
 		if _, err := c.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("creating table %s: %w", t.Name, err)
 		}
 		if err := importRows(ctx, c, t, rows, opts); err != nil {
+			// On a fresh connection: an interrupted load may have cost
+			// this one.
+			c.Close()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if derr := defaultStatsRecalc(cctx, db, t.Name); derr != nil {
+				log.Warn("table left with STATS_AUTO_RECALC = 0 after the failed import; run ALTER TABLE … STATS_AUTO_RECALC = DEFAULT", "table", t.Name, "error", derr)
+			}
+			cancel()
 			return fmt.Errorf("importing table %s: %w", t.Name, err)
+		}
+		if err := releaseStatsRecalc(ctx, c, t.Name); err != nil {
+			return err
 		}
 		opts.Progress.TableDone()
 	}

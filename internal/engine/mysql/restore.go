@@ -574,7 +574,7 @@ func holdStatsRecalc(ctx context.Context, db *sql.DB, units []loadUnit, minBytes
 
 // releaseStatsRecalc gives a loaded table its default STATS_AUTO_RECALC
 // back (a metadata change) and computes its statistics once.
-func releaseStatsRecalc(ctx context.Context, c *sql.DB, name string) error {
+func releaseStatsRecalc(ctx context.Context, c querier, name string) error {
 	if err := defaultStatsRecalc(ctx, c, name); err != nil {
 		return err
 	}
@@ -599,7 +599,7 @@ func releaseStatsRecalc(ctx context.Context, c *sql.DB, name string) error {
 }
 
 // defaultStatsRecalc gives a table its default STATS_AUTO_RECALC back.
-func defaultStatsRecalc(ctx context.Context, c *sql.DB, name string) error {
+func defaultStatsRecalc(ctx context.Context, c querier, name string) error {
 	if _, err := c.ExecContext(ctx, "ALTER TABLE "+quoteIdent(name)+" STATS_AUTO_RECALC = DEFAULT"); err != nil {
 		return fmt.Errorf("restoring STATS_AUTO_RECALC of table %s after the load: %w", name, err)
 	}
