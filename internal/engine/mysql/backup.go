@@ -21,6 +21,7 @@ import (
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/progress"
+	"github.com/snapdata/snapdata/internal/rowsum"
 )
 
 // Consistency modes recorded in BackupResult.Meta["consistency"].
@@ -158,7 +159,7 @@ type task struct {
 type tableResult struct {
 	rows   int64
 	bytes  int64
-	sum    rowSum
+	sum    rowsum.Sum
 	parts  int
 	done   int
 	failed bool
@@ -290,7 +291,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 				r := results[tk.t.Name]
 				r.rows += rows
 				r.bytes += n
-				r.sum.add(sum)
+				r.sum.Merge(sum)
 				r.done++
 				if r.done == r.parts {
 					opts.Progress.TableDone()
@@ -307,7 +308,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	res := &engine.BackupResult{
 		EngineVersion: meta.ServerVersion,
 		Database:      name,
-		Meta:          map[string]string{"consistency": snap.mode},
+		Meta:          map[string]string{"consistency": snap.mode, "checksum": rowsum.XXH3.String()},
 	}
 	if len(nonTx) > 0 {
 		res.Meta["non_transactional_tables"] = strings.Join(nonTx, ", ")
@@ -317,7 +318,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	}
 	for _, t := range tables {
 		r := results[t.Name]
-		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: r.rows, Checksum: r.sum.hex(), Bytes: r.bytes})
+		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: r.rows, Checksum: r.sum.String(), Bytes: r.bytes})
 	}
 	return res, nil
 }
@@ -410,7 +411,7 @@ func splitRange(lo, hi string, parts int64) ([]string, bool) {
 }
 
 // dumpPart writes one data stream.
-func dumpPart(ctx context.Context, c querier, tk task, sink engine.Sink, p *progress.Progress) (rows, n int64, sum rowSum, err error) {
+func dumpPart(ctx context.Context, c querier, tk task, sink engine.Sink, p *progress.Progress) (rows, n int64, sum rowsum.Sum, err error) {
 	w, err := sink.Create(ctx, manifest.Stream{
 		Name:   fmt.Sprintf("data/%s/%04d", tk.t.Name, tk.part),
 		Kind:   manifest.KindData,
@@ -422,7 +423,7 @@ func dumpPart(ctx context.Context, c querier, tk task, sink engine.Sink, p *prog
 		return 0, 0, sum, fmt.Errorf("creating stream: %w", err)
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	rows, n, sum, err = scanTable(ctx, c, tk.t, tk.where, func(row []byte) error {
+	rows, n, sum, err = scanTable(ctx, c, tk.t, tk.where, rowsum.XXH3, func(row []byte) error {
 		_, err := bw.Write(row)
 		return err
 	}, p)
@@ -439,8 +440,10 @@ func dumpPart(ctx context.Context, c querier, tk task, sink engine.Sink, p *prog
 }
 
 // scanTable runs the dump query of t and calls emit with every encoded row
-// (the slice is reused). The connection must return binary results.
-func scanTable(ctx context.Context, c querier, t *table, where string, emit func([]byte) error, p *progress.Progress) (rows, n int64, sum rowSum, err error) {
+// (the slice is reused), summing the rows in format algo. The connection
+// must return binary results.
+func scanTable(ctx context.Context, c querier, t *table, where string, algo rowsum.Algo, emit func([]byte) error, p *progress.Progress) (rows, n int64, sum rowsum.Sum, err error) {
+	sum = rowsum.New(algo)
 	rs, err := c.QueryContext(ctx, t.selectSQL(where))
 	if err != nil {
 		return 0, 0, sum, fmt.Errorf("querying rows: %w", err)
@@ -463,7 +466,7 @@ func scanTable(ctx context.Context, c querier, t *table, where string, emit func
 			vals[i] = raw[i]
 		}
 		buf = appendRow(buf[:0], vals)
-		sum.addRow(buf)
+		sum.AddRow(buf)
 		if err := emit(buf); err != nil {
 			return 0, 0, sum, fmt.Errorf("writing stream: %w", err)
 		}

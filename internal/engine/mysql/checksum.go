@@ -5,13 +5,30 @@ import (
 	"fmt"
 
 	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/rowsum"
 )
+
+var _ engine.ChecksumMatcher = (*Engine)(nil)
 
 // Checksums recomputes row counts and checksums of target's tables (all
 // base tables when tables is empty) with the dump query and encoding of
-// Backup, in one consistent read-only snapshot.
+// Backup, in one consistent read-only snapshot, in the current checksum
+// format.
 func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
+	return e.checksums(ctx, target, tables, func(string) rowsum.Algo { return rowsum.XXH3 })
+}
+
+// ChecksumsLike implements engine.ChecksumMatcher: the checksums of every
+// table, each in the format of the same table's checksum in want (a
+// snapshot's manifest), so snapshots taken with SHA-256 row sums still
+// verify. Tables not in want get the current format.
+func (e *Engine) ChecksumsLike(ctx context.Context, target *dsn.DSN, want []manifest.Table) ([]manifest.Table, error) {
+	return e.checksums(ctx, target, nil, rowsum.FormatsOf(want))
+}
+
+func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string, algo func(table string) rowsum.Algo) ([]manifest.Table, error) {
 	db, err := open(ctx, target, nil)
 	if err != nil {
 		return nil, err
@@ -35,11 +52,11 @@ func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string
 	}
 	out := make([]manifest.Table, 0, len(list))
 	for _, t := range list {
-		rows, n, sum, err := scanTable(ctx, c, t, "", func([]byte) error { return nil }, nil)
+		rows, n, sum, err := scanTable(ctx, c, t, "", algo(t.Name), func([]byte) error { return nil }, nil)
 		if err != nil {
 			return nil, fmt.Errorf("checksumming table %s: %w", t.Name, err)
 		}
-		out = append(out, manifest.Table{Name: t.Name, Rows: rows, Checksum: sum.hex(), Bytes: n})
+		out = append(out, manifest.Table{Name: t.Name, Rows: rows, Checksum: sum.String(), Bytes: n})
 	}
 	return out, nil
 }

@@ -3,13 +3,9 @@ package mysql
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 )
 
 // The mysql-tsv/1 row format is what LOAD DATA LOCAL INFILE ... CHARACTER
@@ -72,37 +68,6 @@ func appendRow(dst []byte, vals [][]byte) []byte {
 		dst = appendEscaped(dst, v)
 	}
 	return append(dst, '\n')
-}
-
-// rowSum is the table checksum: the sum modulo 2^256 of the SHA-256 of
-// every encoded row (its bytes including the newline), as a big-endian
-// 256-bit number. It does not depend on how a table is split into ranges
-// or in which order the ranges finish, so parallel workers can compute it
-// and Checksums recomputes it with one plain query.
-type rowSum [4]uint64 // most significant limb first
-
-func (s *rowSum) addRow(row []byte) {
-	h := sha256.Sum256(row)
-	var o rowSum
-	for i := range o {
-		o[i] = binary.BigEndian.Uint64(h[i*8:])
-	}
-	s.add(o)
-}
-
-func (s *rowSum) add(o rowSum) {
-	var carry uint64
-	for i := 3; i >= 0; i-- {
-		s[i], carry = bits.Add64(s[i], o[i], carry)
-	}
-}
-
-func (s rowSum) hex() string {
-	var b [32]byte
-	for i, v := range s {
-		binary.BigEndian.PutUint64(b[i*8:], v)
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // rowDecoder reads mysql-tsv/1 rows.

@@ -22,6 +22,7 @@ import (
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/rowsum"
 )
 
 // workItem is one data stream to produce: a table or one range of it.
@@ -263,7 +264,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	}
 	for _, t := range tabs {
 		s := sums[t.Name]
-		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: s.rows, Checksum: s.hex(), Bytes: s.bytes})
+		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: s.Rows, Checksum: s.hex(), Bytes: s.bytes})
 	}
 	log.Debug("postgres backup done", "database", dbName, "tables", len(tabs), "streams", len(items))
 	return res, nil
@@ -328,14 +329,14 @@ type progressWriter struct {
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
-	before := p.rs.rows
+	before := p.rs.Rows
 	p.rs.Write(b)
 	p.opts.Progress.AddBytes(int64(len(b)))
-	p.opts.Progress.AddRows(p.rs.rows - before)
+	p.opts.Progress.AddRows(p.rs.Rows - before)
 	return p.w.Write(b)
 }
 
-func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink, opts engine.BackupOptions, algo sumAlgo) (*rowSum, error) {
+func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink, opts engine.BackupOptions, algo rowsum.Algo) (*rowSum, error) {
 	st := manifest.Stream{
 		Name:   fmt.Sprintf("data/%s/%04d", it.t.Name, it.part),
 		Kind:   manifest.KindData,

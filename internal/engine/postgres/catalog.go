@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
-	"math/bits"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/zeebo/xxh3"
+
+	"github.com/snapdata/snapdata/internal/rowsum"
 )
 
 // column is one copied column of a table.
@@ -281,61 +280,24 @@ func (t *tableInfo) copyIn() string {
 	return "COPY " + t.Name + " (" + t.columnList() + ") FROM STDIN"
 }
 
-// Table checksum formats. A table's checksum is an order-independent sum
-// of a hash of each COPY text row (with its newline): rows of a split table
-// are hashed by different workers at the same time, and verify recomputes
-// it from a live table in whatever order the server returns the rows.
-//
-//   - sumSHA256 (snapshots before xxh3-128): the sum modulo 2^256 of the
-//     SHA-256 of each row, written as 64 hex digits without prefix.
-//   - sumXXH3 (current): the sum modulo 2^128 of the XXH3-128 (seed 0) of
-//     each row, written as "xxh3-128:" and 32 hex digits. It detects changed,
-//     missing and duplicated rows; it is not a defence against deliberate
-//     tampering (the chunk HMACs and the AEAD of the repository are).
-type sumAlgo int
-
-const (
-	sumXXH3 sumAlgo = iota
-	sumSHA256
-)
-
-const xxh3SumPrefix = "xxh3-128:"
-
-// checksumAlgo tells which format a stored checksum has; unknown strings
-// get the current format (and so fail to match).
-func checksumAlgo(s string) sumAlgo {
-	if len(s) == 2*sha256.Size && !strings.Contains(s, ":") {
-		return sumSHA256
-	}
-	return sumXXH3
-}
-
-func (a sumAlgo) String() string {
-	if a == sumSHA256 {
-		return "sha256-sum"
-	}
-	return "xxh3-128-sum"
-}
-
-// rowSum hashes COPY text rows as they pass: it counts rows and adds the
-// hash of each row (with its newline) into the sum. A row that lies in one
-// Write is hashed in one call; a row that spans writes (a large value) goes
-// through a streaming hasher, so no row is ever buffered.
+// rowSum hashes COPY text rows as they pass into a table checksum (see
+// package rowsum): it counts rows and bytes and adds the hash of each row
+// (with its newline). A row that lies in one Write is hashed in one call; a
+// row that spans writes (a large value) goes through a streaming hasher, so
+// no row is ever buffered.
 type rowSum struct {
-	algo    sumAlgo
-	sha     hash.Hash    // sumSHA256: a row that spans writes
-	xh      *xxh3.Hasher // sumXXH3: a row that spans writes
-	sum     [4]uint64    // big-endian limbs; sumXXH3 uses sum[2:] only
-	rows    int64
+	rowsum.Sum
+	sha     hash.Hash    // rowsum.SHA256: a row that spans writes
+	xh      *xxh3.Hasher // rowsum.XXH3: a row that spans writes
 	bytes   int64
 	partial bool // a row is in the streaming hasher
 }
 
-func newRowSum() *rowSum { return newRowSumAlgo(sumXXH3) }
+func newRowSum() *rowSum { return newRowSumAlgo(rowsum.XXH3) }
 
-func newRowSumAlgo(a sumAlgo) *rowSum {
-	r := &rowSum{algo: a}
-	if a == sumSHA256 {
+func newRowSumAlgo(a rowsum.Algo) *rowSum {
+	r := &rowSum{Sum: rowsum.New(a)}
+	if a == rowsum.SHA256 {
 		r.sha = sha256.New()
 	} else {
 		r.xh = xxh3.New()
@@ -357,7 +319,7 @@ func (r *rowSum) Write(p []byte) (int, error) {
 			r.stream().Write(p[:i+1]) //nolint:errcheck // hashes never fail
 			r.endStreamed()
 		} else {
-			r.addRow(p[:i+1])
+			r.AddRow(p[:i+1])
 		}
 		p = p[i+1:]
 	}
@@ -366,48 +328,23 @@ func (r *rowSum) Write(p []byte) (int, error) {
 
 // stream is the hasher of rows that span writes.
 func (r *rowSum) stream() io.Writer {
-	if r.algo == sumSHA256 {
+	if r.Algo == rowsum.SHA256 {
 		return r.sha
 	}
 	return r.xh
 }
 
-// addRow adds the hash of one whole row.
-func (r *rowSum) addRow(row []byte) {
-	if r.algo == sumSHA256 {
-		d := sha256.Sum256(row)
-		r.add256(d[:])
-		return
-	}
-	r.add128(xxh3.Hash128(row))
-}
-
 // endStreamed adds the hash of the row in the streaming hasher.
 func (r *rowSum) endStreamed() {
-	if r.algo == sumSHA256 {
+	if r.Algo == rowsum.SHA256 {
 		var buf [sha256.Size]byte
-		r.add256(r.sha.Sum(buf[:0]))
+		r.Add256(r.sha.Sum(buf[:0]))
 		r.sha.Reset()
 	} else {
-		r.add128(r.xh.Sum128())
+		r.Add128(r.xh.Sum128())
 		r.xh.Reset()
 	}
 	r.partial = false
-}
-
-func (r *rowSum) add128(h xxh3.Uint128) {
-	var carry uint64
-	r.sum[3], carry = bits.Add64(r.sum[3], h.Lo, 0)
-	r.sum[2], _ = bits.Add64(r.sum[2], h.Hi, carry)
-	r.rows++
-}
-
-func (r *rowSum) add256(d []byte) {
-	var carry uint64
-	for i := 3; i >= 0; i-- {
-		r.sum[i], carry = bits.Add64(r.sum[i], binary.BigEndian.Uint64(d[i*8:]), carry)
-	}
-	r.rows++
 }
 
 // finish ends a last row without newline (never produced by COPY).
@@ -420,24 +357,8 @@ func (r *rowSum) finish() {
 // add merges another sum of the same format (another part of the same
 // table).
 func (r *rowSum) add(o *rowSum) {
-	var carry uint64
-	for i := 3; i >= 0; i-- {
-		r.sum[i], carry = bits.Add64(r.sum[i], o.sum[i], carry)
-	}
-	if r.algo == sumXXH3 {
-		r.sum[0], r.sum[1] = 0, 0 // modulo 2^128
-	}
-	r.rows += o.rows
+	r.Merge(o.Sum)
 	r.bytes += o.bytes
 }
 
-func (r *rowSum) hex() string {
-	var b [32]byte
-	for i := 0; i < 4; i++ {
-		binary.BigEndian.PutUint64(b[i*8:], r.sum[i])
-	}
-	if r.algo == sumXXH3 {
-		return xxh3SumPrefix + hex.EncodeToString(b[16:])
-	}
-	return hex.EncodeToString(b[:])
-}
+func (r *rowSum) hex() string { return r.String() }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/rowsum"
 )
 
 // Fingerprint implements engine.Fingerprinter. It is the WAL insert
@@ -53,7 +54,7 @@ func fingerprint(ctx context.Context, c *pgx.Conn) (string, error) {
 // named ones) and sums its rows the way Backup does, in the current
 // checksum format.
 func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
-	return e.checksums(ctx, target, tables, func(string) sumAlgo { return e.sum })
+	return e.checksums(ctx, target, tables, func(string) rowsum.Algo { return e.sum })
 }
 
 // ChecksumsLike implements engine.ChecksumMatcher: the checksums of every
@@ -61,14 +62,10 @@ func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string
 // snapshot's manifest), so snapshots taken before the current format
 // still verify. Tables not in want get the current format.
 func (e *Engine) ChecksumsLike(ctx context.Context, target *dsn.DSN, want []manifest.Table) ([]manifest.Table, error) {
-	algo := make(map[string]sumAlgo, len(want))
-	for _, w := range want {
-		algo[w.Name] = checksumAlgo(w.Checksum)
-	}
-	return e.checksums(ctx, target, nil, func(name string) sumAlgo { return algo[name] })
+	return e.checksums(ctx, target, nil, rowsum.FormatsOf(want))
 }
 
-func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string, algo func(table string) sumAlgo) ([]manifest.Table, error) {
+func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string, algo func(table string) rowsum.Algo) ([]manifest.Table, error) {
 	c, err := connect(ctx, target, true)
 	if err != nil {
 		return nil, err
@@ -101,7 +98,7 @@ func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string
 			return nil, fmt.Errorf("checksum table %s: %w", t.Name, err)
 		}
 		rs.finish()
-		out = append(out, manifest.Table{Name: t.Name, Rows: rs.rows, Checksum: rs.hex(), Bytes: rs.bytes})
+		out = append(out, manifest.Table{Name: t.Name, Rows: rs.Rows, Checksum: rs.hex(), Bytes: rs.bytes})
 	}
 	return out, nil
 }

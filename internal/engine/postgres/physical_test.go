@@ -15,6 +15,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/rowsum"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
@@ -72,8 +73,8 @@ func TestRowSumXXH3StreamingMatchesOneShot(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		rs := newRowSum()
 		writeSplit(r, rs, all)
-		if got := rs.hex(); got != want || rs.rows != int64(len(rows)) || rs.bytes != int64(len(all)) {
-			t.Fatalf("split writes: %s rows=%d bytes=%d, want %s rows=%d", got, rs.rows, rs.bytes, want, len(rows))
+		if got := rs.hex(); got != want || rs.Rows != int64(len(rows)) || rs.bytes != int64(len(all)) {
+			t.Fatalf("split writes: %s rows=%d bytes=%d, want %s rows=%d", got, rs.Rows, rs.bytes, want, len(rows))
 		}
 	}
 	// Order independence and merging of parts.
@@ -83,7 +84,7 @@ func TestRowSumXXH3StreamingMatchesOneShot(t *testing.T) {
 	writeSplit(r, a, bytes.Join(shuffled[:150], nil))
 	writeSplit(r, b, bytes.Join(shuffled[150:], nil))
 	a.add(b)
-	if a.hex() != want || a.rows != int64(len(rows)) {
+	if a.hex() != want || a.Rows != int64(len(rows)) {
 		t.Fatalf("merged shuffled parts: %s, want %s", a.hex(), want)
 	}
 	// A changed, missing or duplicated row changes the sum.
@@ -116,12 +117,12 @@ func TestRowSumSHA256Unchanged(t *testing.T) {
 		}
 	}
 	want := fmt.Sprintf("%016x%016x%016x%016x", sum[0], sum[1], sum[2], sum[3])
-	rs := newRowSumAlgo(sumSHA256)
+	rs := newRowSumAlgo(rowsum.SHA256)
 	writeSplit(r, rs, bytes.Join(rows, nil))
 	if rs.hex() != want {
 		t.Fatalf("sha256 sum %s, want %s", rs.hex(), want)
 	}
-	if checksumAlgo(want) != sumSHA256 || checksumAlgo(newRowSum().hex()) != sumXXH3 {
+	if rowsum.AlgoOf(want) != rowsum.SHA256 || rowsum.AlgoOf(newRowSum().hex()) != rowsum.XXH3 {
 		t.Fatalf("format detection")
 	}
 	if _, err := hex.DecodeString(want); err != nil || len(want) != 64 {
@@ -206,7 +207,7 @@ CREATE TABLE genonly (g int GENERATED ALWAYS AS (7) STORED); INSERT INTO genonly
 		t.Errorf("meta %v", r1.Meta)
 	}
 	for _, tb := range r1.Tables {
-		if !strings.HasPrefix(tb.Checksum, xxh3SumPrefix) {
+		if !strings.HasPrefix(tb.Checksum, "xxh3-128:") {
 			t.Errorf("table %s checksum %q has no format prefix", tb.Name, tb.Checksum)
 		}
 		if want := map[string]int64{"public.heap": 6005, "public.nocols": 3, "public.genonly": 2}[tb.Name]; want != 0 && tb.Rows != want {
@@ -265,7 +266,7 @@ func TestOldChecksumFormatStillVerifies(t *testing.T) {
 	pg := testsrv.Postgres(t)
 	src := loadRich(t, pg)
 	old := New()
-	old.sum = sumSHA256 // a snapshot taken before xxh3-128 sums
+	old.sum = rowsum.SHA256 // a snapshot taken before xxh3-128 sums
 	mem, res := backupMem(t, old, src, 2)
 	for _, tb := range res.Tables {
 		if len(tb.Checksum) != 64 || strings.Contains(tb.Checksum, ":") {
@@ -337,7 +338,7 @@ func BenchmarkRowSum(b *testing.B) {
 		buf.WriteByte('\n')
 	}
 	data := buf.Bytes()
-	for _, a := range []sumAlgo{sumSHA256, sumXXH3} {
+	for _, a := range []rowsum.Algo{rowsum.SHA256, rowsum.XXH3} {
 		b.Run(a.String(), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for i := 0; i < b.N; i++ {

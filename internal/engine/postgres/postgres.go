@@ -106,6 +106,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/rowsum"
 )
 
 // Stream formats.
@@ -138,7 +139,7 @@ type Engine struct {
 	// besides PATH.
 	BinDirs []string
 	// sum is the checksum format Backup writes (tests write the old one).
-	sum sumAlgo
+	sum rowsum.Algo
 }
 
 // New returns the engine with default settings.
