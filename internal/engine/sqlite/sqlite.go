@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -597,7 +598,17 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 			return fmt.Errorf("set encoding: %w", err)
 		}
 	}
-	for _, q := range []string{"PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", "PRAGMA foreign_keys = OFF"} {
+	// No journal and no syncs while the file is built: a failed restore
+	// removes it. Worker threads sort the keys of the indexes built after
+	// the data (each thread's sort memory is bounded by the cache size, as
+	// for the main thread); temp_store stays on disk, because in memory
+	// SQLite sorts an index's keys all in memory, without bound.
+	threads := 0
+	if runtime.GOMAXPROCS(0) > 1 {
+		threads = 2
+	}
+	for _, q := range []string{"PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF", "PRAGMA foreign_keys = OFF",
+		fmt.Sprintf("PRAGMA threads = %d", threads)} {
 		if err := exec(q); err != nil {
 			return fmt.Errorf("prepare restore: %w", err)
 		}
@@ -672,44 +683,6 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("move restored database into place: %w", err)
-	}
-	return nil
-}
-
-func (e *Engine) loadTable(ctx context.Context, conn *sql.Conn, snap engine.SnapshotReader, t table, opts engine.RestoreOptions) error {
-	cols := t.insertColumns()
-	var marks []string
-	for range cols {
-		marks = append(marks, "?")
-	}
-	q := "INSERT INTO " + quote(t.Name) + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("load table %s: %w", t.Name, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // committed below on success
-	stmt, err := tx.PrepareContext(ctx, q)
-	if err != nil {
-		return fmt.Errorf("load table %s: %w", t.Name, err)
-	}
-	defer stmt.Close()
-	var rows int64
-	err = eachRow(ctx, snap, t, func(vals []any) error {
-		if _, err := stmt.ExecContext(ctx, vals...); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-		rows++
-		return nil
-	}, func(b int64) {
-		opts.Progress.AddBytes(b)
-		opts.Progress.AddRows(rows)
-		rows = 0
-	})
-	if err != nil {
-		return fmt.Errorf("load table %s: %w", t.Name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("load table %s: %w", t.Name, err)
 	}
 	return nil
 }
