@@ -234,24 +234,30 @@ func readSchema(ctx context.Context, q querier) ([]schemaObject, []table, error)
 			return nil, nil, fmt.Errorf("read table list for %s: %w", o.Name, err)
 		}
 		t.WithoutRowid = wr != 0
-		t.Rowid = !t.WithoutRowid && !hasRowidAlias(t)
+		if !t.WithoutRowid {
+			// The primary key of a rowid table is the rowid itself only
+			// when it has no index of its own: a single INTEGER PRIMARY
+			// KEY, but not INTEGER PRIMARY KEY DESC (SQLite's quirk) nor
+			// any other key. Otherwise the rowid is stored with the row.
+			var pkIndexes int
+			if err := q.QueryRowContext(ctx, `SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'`, o.Name).Scan(&pkIndexes); err != nil {
+				return nil, nil, fmt.Errorf("read indexes of table %s: %w", o.Name, err)
+			}
+			t.Rowid = !hasPK(t) || pkIndexes > 0
+		}
 		tables = append(tables, t)
 	}
 	return objs, tables, nil
 }
 
-// hasRowidAlias reports whether a rowid table has an INTEGER PRIMARY KEY,
-// which is the rowid itself.
-func hasRowidAlias(t table) bool {
-	n := 0
-	alias := false
+// hasPK reports whether a table declares a primary key.
+func hasPK(t table) bool {
 	for _, c := range t.Columns {
 		if c.PK > 0 {
-			n++
-			alias = strings.EqualFold(strings.TrimSpace(c.Decl), "INTEGER")
+			return true
 		}
 	}
-	return n == 1 && alias
+	return false
 }
 
 // selectSQL reads a table's stored values in a stable order. likely(x)
@@ -669,12 +675,8 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close restored database: %w", err)
 	}
-	if f, err := os.Open(tmp); err == nil {
-		serr := f.Sync()
-		f.Close()
-		if serr != nil {
-			return fmt.Errorf("sync restored database: %w", serr)
-		}
+	if err := syncFile(tmp); err != nil {
+		return fmt.Errorf("sync restored database: %w", err)
 	}
 	if opts.Clean {
 		for _, p := range []string{path + "-wal", path + "-shm", path + "-journal"} {
@@ -840,3 +842,16 @@ var (
 	_ engine.Scratcher     = (*Engine)(nil)
 	_ engine.SQLExporter   = (*Engine)(nil)
 )
+
+// syncFile flushes a written file to stable storage.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	serr := f.Sync()
+	if cerr := f.Close(); serr == nil {
+		serr = cerr
+	}
+	return serr
+}

@@ -104,6 +104,10 @@ newline', zeroblob(3), 7, 1700000000, '')`,
 	`CREATE TABLE empty (x TEXT)`,
 	`CREATE TABLE "odd ""name""" ("col with space" TEXT)`,
 	`INSERT INTO "odd ""name""" VALUES ('ok')`,
+	// INTEGER PRIMARY KEY DESC is not the rowid (SQLite's quirk): its
+	// rowids are their own and must survive too.
+	`CREATE TABLE desckey (x INTEGER PRIMARY KEY DESC, y TEXT)`,
+	`INSERT INTO desckey (rowid, x, y) VALUES (7, 10, 'a'), (3, 5, 'b'), (9, 1, 'c')`,
 }
 
 func TestRoundTripRichSchema(t *testing.T) {
@@ -111,8 +115,8 @@ func TestRoundTripRichSchema(t *testing.T) {
 	src := filepath.Join(dir, "src.db")
 	execAll(t, src, richSchema...)
 	mem, res := backup(t, src)
-	if len(res.Tables) != 7 {
-		t.Fatalf("tables = %d, want 7 (%v)", len(res.Tables), res.Tables)
+	if len(res.Tables) != 8 {
+		t.Fatalf("tables = %d, want 8 (%v)", len(res.Tables), res.Tables)
 	}
 	dst := filepath.Join(dir, "dst.db")
 	if err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{}); err != nil {
@@ -121,6 +125,8 @@ func TestRoundTripRichSchema(t *testing.T) {
 	for _, q := range []string{
 		`SELECT id, i, r, t, b, n, d, nul, typeof(n), typeof(d), typeof(nul) FROM kinds ORDER BY id`,
 		`SELECT rowid, * FROM norowidalias ORDER BY rowid`,
+		`SELECT rowid, x, y FROM desckey ORDER BY rowid`,
+		`SELECT rowid, id FROM kinds ORDER BY rowid`,
 		`SELECT * FROM wr ORDER BY k1, k2`,
 		`SELECT a, b, c FROM gen ORDER BY a`,
 		`SELECT * FROM audit`,
