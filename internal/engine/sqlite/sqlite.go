@@ -108,7 +108,30 @@ type meta struct {
 	Pragmas        map[string]any `json:"pragmas"`
 	Tables         []table        `json:"tables"`
 	SQLiteSequence []seqEntry     `json:"sqlite_sequence,omitempty"`
-	Version        string         `json:"sqlite_version"`
+	// Stat1 holds the query planner's statistics (sqlite_stat1, written by
+	// ANALYZE), so that a restored database plans queries as the source
+	// did without analyzing it again.
+	Stat1 []stat1Entry `json:"sqlite_stat1,omitempty"`
+	// Stat4 holds the samples of builds with SQLITE_ENABLE_STAT4.
+	Stat4   []stat4Entry `json:"sqlite_stat4,omitempty"`
+	Version string       `json:"sqlite_version"`
+}
+
+// stat4Entry is one row of sqlite_stat4.
+type stat4Entry struct {
+	Tbl    string `json:"tbl"`
+	Idx    string `json:"idx"`
+	Neq    string `json:"neq"`
+	Nlt    string `json:"nlt"`
+	Ndlt   string `json:"ndlt"`
+	Sample []byte `json:"sample"`
+}
+
+// stat1Entry is one row of sqlite_stat1: Idx is nil for a table's row count.
+type stat1Entry struct {
+	Tbl  string  `json:"tbl"`
+	Idx  *string `json:"idx"`
+	Stat string  `json:"stat"`
 }
 
 // seqEntry is one row of sqlite_sequence (AUTOINCREMENT counters).
@@ -401,6 +424,17 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 			rows.Close()
 		}
 	}
+	for _, o := range objs {
+		switch o.Name {
+		case "sqlite_stat1":
+			m.Stat1, err = readStat1(ctx, tx)
+		case "sqlite_stat4":
+			m.Stat4, err = readStat4(ctx, tx)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	var pre, post []schemaObject
 	for _, o := range objs {
 		if strings.HasPrefix(o.Name, "sqlite_") {
@@ -661,6 +695,9 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 			return fmt.Errorf("create %s %s: %w", o.Type, o.Name, err)
 		}
 	}
+	if err := restoreStats(ctx, conn, m, chosen); err != nil {
+		return err
+	}
 	for _, p := range []string{"user_version", "application_id"} {
 		if v, ok := m.Pragmas[p]; ok {
 			if err := exec(fmt.Sprintf("PRAGMA %s = %v", p, v)); err != nil {
@@ -791,6 +828,18 @@ func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io
 	for _, o := range post {
 		bw.printf("%s;\n", o.SQL)
 	}
+	// The planner statistics, as sqlite3's .dump writes them; sqlite_stat4
+	// samples need a SQLite built with STAT4 and are left out.
+	if len(m.Stat1) > 0 {
+		bw.printf("ANALYZE sqlite_schema;\n")
+		for _, st := range m.Stat1 {
+			idx := "NULL"
+			if st.Idx != nil {
+				idx = literal(*st.Idx)
+			}
+			bw.printf("INSERT INTO sqlite_stat1(tbl,idx,stat) VALUES(%s,%s,%s);\n", literal(st.Tbl), idx, literal(st.Stat))
+		}
+	}
 	if v, ok := m.Pragmas["user_version"]; ok {
 		bw.printf("PRAGMA user_version=%v;\n", v)
 	}
@@ -854,4 +903,90 @@ func syncFile(path string) error {
 		serr = cerr
 	}
 	return serr
+}
+
+// readStat1 reads the query planner's statistics in a stable order.
+func readStat1(ctx context.Context, q querier) ([]stat1Entry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl, idx`)
+	if err != nil {
+		return nil, fmt.Errorf("read sqlite_stat1: %w", err)
+	}
+	defer rows.Close()
+	var out []stat1Entry
+	for rows.Next() {
+		var st stat1Entry
+		var idx sql.NullString
+		if err := rows.Scan(&st.Tbl, &idx, &st.Stat); err != nil {
+			return nil, fmt.Errorf("read sqlite_stat1: %w", err)
+		}
+		if idx.Valid {
+			st.Idx = &idx.String
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read sqlite_stat1: %w", err)
+	}
+	return out, nil
+}
+
+// readStat4 reads the samples of sqlite_stat4 in a stable order.
+func readStat4(ctx context.Context, q querier) ([]stat4Entry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT tbl, idx, neq, nlt, ndlt, sample FROM sqlite_stat4 ORDER BY tbl, idx, rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("read sqlite_stat4: %w", err)
+	}
+	defer rows.Close()
+	var out []stat4Entry
+	for rows.Next() {
+		var st stat4Entry
+		if err := rows.Scan(&st.Tbl, &st.Idx, &st.Neq, &st.Nlt, &st.Ndlt, &st.Sample); err != nil {
+			return nil, fmt.Errorf("read sqlite_stat4: %w", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read sqlite_stat4: %w", err)
+	}
+	return out, nil
+}
+
+// restoreStats writes back the planner statistics of the restored tables.
+// "ANALYZE sqlite_schema" creates empty statistics tables without
+// analyzing anything; SQLite reads the rows when it next loads the schema.
+func restoreStats(ctx context.Context, conn *sql.Conn, m *meta, chosen func(table string) bool) error {
+	var stat1 []stat1Entry
+	var stat4 []stat4Entry
+	for _, st := range m.Stat1 {
+		if chosen(st.Tbl) {
+			stat1 = append(stat1, st)
+		}
+	}
+	for _, st := range m.Stat4 {
+		if chosen(st.Tbl) {
+			stat4 = append(stat4, st)
+		}
+	}
+	if len(stat1) == 0 && len(stat4) == 0 {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "ANALYZE sqlite_schema"); err != nil {
+		return fmt.Errorf("restore planner statistics: %w", err)
+	}
+	for _, st := range stat1 {
+		var idx any
+		if st.Idx != nil {
+			idx = *st.Idx
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES (?, ?, ?)`, st.Tbl, idx, st.Stat); err != nil {
+			return fmt.Errorf("restore sqlite_stat1 row of %s: %w", st.Tbl, err)
+		}
+	}
+	for _, st := range stat4 {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO sqlite_stat4(tbl, idx, neq, nlt, ndlt, sample) VALUES (?, ?, ?, ?, ?, ?)`,
+			st.Tbl, st.Idx, st.Neq, st.Nlt, st.Ndlt, st.Sample); err != nil {
+			return fmt.Errorf("restore sqlite_stat4 row of %s (this SQLite may lack STAT4): %w", st.Tbl, err)
+		}
+	}
+	return nil
 }

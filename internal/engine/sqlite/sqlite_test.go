@@ -108,6 +108,10 @@ newline', zeroblob(3), 7, 1700000000, '')`,
 	// rowids are their own and must survive too.
 	`CREATE TABLE desckey (x INTEGER PRIMARY KEY DESC, y TEXT)`,
 	`INSERT INTO desckey (rowid, x, y) VALUES (7, 10, 'a'), (3, 5, 'b'), (9, 1, 'c')`,
+	// The query planner's statistics come back as they were, not
+	// recomputed: one row is edited by hand, as tools that pin plans do.
+	`ANALYZE`,
+	`UPDATE sqlite_stat1 SET stat = '1000 10' WHERE idx = 'kinds_t'`,
 }
 
 func TestRoundTripRichSchema(t *testing.T) {
@@ -126,6 +130,8 @@ func TestRoundTripRichSchema(t *testing.T) {
 		`SELECT id, i, r, t, b, n, d, nul, typeof(n), typeof(d), typeof(nul) FROM kinds ORDER BY id`,
 		`SELECT rowid, * FROM norowidalias ORDER BY rowid`,
 		`SELECT rowid, x, y FROM desckey ORDER BY rowid`,
+		`SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl, idx`,
+		`SELECT tbl, idx, neq, nlt, ndlt, hex(sample) FROM sqlite_stat4 ORDER BY tbl, idx, rowid`,
 		`SELECT rowid, id FROM kinds ORDER BY rowid`,
 		`SELECT * FROM wr ORDER BY k1, k2`,
 		`SELECT a, b, c FROM gen ORDER BY a`,
@@ -139,6 +145,11 @@ func TestRoundTripRichSchema(t *testing.T) {
 		want, got := query(t, src, q), query(t, dst, q)
 		if !reflect.DeepEqual(want, got) {
 			t.Errorf("%s:\n source   %v\n restored %v", q, want, got)
+		}
+	}
+	for _, q := range []string{`SELECT count(*) FROM sqlite_stat1 WHERE stat = '1000 10'`, `SELECT count(*) FROM sqlite_stat4`} {
+		if n := query(t, dst, q)[0][0]; n == int64(0) {
+			t.Errorf("%s: 0 rows in the restored database", q)
 		}
 	}
 	if got := query(t, dst, `PRAGMA integrity_check`); got[0][0] != "ok" {
@@ -198,9 +209,13 @@ func TestRestoreChosenTable(t *testing.T) {
 	if err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{Tables: []string{"wr"}}); err != nil {
 		t.Fatal(err)
 	}
-	names := query(t, dst, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	names := query(t, dst, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_stat%' ORDER BY name`)
 	if len(names) != 1 || names[0][0] != "wr" {
 		t.Errorf("tables restored: %v", names)
+	}
+	// Only the chosen table's planner statistics come back.
+	if got := query(t, dst, `SELECT DISTINCT tbl FROM sqlite_stat1`); len(got) != 1 || got[0][0] != "wr" {
+		t.Errorf("sqlite_stat1 tables after restoring wr: %v", got)
 	}
 	err := New().Restore(context.Background(), mem, mustDSN(t, filepath.Join(dir, "x.db")), engine.RestoreOptions{Tables: []string{"nope"}})
 	if err == nil || !strings.Contains(err.Error(), `table "nope" is not in snapshot`) {
@@ -329,6 +344,10 @@ func TestExportSQLLoadsIntoSQLite(t *testing.T) {
 	}
 	if !reflect.DeepEqual(sums, res.Tables) {
 		t.Errorf("checksums of SQL export:\n%v\nmanifest:\n%v", sums, res.Tables)
+	}
+	q := `SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl, idx`
+	if want, got := query(t, src, q), query(t, dst, q); !reflect.DeepEqual(want, got) {
+		t.Errorf("planner statistics of the SQL export:\n source %v\n loaded %v", want, got)
 	}
 }
 
