@@ -4,7 +4,7 @@ package compress
 
 import (
 	"fmt"
-	"sync"
+	"sync/atomic"
 
 	czstd "github.com/DataDog/zstd"
 )
@@ -14,13 +14,12 @@ const Implementation = "libzstd (cgo, github.com/DataDog/zstd)"
 
 // cgoEncoder hands each call one of at most n libzstd contexts, each with
 // its own output buffer so that a call allocates nothing but what it
-// appends to dst.
+// appends to dst. slots holds n entries: an idle context, or nil for one
+// not made yet; a call waits when all n are in use.
 type cgoEncoder struct {
 	level int
-	sem   chan struct{} // one token per running call
-
-	mu   sync.Mutex
-	idle []*cgoCtx
+	slots chan *cgoCtx
+	made  atomic.Int64 // contexts made, for the test of the bound
 }
 
 type cgoCtx struct {
@@ -29,41 +28,39 @@ type cgoCtx struct {
 }
 
 func newEncoder(level Level, concurrency int) (Encoder, error) {
-	return &cgoEncoder{level: level.ZstdLevel(), sem: make(chan struct{}, concurrency)}, nil
+	slots := make(chan *cgoCtx, concurrency)
+	for range concurrency {
+		slots <- nil
+	}
+	return &cgoEncoder{level: level.ZstdLevel(), slots: slots}, nil
 }
 
 func (e *cgoEncoder) Append(dst, src []byte) ([]byte, error) {
-	e.sem <- struct{}{}
-	defer func() { <-e.sem }()
-	e.mu.Lock()
-	var c *cgoCtx
-	if n := len(e.idle); n > 0 {
-		c, e.idle = e.idle[n-1], e.idle[:n-1]
-	}
-	e.mu.Unlock()
+	c := <-e.slots
+	defer func() { e.slots <- c }()
 	if c == nil {
 		c = &cgoCtx{ctx: czstd.NewCtx()}
+		e.made.Add(1)
 	}
 	if bound := czstd.CompressBound(len(src)); cap(c.out) < bound {
 		c.out = make([]byte, bound)
 	}
 	out, err := c.ctx.CompressLevel(c.out[:0], src, e.level)
-	if err == nil {
-		dst = append(dst, out...)
-	}
-	e.mu.Lock()
-	e.idle = append(e.idle, c)
-	e.mu.Unlock()
 	if err != nil {
 		return dst, fmt.Errorf("zstd compress: %w", err)
 	}
-	return dst, nil
+	return append(dst, out...), nil
 }
 
 // Close drops the idle contexts; libzstd's memory is freed when the
 // collector finalizes them.
 func (e *cgoEncoder) Close() {
-	e.mu.Lock()
-	e.idle = nil
-	e.mu.Unlock()
+	for range cap(e.slots) {
+		select {
+		case <-e.slots:
+			e.slots <- nil
+		default:
+			return
+		}
+	}
 }

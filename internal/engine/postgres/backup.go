@@ -264,7 +264,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	}
 	for _, t := range tabs {
 		s := sums[t.Name]
-		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: s.Rows, Checksum: s.hex(), Bytes: s.bytes})
+		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: s.Rows, Checksum: s.String(), Bytes: s.bytes})
 	}
 	log.Debug("postgres backup done", "database", dbName, "tables", len(tabs), "streams", len(items))
 	return res, nil

@@ -360,5 +360,3 @@ func (r *rowSum) add(o *rowSum) {
 	r.Merge(o.Sum)
 	r.bytes += o.bytes
 }
-
-func (r *rowSum) hex() string { return r.String() }

@@ -98,7 +98,7 @@ func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string
 			return nil, fmt.Errorf("checksum table %s: %w", t.Name, err)
 		}
 		rs.finish()
-		out = append(out, manifest.Table{Name: t.Name, Rows: rs.Rows, Checksum: rs.hex(), Bytes: rs.bytes})
+		out = append(out, manifest.Table{Name: t.Name, Rows: rs.Rows, Checksum: rs.String(), Bytes: rs.bytes})
 	}
 	return out, nil
 }

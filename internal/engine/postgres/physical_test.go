@@ -73,7 +73,7 @@ func TestRowSumXXH3StreamingMatchesOneShot(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		rs := newRowSum()
 		writeSplit(r, rs, all)
-		if got := rs.hex(); got != want || rs.Rows != int64(len(rows)) || rs.bytes != int64(len(all)) {
+		if got := rs.String(); got != want || rs.Rows != int64(len(rows)) || rs.bytes != int64(len(all)) {
 			t.Fatalf("split writes: %s rows=%d bytes=%d, want %s rows=%d", got, rs.Rows, rs.bytes, want, len(rows))
 		}
 	}
@@ -84,8 +84,8 @@ func TestRowSumXXH3StreamingMatchesOneShot(t *testing.T) {
 	writeSplit(r, a, bytes.Join(shuffled[:150], nil))
 	writeSplit(r, b, bytes.Join(shuffled[150:], nil))
 	a.add(b)
-	if a.hex() != want || a.Rows != int64(len(rows)) {
-		t.Fatalf("merged shuffled parts: %s, want %s", a.hex(), want)
+	if a.String() != want || a.Rows != int64(len(rows)) {
+		t.Fatalf("merged shuffled parts: %s, want %s", a.String(), want)
 	}
 	// A changed, missing or duplicated row changes the sum.
 	changed := append([][]byte(nil), rows...)
@@ -93,7 +93,7 @@ func TestRowSumXXH3StreamingMatchesOneShot(t *testing.T) {
 	for name, rs := range map[string][][]byte{"changed": changed, "missing": rows[1:], "duplicated": append(rows, rows[3])} {
 		s := newRowSum()
 		writeSplit(r, s, bytes.Join(rs, nil))
-		if s.hex() == want {
+		if s.String() == want {
 			t.Errorf("%s row not detected", name)
 		}
 	}
@@ -119,10 +119,10 @@ func TestRowSumSHA256Unchanged(t *testing.T) {
 	want := fmt.Sprintf("%016x%016x%016x%016x", sum[0], sum[1], sum[2], sum[3])
 	rs := newRowSumAlgo(rowsum.SHA256)
 	writeSplit(r, rs, bytes.Join(rows, nil))
-	if rs.hex() != want {
-		t.Fatalf("sha256 sum %s, want %s", rs.hex(), want)
+	if rs.String() != want {
+		t.Fatalf("sha256 sum %s, want %s", rs.String(), want)
 	}
-	if rowsum.AlgoOf(want) != rowsum.SHA256 || rowsum.AlgoOf(newRowSum().hex()) != rowsum.XXH3 {
+	if rowsum.AlgoOf(want) != rowsum.SHA256 || rowsum.AlgoOf(newRowSum().String()) != rowsum.XXH3 {
 		t.Fatalf("format detection")
 	}
 	if _, err := hex.DecodeString(want); err != nil || len(want) != 64 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -76,32 +75,7 @@ func TestRoundTripManyBatches(t *testing.T) {
 			t.Errorf("%s: restored rows differ (%d rows in the source, %d restored)", q, len(want), len(got))
 		}
 	}
-	if got := query(t, dst, `PRAGMA integrity_check`); got[0][0] != "ok" {
-		t.Errorf("integrity_check: %v", got)
-	}
-	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(sums, res.Tables) {
-		t.Errorf("checksums after restore:\n%v\nmanifest:\n%v", sums, res.Tables)
-	}
-}
-
-// leftBehind lists the files in dir other than src.db.
-func leftBehind(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		if e.Name() != "src.db" {
-			out = append(out, e.Name())
-		}
-	}
-	return out
+	checkRestored(t, dst, res.Tables)
 }
 
 // doublingReader gives every data stream twice over, so that inserts fail

@@ -152,17 +152,7 @@ func TestRoundTripRichSchema(t *testing.T) {
 			t.Errorf("%s: 0 rows in the restored database", q)
 		}
 	}
-	if got := query(t, dst, `PRAGMA integrity_check`); got[0][0] != "ok" {
-		t.Errorf("integrity_check: %v", got)
-	}
-	// The restored database has the same checksums as the manifest.
-	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(sums, res.Tables) {
-		t.Errorf("checksums after restore:\n%v\nmanifest:\n%v", sums, res.Tables)
-	}
+	checkRestored(t, dst, res.Tables)
 	// Triggers must exist but not have fired during the load.
 	if n := query(t, dst, `SELECT count(*) FROM audit`)[0][0]; n != int64(0) {
 		t.Errorf("audit rows = %v: trigger fired during restore", n)
@@ -257,12 +247,41 @@ func TestFailedRestoreLeavesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("restore of a truncated stream: %v", err)
 	}
-	entries, _ := os.ReadDir(dir)
+	if files := leftBehind(t, dir); len(files) != 0 {
+		t.Errorf("left behind: %v", files)
+	}
+}
+
+// checkRestored checks a restored database's integrity and that its
+// checksums are the manifest's.
+func checkRestored(t *testing.T, dst string, want []manifest.Table) {
+	t.Helper()
+	if got := query(t, dst, `PRAGMA integrity_check`); got[0][0] != "ok" {
+		t.Errorf("integrity_check: %v", got)
+	}
+	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sums, want) {
+		t.Errorf("checksums after restore:\n%v\nmanifest:\n%v", sums, want)
+	}
+}
+
+// leftBehind lists the files in dir other than src.db.
+func leftBehind(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
 	for _, e := range entries {
 		if e.Name() != "src.db" {
-			t.Errorf("left behind: %s", e.Name())
+			out = append(out, e.Name())
 		}
 	}
+	return out
 }
 
 type truncatingReader struct{ *enginetest.Memory }
