@@ -396,3 +396,19 @@ func TestRowsEncoding(t *testing.T) {
 		t.Error("unknown tag decoded without error")
 	}
 }
+
+// syncFile reports a file it cannot open for the fsync (the restore then
+// fails rather than move an unsynced file into place), and syncs one it can.
+func TestSyncFile(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "restored.db")
+	if err := os.WriteFile(ok, []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncFile(ok); err != nil {
+		t.Fatalf("sync of a written file: %v", err)
+	}
+	if err := syncFile(filepath.Join(dir, "gone.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("sync of a missing file: got %v, want a not-exist error", err)
+	}
+}
