@@ -618,6 +618,84 @@ func TestExportAndImport(t *testing.T) {
 	}
 }
 
+// export -o writes through what the name points at: a FIFO (like
+// /dev/stdout or /dev/null, something to write into, not to replace) stays
+// a FIFO and receives the SQL; a symlink stays a symlink and its target
+// gets the file; a regular file is replaced only once the export is
+// complete, and a failed export leaves neither a partial file nor its
+// temporary file behind.
+func TestExportOutputs(t *testing.T) {
+	dir := setup(t)
+	chinook(t, "chinook.sqlite")
+	must(t, "init", "--repo", "repo", "--no-encryption")
+	must(t, "backup", "--repo", "repo", "sqlite:chinook.sqlite")
+	must(t, "export", "--repo", "repo", "latest", "-o", "want.sql")
+	want, err := os.ReadFile("want.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo) // blocks until the export opens the FIFO
+		got <- b
+	}()
+	must(t, "export", "--repo", "repo", "latest", "-o", fifo)
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, want) {
+			t.Errorf("the FIFO received %d bytes, want the %d of the SQL export", len(b), len(want))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the export never opened the FIFO")
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("after the export the FIFO is %v (%v)", fi.Mode(), err)
+	}
+
+	if err := os.WriteFile("target.sql", []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target.sql", "link.sql"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "export", "--repo", "repo", "latest", "-o", "link.sql")
+	if fi, err := os.Lstat("link.sql"); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("after the export link.sql is %v (%v), want the symlink", fi.Mode(), err)
+	}
+	if b, _ := os.ReadFile("target.sql"); !bytes.Equal(b, want) {
+		t.Errorf("the symlink's target holds %d bytes, want the export", len(b))
+	}
+
+	if err := os.WriteFile("keep.sql", []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Damage every stored chunk: the export opens keep.sql, then fails.
+	objs, _ := filepath.Glob(filepath.Join(dir, "repo", "data", "*", "*"))
+	for _, o := range objs {
+		if err := os.WriteFile(o, []byte("damaged"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := snap(t, "export", "--repo", "repo", "latest", "-o", "keep.sql"); r.code == 0 || len(objs) == 0 {
+		t.Fatalf("export from a damaged repository (%d objects): %s", len(objs), r)
+	}
+	if r := snap(t, "export", "--repo", "repo", "latest", "--format", "tar.gz", "-o", "."); r.code == 0 || !strings.Contains(r.stderr, "directory") {
+		t.Errorf("export into a directory: %s", r)
+	}
+	if b, _ := os.ReadFile("keep.sql"); string(b) != "old" {
+		t.Errorf("a failed export changed keep.sql: %q", b)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*.snapdata-tmp"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
 func TestS3Repository(t *testing.T) {
 	srv := testsrv.S3(t)
 	setup(t)

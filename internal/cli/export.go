@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +22,9 @@ func (e *env) exportCommand() *cobra.Command {
 		Long: `Write a snapshot as one plain SQL file that the engine's own client loads into an empty
 database (psql, mariadb, sqlite3), or as a .tar.gz holding that SQL file, one JSON-lines
 file per table and the manifest (a portable export that 'snapdata import' loads into any engine).
+A file is written under a temporary name and moved into place when complete, so a failed
+export never leaves a partial file; a device or FIFO (/dev/stdout, a named pipe) is written
+directly.
 
   snapdata export latest --format sql -o orders.sql
   snapdata export 3f2a9c1e --format tar.gz -o orders.tar.gz`,
@@ -47,17 +49,14 @@ file per table and the manifest (a portable export that 'snapdata import' loads 
 			if err != nil {
 				return err
 			}
-			f, commit, err := e.openOutput(out)
+			o, err := e.openOutput(out)
 			if err != nil {
 				return err
 			}
 			var w io.Writer = e.stdout
-			if f != nil {
-				w = f
-				defer func() {
-					f.Close()
-					os.Remove(f.Name())
-				}()
+			if o != nil {
+				w = o.f
+				defer o.discard()
 			}
 			reader := r.Reader(snap)
 			switch format {
@@ -73,10 +72,10 @@ file per table and the manifest (a portable export that 'snapdata import' loads 
 			if err != nil {
 				return fmt.Errorf("export snapshot %s: %w", snap.ShortID(), err)
 			}
-			if err := commit(); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
-			}
-			if f != nil {
+			if o != nil {
+				if err := o.commit(); err != nil {
+					return fmt.Errorf("write %s: %w", out, err)
+				}
 				e.info("exported snapshot %s (%s) to %s\n", snap.ShortID(), snap.Source, out)
 			}
 			return nil
