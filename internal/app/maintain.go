@@ -10,6 +10,7 @@ import (
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/repository"
 	"github.com/snapdata/snapdata/internal/retention"
 )
@@ -104,7 +105,7 @@ type VerifyResult struct {
 // Verify restores a snapshot into a scratch database, recomputes every
 // table's row count and checksum, compares them with the manifest and
 // drops the scratch database.
-func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, scratch string, jobs int) (*VerifyResult, error) {
+func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, scratch string, jobs int, p *progress.Progress) (*VerifyResult, error) {
 	start := time.Now()
 	eng, err := a.Engines.Get(snap.Engine)
 	if err != nil {
@@ -138,9 +139,10 @@ func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *man
 		}
 	}()
 	res := &VerifyResult{Snapshot: snap, Scratch: db.String()}
-	if err := a.Restore(ctx, repo, snap, db, RestoreOptions{Jobs: jobs, NoOwner: true, NoPrivileges: true, Logger: a.Logger}); err != nil {
+	if err := a.Restore(ctx, repo, snap, db, RestoreOptions{Jobs: jobs, NoOwner: true, NoPrivileges: true, Logger: a.Logger, Progress: p}); err != nil {
 		return nil, err
 	}
+	p.SetLabel(fmt.Sprintf("verify %s: restored, computing checksums", snap.ShortID()))
 	var got []manifest.Table
 	if cm, ok := eng.(engine.ChecksumMatcher); ok {
 		got, err = cm.ChecksumsLike(ctx, db, snap.Tables)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -179,7 +180,7 @@ again; physical (PostgreSQL 14+) saves the server the index scan but stores more
 			var results []*manifest.Snapshot
 			failed := 0
 			for _, s := range srcs {
-				p := progress.New("backup "+s.Name, e.stderr)
+				p := e.newProgress("backup " + s.Name)
 				out, err := e.app.Backup(e.ctx, r, s, app.BackupOptions{Tags: tags, SkipUnchanged: skip, Jobs: jobs, Progress: p, RowOrder: rowOrder})
 				p.Done()
 				if err != nil {
@@ -353,7 +354,7 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 			if err != nil {
 				return err
 			}
-			p := progress.New("restore "+snap.ShortID(), e.stderr)
+			p := e.newProgress("restore " + snap.ShortID())
 			p.SetTotalBytes(snap.LogicalBytes)
 			start := time.Now()
 			err = e.app.Restore(e.ctx, r, snap, target, app.RestoreOptions{Jobs: jobs, Tables: tables, Clean: clean, NoOwner: noOwner, NoPrivileges: noPriv, Progress: p})
@@ -639,7 +640,10 @@ database. Exits 1 on any mismatch.
 			if err != nil {
 				return err
 			}
-			res, err := e.app.Verify(e.ctx, r, snap, scratch, jobs)
+			p := e.newProgress("verify " + snap.ShortID())
+			p.SetTotalBytes(snap.LogicalBytes)
+			res, err := e.app.Verify(e.ctx, r, snap, scratch, jobs, p)
+			p.Done()
 			if err != nil {
 				return err
 			}
@@ -677,6 +681,15 @@ database. Exits 1 on any mismatch.
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers for the test restore")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verdicts as JSON")
 	return cmd
+}
+
+// newProgress returns the progress of a long operation: drawn on stderr
+// when it is a terminal, never with --quiet.
+func (e *env) newProgress(label string) *progress.Progress {
+	if e.quiet {
+		return progress.New(label, io.Discard)
+	}
+	return progress.New(label, e.stderr)
 }
 
 // output is where a command writes its result file.

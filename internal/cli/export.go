@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -58,7 +59,16 @@ directly.
 				w = o.f
 				defer o.discard()
 			}
-			reader := r.Reader(snap)
+			// Export reads every stream once (tar.gz: the SQL file, then
+			// each table's rows again), so the bytes read measure it.
+			p := e.newProgress("export " + snap.ShortID())
+			defer p.Done()
+			total := snap.LogicalBytes
+			if _, ok := eng.(engine.SQLExporter); ok && format == "tar.gz" {
+				total *= 2
+			}
+			p.SetTotalBytes(total)
+			reader := countingSnapshot{SnapshotReader: r.Reader(snap), p: p}
 			switch format {
 			case "sql":
 				ex, ok := eng.(engine.SQLExporter)
@@ -72,6 +82,7 @@ directly.
 			if err != nil {
 				return fmt.Errorf("export snapshot %s: %w", snap.ShortID(), err)
 			}
+			p.Done()
 			if o != nil {
 				if err := o.commit(); err != nil {
 					return fmt.Errorf("write %s: %w", out, err)
@@ -122,7 +133,7 @@ whose type cannot be mapped are named in the error.
 				return &app.UsageError{Err: err}
 			}
 			defer a.Close()
-			p := progress.New("import", e.stderr)
+			p := e.newProgress("import")
 			err = im.Import(e.ctx, target, a.Schema, func(table string, fn func(row []any) error) error {
 				return a.Rows(e.ctx, table, func(row []any) error {
 					p.AddRows(1)
@@ -141,4 +152,50 @@ whose type cannot be mapped are named in the error.
 	cmd.Flags().BoolVar(&clean, "clean", false, "replace an existing, non-empty target")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers")
 	return cmd
+}
+
+// countingSnapshot counts the plaintext bytes an engine reads from a
+// snapshot's streams into a progress.
+type countingSnapshot struct {
+	engine.SnapshotReader
+	p *progress.Progress
+}
+
+func (c countingSnapshot) Open(ctx context.Context, s manifest.Stream) (io.ReadCloser, error) {
+	rc, err := c.SnapshotReader.Open(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStream{ReadCloser: rc, p: c.p}, nil
+}
+
+type countingStream struct {
+	io.ReadCloser
+	p *progress.Progress
+}
+
+func (c *countingStream) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.p.AddBytes(int64(n))
+	return n, err
+}
+
+// WriteTo keeps the stream's own WriteTo (it hands over whole chunks)
+// where it has one.
+func (c *countingStream) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := c.ReadCloser.(io.WriterTo); ok {
+		return wt.WriteTo(countingWriter{w: w, p: c.p})
+	}
+	return io.Copy(w, struct{ io.Reader }{c}) // c.Read counts
+}
+
+type countingWriter struct {
+	w io.Writer
+	p *progress.Progress
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.p.AddBytes(int64(n))
+	return n, err
 }

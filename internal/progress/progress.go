@@ -16,6 +16,7 @@ import (
 // Progress counts work. A nil *Progress is valid and counts nothing, so
 // engines can call it unconditionally.
 type Progress struct {
+	mu         sync.Mutex // guards label
 	label      string
 	bytes      atomic.Int64
 	rows       atomic.Int64
@@ -120,17 +121,41 @@ func (p *Progress) loop() {
 	}
 }
 
+// SetLabel changes the label, for the next step of a long operation.
+func (p *Progress) SetLabel(label string) {
+	if p != nil {
+		p.mu.Lock()
+		p.label = label
+		p.mu.Unlock()
+	}
+}
+
 // Line renders the current status.
 func (p *Progress) Line() string {
+	p.mu.Lock()
+	label := p.label
+	p.mu.Unlock()
 	el := time.Since(p.start).Seconds()
 	b := p.bytes.Load()
 	rate := 0.0
 	if el > 0 {
 		rate = float64(b) / el
 	}
-	s := fmt.Sprintf("%s: %s, %d rows, %d/%d tables, %s/s", p.label, Bytes(b), p.rows.Load(),
-		p.tablesDone.Load(), p.tables.Load(), Bytes(int64(rate)))
-	if tot := p.totalBytes.Load(); tot > 0 && rate > 0 && b < tot {
+	s := label + ": " + Bytes(b)
+	tot := p.totalBytes.Load()
+	if tot > 0 {
+		s += fmt.Sprintf(" of ~%s", Bytes(tot))
+	}
+	// Rows and tables only where the work counts them (a restore does;
+	// an export counts bytes only).
+	if r := p.rows.Load(); r > 0 {
+		s += fmt.Sprintf(", %d rows", r)
+	}
+	if n := p.tables.Load(); n > 0 {
+		s += fmt.Sprintf(", %d/%d tables", p.tablesDone.Load(), n)
+	}
+	s += ", " + Bytes(int64(rate)) + "/s"
+	if tot > 0 && rate > 0 && b < tot {
 		eta := time.Duration(float64(tot-b)/rate) * time.Second
 		s += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
 	}

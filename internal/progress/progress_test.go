@@ -19,10 +19,18 @@ func TestCountsAndLine(t *testing.T) {
 	p.TableDone()
 	p.SetTotalBytes(9 << 20)
 	line := p.Line()
-	for _, want := range []string{"backup app", "3.0 MiB", "1500 rows", "1/3 tables", "/s", "ETA"} {
+	for _, want := range []string{"backup app", "3.0 MiB of ~9.0 MiB", "1500 rows", "1/3 tables", "/s", "ETA"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("line %q lacks %q", line, want)
 		}
+	}
+	// Work that counts bytes only (an export) shows no rows or tables.
+	q := New("export", &bytes.Buffer{})
+	q.start = time.Now().Add(-time.Second)
+	q.AddBytes(1 << 20)
+	q.SetLabel("export 3f2a9c1e")
+	if line := q.Line(); !strings.HasPrefix(line, "export 3f2a9c1e: 1.0 MiB, ") || strings.Contains(line, "rows") || strings.Contains(line, "tables") || strings.Contains(line, "ETA") {
+		t.Errorf("bytes-only line: %q", line)
 	}
 	if p.Bytes() != 3<<20 || p.Rows() != 1500 {
 		t.Errorf("counts: %d bytes, %d rows", p.Bytes(), p.Rows())

@@ -373,7 +373,7 @@ func (s *Service) runVerify(ctx context.Context, g *generation, t task, o *Outco
 				so.Status, so.Reason, so.Message = StatusSkipped, ReasonNoSnapshot, "no snapshot to verify yet"
 			} else if err == nil {
 				var res *app.VerifyResult
-				res, err = g.app.Verify(ctx, repo, snap, t.Job.Verify.Scratch, t.Job.Jobs)
+				res, err = g.app.Verify(ctx, repo, snap, t.Job.Verify.Scratch, t.Job.Jobs, nil)
 				if err == nil {
 					so.Snapshot = snap.ID
 					if res.OK {
