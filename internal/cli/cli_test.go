@@ -684,6 +684,9 @@ func TestExportOutputs(t *testing.T) {
 	if r := snap(t, "export", "--repo", "repo", "latest", "-o", "keep.sql"); r.code == 0 || len(objs) == 0 {
 		t.Fatalf("export from a damaged repository (%d objects): %s", len(objs), r)
 	}
+	if r := snap(t, "export", "--repo", "repo", "latest", "--format", "tar.gz"); r.code != ExitUsage || !strings.Contains(r.stderr, "-o /dev/stdout") {
+		t.Errorf("tar.gz export without -o: %s", r)
+	}
 	if r := snap(t, "export", "--repo", "repo", "latest", "--format", "tar.gz", "-o", "."); r.code == 0 || !strings.Contains(r.stderr, "directory") {
 		t.Errorf("export into a directory: %s", r)
 	}

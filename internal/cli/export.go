@@ -35,7 +35,7 @@ directly.
 				return usageErr{fmt.Errorf("--format %q: expected sql or tar.gz", format)}
 			}
 			if format == "tar.gz" && (out == "" || out == "-") {
-				return usageErr{errors.New("--format tar.gz needs -o FILE")}
+				return usageErr{errors.New("--format tar.gz needs -o FILE (a binary archive is not written to standard output unless you name it: -o /dev/stdout)")}
 			}
 			r, err := e.openRepo()
 			if err != nil {
