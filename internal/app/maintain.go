@@ -142,12 +142,17 @@ func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *man
 	if err := a.Restore(ctx, repo, snap, db, RestoreOptions{Jobs: jobs, NoOwner: true, NoPrivileges: true, Logger: a.Logger, Progress: p}); err != nil {
 		return nil, err
 	}
-	p.SetLabel(fmt.Sprintf("verify %s: restored, computing checksums", snap.ShortID()))
+	var total int64
+	for _, t := range snap.Tables {
+		total += t.Bytes
+	}
+	p.Restart(fmt.Sprintf("verify %s: checksums", snap.ShortID()), total)
+	copts := engine.ChecksumOptions{Jobs: jobs, Progress: p}
 	var got []manifest.Table
 	if cm, ok := eng.(engine.ChecksumMatcher); ok {
-		got, err = cm.ChecksumsLike(ctx, db, snap.Tables)
+		got, err = cm.ChecksumsLike(ctx, db, snap.Tables, copts)
 	} else {
-		got, err = cs.Checksums(ctx, db, nil)
+		got, err = cs.Checksums(ctx, db, nil, copts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checksum scratch database: %w", err)

@@ -110,7 +110,17 @@ type Fingerprinter interface {
 // Checksummer recomputes per-table row counts and checksums of a live
 // database, the same way Backup computes them, for verify.
 type Checksummer interface {
-	Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error)
+	Checksums(ctx context.Context, target *dsn.DSN, tables []string, opts ChecksumOptions) ([]manifest.Table, error)
+}
+
+// ChecksumOptions tune a checksum run.
+type ChecksumOptions struct {
+	// Jobs is how many tables are read at once, where the engine can read
+	// several in one consistent view; 0 means the engine's default.
+	Jobs int
+	// Progress, when not nil, counts the bytes and rows read and the
+	// tables done.
+	Progress *progress.Progress
 }
 
 // ChecksumMatcher is implemented by a Checksummer whose checksum format
@@ -119,7 +129,7 @@ type Checksummer interface {
 // snapshot's manifest tables), so older snapshots still verify. Verify uses
 // it when available.
 type ChecksumMatcher interface {
-	ChecksumsLike(ctx context.Context, target *dsn.DSN, want []manifest.Table) ([]manifest.Table, error)
+	ChecksumsLike(ctx context.Context, target *dsn.DSN, want []manifest.Table, opts ChecksumOptions) ([]manifest.Table, error)
 }
 
 // Scratcher creates and drops throw-away databases for verify.

@@ -16,7 +16,7 @@ import (
 // Progress counts work. A nil *Progress is valid and counts nothing, so
 // engines can call it unconditionally.
 type Progress struct {
-	mu         sync.Mutex // guards label
+	mu         sync.Mutex // guards label and start
 	label      string
 	bytes      atomic.Int64
 	rows       atomic.Int64
@@ -121,21 +121,29 @@ func (p *Progress) loop() {
 	}
 }
 
-// SetLabel changes the label, for the next step of a long operation.
-func (p *Progress) SetLabel(label string) {
-	if p != nil {
-		p.mu.Lock()
-		p.label = label
-		p.mu.Unlock()
+// Restart begins the next step of a long operation: a new label, the
+// counters and the clock from zero, and the step's expected byte count.
+func (p *Progress) Restart(label string, totalBytes int64) {
+	if p == nil {
+		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.label = label
+	p.start = time.Now()
+	p.bytes.Store(0)
+	p.rows.Store(0)
+	p.tables.Store(0)
+	p.tablesDone.Store(0)
+	p.totalBytes.Store(totalBytes)
 }
 
 // Line renders the current status.
 func (p *Progress) Line() string {
 	p.mu.Lock()
-	label := p.label
+	label, start := p.label, p.start
 	p.mu.Unlock()
-	el := time.Since(p.start).Seconds()
+	el := time.Since(start).Seconds()
 	b := p.bytes.Load()
 	rate := 0.0
 	if el > 0 {

@@ -24,16 +24,21 @@ func TestCountsAndLine(t *testing.T) {
 			t.Errorf("line %q lacks %q", line, want)
 		}
 	}
+	if p.Bytes() != 3<<20 || p.Rows() != 1500 {
+		t.Errorf("counts: %d bytes, %d rows", p.Bytes(), p.Rows())
+	}
 	// Work that counts bytes only (an export) shows no rows or tables.
 	q := New("export", &bytes.Buffer{})
 	q.start = time.Now().Add(-time.Second)
 	q.AddBytes(1 << 20)
-	q.SetLabel("export 3f2a9c1e")
-	if line := q.Line(); !strings.HasPrefix(line, "export 3f2a9c1e: 1.0 MiB, ") || strings.Contains(line, "rows") || strings.Contains(line, "tables") || strings.Contains(line, "ETA") {
+	if line := q.Line(); !strings.HasPrefix(line, "export: 1.0 MiB, ") || strings.Contains(line, "rows") || strings.Contains(line, "tables") || strings.Contains(line, "ETA") {
 		t.Errorf("bytes-only line: %q", line)
 	}
-	if p.Bytes() != 3<<20 || p.Rows() != 1500 {
-		t.Errorf("counts: %d bytes, %d rows", p.Bytes(), p.Rows())
+	// The next step starts from zero with its own label and total.
+	p.Restart("verify: checksums", 5<<20)
+	p.AddBytes(1 << 20)
+	if line := p.Line(); !strings.HasPrefix(line, "verify: checksums: 1.0 MiB of ~5.0 MiB, ") || strings.Contains(line, "rows") || strings.Contains(line, "tables") {
+		t.Errorf("line after Restart: %q", line)
 	}
 	p.Done()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/cli"
 	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/engine/mysql"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -74,11 +75,11 @@ func TestEndToEnd(t *testing.T) {
 	target, _ := dsn.Parse(targetDSN)
 
 	e := mysql.New()
-	want, err := e.Checksums(ctx, src, nil)
+	want, err := e.Checksums(ctx, src, nil, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.Checksums(ctx, target, nil)
+	got, err := e.Checksums(ctx, target, nil, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestEndToEnd(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("loading the export: %v: %s", err, b)
 	}
-	got, err = e.Checksums(ctx, exp, nil)
+	got, err = e.Checksums(ctx, exp, nil, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/engine/enginetest"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/rowsum"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -118,14 +119,25 @@ func backup(t *testing.T, e *Engine, src *dsn.DSN, jobs int) (*enginetest.Memory
 
 func checksums(t *testing.T, e *Engine, d *dsn.DSN) map[string]manifest.Table {
 	t.Helper()
-	list, err := e.Checksums(ctxT(t), d, nil)
+	p := progress.New("verify", io.Discard)
+	list, err := e.Checksums(ctxT(t), d, nil, engine.ChecksumOptions{Progress: p})
 	if err != nil {
 		t.Fatalf("checksums of %s: %v", d.Database(), err)
 	}
 	out := map[string]manifest.Table{}
+	var rows, size int64
 	for _, x := range list {
+		rows += x.Rows
+		size += x.Bytes
 		x.Bytes = 0
 		out[x.Name] = x
+	}
+	// The progress counts every row and byte once, and every table.
+	if p.Rows() != rows || p.Bytes() != size {
+		t.Errorf("progress counted %d rows and %d bytes, the tables hold %d and %d", p.Rows(), p.Bytes(), rows, size)
+	}
+	if want := fmt.Sprintf("%d/%d tables", len(list), len(list)); len(list) > 0 && !strings.Contains(p.Line(), want) {
+		t.Errorf("progress line %q lacks %q", p.Line(), want)
 	}
 	return out
 }
@@ -285,7 +297,7 @@ func TestChinookRoundTrip(t *testing.T) {
 	// ChecksumsLike recomputes each table in its manifest's format, and
 	// still catches a changed row.
 	ctx := ctxT(t)
-	old, err := e.checksums(ctx, src, nil, func(string) rowsum.Algo { return rowsum.SHA256 })
+	old, err := e.checksums(ctx, src, nil, func(string) rowsum.Algo { return rowsum.SHA256 }, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +306,7 @@ func TestChinookRoundTrip(t *testing.T) {
 			t.Fatalf("table %s: %q is not a SHA-256 sum", x.Name, x.Checksum)
 		}
 	}
-	got, err := e.ChecksumsLike(ctx, target, old)
+	got, err := e.ChecksumsLike(ctx, target, old, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +323,7 @@ func TestChinookRoundTrip(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "UPDATE Track SET Name = CONCAT(Name, '!') WHERE TrackId = 7"); err != nil {
 		t.Fatal(err)
 	}
-	got, err = e.ChecksumsLike(ctx, target, old)
+	got, err = e.ChecksumsLike(ctx, target, old, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/rowsum"
 )
 
@@ -321,18 +322,19 @@ func openWorker(ctx context.Context, src *dsn.DSN, snapID string) (*pgx.Conn, er
 	return conn, nil
 }
 
-// progressWriter counts bytes and rows into the progress as they pass.
+// progressWriter sums COPY rows as they pass to w and counts their bytes
+// and rows into a progress (which may be nil).
 type progressWriter struct {
-	w    io.Writer
-	rs   *rowSum
-	opts engine.BackupOptions
+	w  io.Writer
+	rs *rowSum
+	p  *progress.Progress
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
 	before := p.rs.Rows
 	p.rs.Write(b)
-	p.opts.Progress.AddBytes(int64(len(b)))
-	p.opts.Progress.AddRows(p.rs.Rows - before)
+	p.p.AddBytes(int64(len(b)))
+	p.p.AddRows(p.rs.Rows - before)
 	return p.w.Write(b)
 }
 
@@ -349,7 +351,7 @@ func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink
 		return nil, fmt.Errorf("create stream %s: %w", st.Name, err)
 	}
 	rs := newRowSumAlgo(algo)
-	pw := &progressWriter{w: w, rs: rs, opts: opts}
+	pw := &progressWriter{w: w, rs: rs, p: opts.Progress}
 	bw := bufio.NewWriterSize(pw, 256<<10)
 	if _, err := conn.PgConn().CopyTo(ctx, bw, it.query); err != nil {
 		return nil, fmt.Errorf("copy rows: %w", err)

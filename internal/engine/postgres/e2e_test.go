@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/snapdata/snapdata/internal/cli"
+	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/engine/postgres"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -45,7 +46,7 @@ func TestEndToEndCLI(t *testing.T) {
 	dst := src.WithDatabase("rich_e2e_restored")
 	mustRun("restore", "latest", "--repo", repo, "--to", dst.Raw, "--jobs", "2")
 	e := postgres.New()
-	want, err := e.Checksums(context.Background(), src, nil)
+	want, err := e.Checksums(context.Background(), src, nil, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

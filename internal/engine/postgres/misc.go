@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"sort"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/rowsum"
 )
@@ -52,20 +56,21 @@ func fingerprint(ctx context.Context, c *pgx.Conn) (string, error) {
 
 // Checksums implements engine.Checksummer: it copies every table (or the
 // named ones) and sums its rows the way Backup does, in the current
-// checksum format.
-func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
-	return e.checksums(ctx, target, tables, func(string) rowsum.Algo { return e.sum })
+// checksum format. Tables are read opts.Jobs at a time (default: cores),
+// all in one exported snapshot.
+func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string, opts engine.ChecksumOptions) ([]manifest.Table, error) {
+	return e.checksums(ctx, target, tables, func(string) rowsum.Algo { return e.sum }, opts)
 }
 
 // ChecksumsLike implements engine.ChecksumMatcher: the checksums of every
 // table, each in the format of the same table's checksum in want (a
 // snapshot's manifest), so snapshots taken before the current format
 // still verify. Tables not in want get the current format.
-func (e *Engine) ChecksumsLike(ctx context.Context, target *dsn.DSN, want []manifest.Table) ([]manifest.Table, error) {
-	return e.checksums(ctx, target, nil, rowsum.FormatsOf(want))
+func (e *Engine) ChecksumsLike(ctx context.Context, target *dsn.DSN, want []manifest.Table, opts engine.ChecksumOptions) ([]manifest.Table, error) {
+	return e.checksums(ctx, target, nil, rowsum.FormatsOf(want), opts)
 }
 
-func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string, algo func(table string) rowsum.Algo) ([]manifest.Table, error) {
+func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string, algo func(table string) rowsum.Algo, opts engine.ChecksumOptions) ([]manifest.Table, error) {
 	c, err := connect(ctx, target, true)
 	if err != nil {
 		return nil, err
@@ -90,15 +95,67 @@ func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string
 			sel = append(sel, t)
 		}
 	}
-	out := make([]manifest.Table, 0, len(sel))
-	for _, t := range sel {
+	opts.Progress.AddTables(len(sel))
+	out := make([]manifest.Table, len(sel))
+	sum := func(ctx context.Context, c *pgx.Conn, i int) error {
+		t := sel[i]
 		// The sum does not depend on row order: read in physical order.
 		rs := newRowSumAlgo(algo(t.Name))
-		if _, err := c.PgConn().CopyTo(ctx, rs, t.copyOutPhysical("")); err != nil {
-			return nil, fmt.Errorf("checksum table %s: %w", t.Name, err)
+		pw := &progressWriter{w: io.Discard, rs: rs, p: opts.Progress}
+		if _, err := c.PgConn().CopyTo(ctx, pw, t.copyOutPhysical("")); err != nil {
+			return fmt.Errorf("checksum table %s: %w", t.Name, err)
 		}
 		rs.finish()
-		out = append(out, manifest.Table{Name: t.Name, Rows: rs.Rows, Checksum: rs.String(), Bytes: rs.bytes})
+		out[i] = manifest.Table{Name: t.Name, Rows: rs.Rows, Checksum: rs.String(), Bytes: rs.bytes}
+		opts.Progress.TableDone()
+		return nil
+	}
+	jobs := min(defaultJobs(opts.Jobs), len(sel))
+	if jobs <= 1 {
+		for i := range sel {
+			if err := sum(ctx, c, i); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	// Several sessions, one view: the workers import this transaction's
+	// snapshot, and take the biggest tables first.
+	var snapID string
+	if err := c.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapID); err != nil {
+		return nil, fmt.Errorf("export snapshot: %w", err)
+	}
+	order := make([]int, len(sel))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return sel[order[a]].size > sel[order[b]].size })
+	queue := make(chan int, len(order))
+	for _, i := range order {
+		queue <- i
+	}
+	close(queue)
+	g, gctx := errgroup.WithContext(ctx)
+	for range jobs {
+		g.Go(func() error {
+			w, err := openWorker(gctx, target, snapID)
+			if err != nil {
+				return err
+			}
+			defer w.Close(context.Background())
+			for i := range queue {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				if err := sum(gctx, w, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

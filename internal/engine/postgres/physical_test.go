@@ -277,7 +277,7 @@ func TestOldChecksumFormatStillVerifies(t *testing.T) {
 	dst := newDB(t, pg, "rich_oldsum")
 	restoreTo(t, e, mem, dst, engine.RestoreOptions{Jobs: 2, Clean: true})
 	ctx := context.Background()
-	got, err := e.ChecksumsLike(ctx, dst, res.Tables)
+	got, err := e.ChecksumsLike(ctx, dst, res.Tables, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestOldChecksumFormatStillVerifies(t *testing.T) {
 	}
 	// A new snapshot of the same data: new format, verifies too.
 	_, res2 := backupMem(t, e, src, 2)
-	got2, err := e.ChecksumsLike(ctx, dst, res2.Tables)
+	got2, err := e.ChecksumsLike(ctx, dst, res2.Tables, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestOldChecksumFormatStillVerifies(t *testing.T) {
 	// A changed row is detected in both formats.
 	exec1(t, dst, "UPDATE app.nopk SET b = 'y' WHERE a = 2")
 	for name, want := range map[string][]manifest.Table{"old": res.Tables, "new": res2.Tables} {
-		got, err := e.ChecksumsLike(ctx, dst, want)
+		got, err := e.ChecksumsLike(ctx, dst, want, engine.ChecksumOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

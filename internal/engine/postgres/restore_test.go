@@ -94,7 +94,7 @@ func TestRestoreFreezeCleanAndChosenPartition(t *testing.T) {
 	// A chosen partition: its rows only, every schema object.
 	part := mustDSN(t, pg.DSN("rich_part"))
 	restoreTo(t, e, mem, part, engine.RestoreOptions{Jobs: 2, Tables: []string{"app.events_2023"}})
-	got, err := e.Checksums(context.Background(), part, []string{"app.events_2023"})
+	got, err := e.Checksums(context.Background(), part, []string{"app.events_2023"}, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -726,8 +726,9 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	return nil
 }
 
-// Checksums implements engine.Checksummer with the same encoding as Backup.
-func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string) ([]manifest.Table, error) {
+// Checksums implements engine.Checksummer with the same encoding as Backup,
+// one table after the other (opts.Jobs is not used).
+func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string, opts engine.ChecksumOptions) ([]manifest.Table, error) {
 	if err := checkFile(target.Path); err != nil {
 		return nil, err
 	}
@@ -750,18 +751,27 @@ func (e *Engine) Checksums(ctx context.Context, target *dsn.DSN, tables []string
 	for _, t := range tables {
 		want[t] = true
 	}
-	var out []manifest.Table
+	var sel []table
 	for _, t := range all {
-		if len(want) > 0 && !want[t.Name] {
-			continue
+		if len(want) == 0 || want[t.Name] {
+			sel = append(sel, t)
 		}
+	}
+	opts.Progress.AddTables(len(sel))
+	var out []manifest.Table
+	for _, t := range sel {
 		h := sha256.New()
 		var size int64
-		n, err := dumpTable(ctx, tx, t, h, func(_, b int64) { size += b })
+		n, err := dumpTable(ctx, tx, t, h, func(r, b int64) {
+			size += b
+			opts.Progress.AddRows(r)
+			opts.Progress.AddBytes(b)
+		})
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, manifest.Table{Name: t.Name, Rows: n, Checksum: hex.EncodeToString(h.Sum(nil)), Bytes: size})
+		opts.Progress.TableDone()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

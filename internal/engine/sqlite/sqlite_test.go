@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/engine/enginetest"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
 )
 
 func mustDSN(t *testing.T, p string) *dsn.DSN {
@@ -180,7 +182,7 @@ func TestChecksumDetectsChange(t *testing.T) {
 	execAll(t, src, richSchema...)
 	_, res := backup(t, src)
 	execAll(t, src, `UPDATE wr SET v = 'z' WHERE k1 = 'a' AND k2 = 1`)
-	sums, err := New().Checksums(context.Background(), mustDSN(t, src), []string{"wr"})
+	sums, err := New().Checksums(context.Background(), mustDSN(t, src), []string{"wr"}, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,12 +261,31 @@ func checkRestored(t *testing.T, dst string, want []manifest.Table) {
 	if got := query(t, dst, `PRAGMA integrity_check`); got[0][0] != "ok" {
 		t.Errorf("integrity_check: %v", got)
 	}
-	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil)
+	p := progress.New("verify", io.Discard)
+	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil, engine.ChecksumOptions{Progress: p})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(sums, want) {
 		t.Errorf("checksums after restore:\n%v\nmanifest:\n%v", sums, want)
+	}
+	checkCounted(t, p, sums)
+}
+
+// checkCounted checks that a checksum run's progress counted every row
+// and byte of its tables once.
+func checkCounted(t *testing.T, p *progress.Progress, sums []manifest.Table) {
+	t.Helper()
+	var rows, size int64
+	for _, s := range sums {
+		rows += s.Rows
+		size += s.Bytes
+	}
+	if p.Rows() != rows || p.Bytes() != size {
+		t.Errorf("progress counted %d rows and %d bytes, the tables hold %d and %d", p.Rows(), p.Bytes(), rows, size)
+	}
+	if want := fmt.Sprintf("%d/%d tables", len(sums), len(sums)); !strings.Contains(p.Line(), want) {
+		t.Errorf("progress line %q lacks %q", p.Line(), want)
 	}
 }
 
@@ -357,7 +378,7 @@ func TestExportSQLLoadsIntoSQLite(t *testing.T) {
 		t.Fatalf("load exported SQL: %v", err)
 	}
 	db.Close()
-	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil)
+	sums, err := New().Checksums(context.Background(), mustDSN(t, dst), nil, engine.ChecksumOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
