@@ -533,7 +533,9 @@ error: 'snapdata prune' removes it.`,
 				return err
 			}
 			defer lock.Unlock() //nolint:errcheck // best effort
-			rep, err := r.Check(e.ctx, readData, nil)
+			p := e.newProgress("check --read-data")
+			rep, err := r.Check(e.ctx, readData, p)
+			p.Done()
 			if err != nil {
 				return err
 			}

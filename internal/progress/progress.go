@@ -16,8 +16,9 @@ import (
 // Progress counts work. A nil *Progress is valid and counts nothing, so
 // engines can call it unconditionally.
 type Progress struct {
-	mu         sync.Mutex // guards label and start
+	mu         sync.Mutex // guards label, unit and start
 	label      string
+	unit       string // what the item counter counts; "" is tables
 	bytes      atomic.Int64
 	rows       atomic.Int64
 	tablesDone atomic.Int64
@@ -121,6 +122,16 @@ func (p *Progress) loop() {
 	}
 }
 
+// SetUnit names what AddTables and TableDone count, when it is not
+// tables (a check counts objects).
+func (p *Progress) SetUnit(unit string) {
+	if p != nil {
+		p.mu.Lock()
+		p.unit = unit
+		p.mu.Unlock()
+	}
+}
+
 // Restart begins the next step of a long operation: a new label, the
 // counters and the clock from zero, and the step's expected byte count.
 func (p *Progress) Restart(label string, totalBytes int64) {
@@ -141,8 +152,11 @@ func (p *Progress) Restart(label string, totalBytes int64) {
 // Line renders the current status.
 func (p *Progress) Line() string {
 	p.mu.Lock()
-	label, start := p.label, p.start
+	label, unit, start := p.label, p.unit, p.start
 	p.mu.Unlock()
+	if unit == "" {
+		unit = "tables"
+	}
 	el := time.Since(start).Seconds()
 	b := p.bytes.Load()
 	rate := 0.0
@@ -160,7 +174,7 @@ func (p *Progress) Line() string {
 		s += fmt.Sprintf(", %d rows", r)
 	}
 	if n := p.tables.Load(); n > 0 {
-		s += fmt.Sprintf(", %d/%d tables", p.tablesDone.Load(), n)
+		s += fmt.Sprintf(", %d/%d %s", p.tablesDone.Load(), n, unit)
 	}
 	s += ", " + Bytes(int64(rate)) + "/s"
 	if tot > 0 && rate > 0 && b < tot {

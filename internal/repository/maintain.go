@@ -9,6 +9,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/backend"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
 )
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
@@ -75,7 +76,9 @@ func (c *CheckReport) OK() bool { return len(c.Errors) == 0 }
 // and re-hashes every data object, naming each damaged object and the
 // snapshots it harms. Objects that no snapshot references (left by a backup
 // that died) are reported but are not errors: prune removes them.
-func (r *Repository) Check(ctx context.Context, readData bool, progress func(done, total int)) (*CheckReport, error) {
+//
+// p, when not nil, counts the objects read and their stored bytes.
+func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progress) (*CheckReport, error) {
 	rep := &CheckReport{}
 	stored := map[string]int64{}
 	if err := r.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
@@ -137,10 +140,16 @@ func (r *Repository) Check(ctx context.Context, readData bool, progress func(don
 	}
 	if readData {
 		names := sortedKeys(stored)
+		var total int64
+		for _, size := range stored {
+			total += size
+		}
+		p.SetUnit("objects")
+		p.AddTables(len(names))
+		p.SetTotalBytes(total)
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, r.workers)
-		done := 0
 		for _, name := range names {
 			if ctx.Err() != nil {
 				break
@@ -154,13 +163,11 @@ func (r *Repository) Check(ctx context.Context, readData bool, progress func(don
 				defer wg.Done()
 				defer func() { <-sem }()
 				_, err := r.LoadChunk(ctx, manifest.Chunk{ID: name})
+				p.AddBytes(stored[name])
+				p.TableDone()
 				mu.Lock()
 				defer mu.Unlock()
-				done++
 				rep.ReadObjects++
-				if progress != nil {
-					progress(done, len(names))
-				}
 				if err != nil && ctx.Err() == nil {
 					harmed := append([]string(nil), users[name]...)
 					sort.Strings(harmed)

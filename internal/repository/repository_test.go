@@ -17,6 +17,7 @@ import (
 	"github.com/snapdata/snapdata/internal/backend/local"
 	"github.com/snapdata/snapdata/internal/crypto"
 	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/progress"
 )
 
 // fastKDF keeps tests quick; production uses crypto.DefaultKDF.
@@ -249,9 +250,17 @@ func TestDamageIsFoundAndNamed(t *testing.T) {
 	ctx := context.Background()
 	a := commit(t, r, "one", map[string][]byte{"a": text(10, 200<<10)})
 	b := commit(t, r, "two", map[string][]byte{"b": text(11, 200<<10)})
-	rep, err := r.Check(ctx, true, nil)
+	prog := progress.New("check", io.Discard)
+	rep, err := r.Check(ctx, true, prog)
 	if err != nil || !rep.OK() {
 		t.Fatalf("clean repository: %+v %v", rep, err)
+	}
+	// The progress counts every data object and its stored bytes once.
+	if want := fmt.Sprintf("%d/%d objects", rep.ReadObjects, rep.DataObjects); rep.ReadObjects == 0 || !strings.Contains(prog.Line(), want) {
+		t.Errorf("progress line %q, want %q", prog.Line(), want)
+	}
+	if st, err := r.Stats(ctx); err != nil || prog.Bytes() != st.DataBytes {
+		t.Errorf("progress counted %d bytes, the data objects hold %d (%v)", prog.Bytes(), st.DataBytes, err)
 	}
 	victim := a.Streams[0].Chunks[1].ID
 	p := filepath.Join(dir, "data", victim[:2], victim)
