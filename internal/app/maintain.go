@@ -147,7 +147,7 @@ func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *man
 		total += t.Bytes
 	}
 	p.Restart(fmt.Sprintf("verify %s: checksums", snap.ShortID()), total)
-	copts := engine.ChecksumOptions{Jobs: jobs, Progress: p}
+	copts := engine.ChecksumOptions{Jobs: jobs, Progress: p, Private: true}
 	var got []manifest.Table
 	if cm, ok := eng.(engine.ChecksumMatcher); ok {
 		got, err = cm.ChecksumsLike(ctx, db, snap.Tables, copts)

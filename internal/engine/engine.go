@@ -121,6 +121,10 @@ type ChecksumOptions struct {
 	// Progress, when not nil, counts the bytes and rows read and the
 	// tables done.
 	Progress *progress.Progress
+	// Private says no one else writes to the database (verify's scratch
+	// database): the sessions need not be aligned on one view, which on
+	// MySQL/MariaDB would take a global read lock.
+	Private bool
 }
 
 // ChecksumMatcher is implemented by a Checksummer whose checksum format

@@ -3,6 +3,11 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
@@ -28,40 +33,81 @@ func (e *Engine) ChecksumsLike(ctx context.Context, target *dsn.DSN, want []mani
 	return e.checksums(ctx, target, nil, rowsum.FormatsOf(want), opts)
 }
 
-// checksums reads the tables one after the other on one connection: one
-// consistent snapshot without FLUSH TABLES WITH READ LOCK (opts.Jobs is
-// not used).
+// checksums reads the tables on opts.Jobs connections (default: cores),
+// biggest tables first. The connections share one consistent view, taken
+// like Backup's (snapshots started under a brief FLUSH TABLES WITH READ
+// LOCK; without the RELOAD privilege one connection with one snapshot),
+// unless opts.Private says no one writes: then each has its own snapshot
+// and no lock is taken.
 func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string, algo func(table string) rowsum.Algo, opts engine.ChecksumOptions) ([]manifest.Table, error) {
+	jobs := opts.Jobs
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
 	db, err := open(ctx, target, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", target, err)
+	var snap *snapshotConns
+	if opts.Private {
+		snap = &snapshotConns{}
+		defer snap.close()
+		for range jobs {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("connecting to %s: %w", target, err)
+			}
+			snap.conns = append(snap.conns, c)
+			if err := startSnapshot(ctx, c); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		snap, err = takeSnapshot(ctx, db, jobs, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return nil, err
+		}
+		defer snap.close()
 	}
-	defer c.Close()
-	if err := startSnapshot(ctx, c); err != nil {
+	list, err := loadTables(ctx, snap.conns[0], target.Database(), tables)
+	if err != nil {
 		return nil, err
 	}
-	defer c.ExecContext(context.Background(), "ROLLBACK")
-	list, err := loadTables(ctx, c, target.Database(), tables)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
-		return nil, fmt.Errorf("setting binary results: %w", err)
+	for _, c := range snap.conns {
+		if _, err := c.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
+			return nil, fmt.Errorf("setting binary results: %w", err)
+		}
 	}
 	opts.Progress.AddTables(len(list))
-	out := make([]manifest.Table, 0, len(list))
-	for _, t := range list {
-		rows, n, sum, err := scanTable(ctx, c, t, "", algo(t.Name), func([]byte) error { return nil }, opts.Progress)
-		if err != nil {
-			return nil, fmt.Errorf("checksumming table %s: %w", t.Name, err)
-		}
-		out = append(out, manifest.Table{Name: t.Name, Rows: rows, Checksum: sum.String(), Bytes: n})
-		opts.Progress.TableDone()
+	order := make([]int, len(list))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return list[order[a]].DataLength > list[order[b]].DataLength })
+	queue := make(chan int, len(order))
+	for _, i := range order {
+		queue <- i
+	}
+	close(queue)
+	out := make([]manifest.Table, len(list))
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range snap.conns {
+		g.Go(func() error {
+			for i := range queue {
+				t := list[i]
+				rows, n, sum, err := scanTable(gctx, c, t, "", algo(t.Name), func([]byte) error { return nil }, opts.Progress)
+				if err != nil {
+					return fmt.Errorf("checksumming table %s: %w", t.Name, err)
+				}
+				out[i] = manifest.Table{Name: t.Name, Rows: rows, Checksum: sum.String(), Bytes: n}
+				opts.Progress.TableDone()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

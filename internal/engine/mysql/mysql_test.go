@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -282,6 +283,19 @@ func TestChinookRoundTrip(t *testing.T) {
 		t.Errorf("Track rows = %d, want 3503", tracks.Rows)
 	}
 	compareTables(t, res.Tables, checksums(t, e, src))
+	// Checksums read on several connections (one view under a brief
+	// global read lock, or each its own view for a private database) are
+	// those of one connection, in the same order.
+	one, err := e.Checksums(ctxT(t), src, nil, engine.ChecksumOptions{Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []engine.ChecksumOptions{{Jobs: 4}, {Jobs: 4, Private: true}} {
+		got, err := e.Checksums(ctxT(t), src, nil, o)
+		if err != nil || !reflect.DeepEqual(got, one) {
+			t.Errorf("checksums with %+v differ from one connection's (%v):\n%v\n%v", o, err, got, one)
+		}
+	}
 	target := restoreAndCompare(t, e, my, mem, res, src, "chinook_restored", engine.RestoreOptions{Jobs: 3})
 
 	// Checksums are XXH3-128 row sums, named in the manifest.
@@ -638,6 +652,17 @@ func TestSingleTransactionFallback(t *testing.T) {
 		t.Errorf("consistency = %q, want %q", res.Meta["consistency"], ModeSingle)
 	}
 	compareTables(t, res.Tables, checksums(t, e, src))
+	// Without RELOAD the checksums fall back to one connection too.
+	got, err := e.Checksums(ctxT(t), ro, nil, engine.ChecksumOptions{Jobs: 4})
+	if err != nil {
+		t.Fatalf("checksums without RELOAD: %v", err)
+	}
+	byName := map[string]manifest.Table{}
+	for _, x := range got {
+		x.Bytes = 0
+		byName[x.Name] = x
+	}
+	compareTables(t, res.Tables, byName)
 	restoreAndCompare(t, e, my, mem, res, src, "fallback_restored", engine.RestoreOptions{})
 }
 
