@@ -125,20 +125,11 @@ func checksums(t *testing.T, e *Engine, d *dsn.DSN) map[string]manifest.Table {
 	if err != nil {
 		t.Fatalf("checksums of %s: %v", d.Database(), err)
 	}
+	enginetest.CheckCounted(t, p, list)
 	out := map[string]manifest.Table{}
-	var rows, size int64
 	for _, x := range list {
-		rows += x.Rows
-		size += x.Bytes
 		x.Bytes = 0
 		out[x.Name] = x
-	}
-	// The progress counts every row and byte once, and every table.
-	if p.Rows() != rows || p.Bytes() != size {
-		t.Errorf("progress counted %d rows and %d bytes, the tables hold %d and %d", p.Rows(), p.Bytes(), rows, size)
-	}
-	if want := fmt.Sprintf("%d/%d tables", len(list), len(list)); len(list) > 0 && !strings.Contains(p.Line(), want) {
-		t.Errorf("progress line %q lacks %q", p.Line(), want)
 	}
 	return out
 }

@@ -266,17 +266,7 @@ func TestChecksumsInParallel(t *testing.T) {
 		t.Fatalf("checksums on 4 sessions differ from one session:\n%v\n%v", four, one)
 	}
 	compareChecksums(t, e, res.Tables, src)
-	var rows, size int64
-	for _, tb := range four {
-		rows += tb.Rows
-		size += tb.Bytes
-	}
-	if p.Rows() != rows || p.Bytes() != size {
-		t.Errorf("progress counted %d rows and %d bytes, the tables hold %d and %d", p.Rows(), p.Bytes(), rows, size)
-	}
-	if !strings.Contains(p.Line(), "11/11 tables") {
-		t.Errorf("progress line %q, want 11/11 tables", p.Line())
-	}
+	enginetest.CheckCounted(t, p, four)
 }
 
 func TestRichRoundTrip(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -269,24 +268,7 @@ func checkRestored(t *testing.T, dst string, want []manifest.Table) {
 	if !reflect.DeepEqual(sums, want) {
 		t.Errorf("checksums after restore:\n%v\nmanifest:\n%v", sums, want)
 	}
-	checkCounted(t, p, sums)
-}
-
-// checkCounted checks that a checksum run's progress counted every row
-// and byte of its tables once.
-func checkCounted(t *testing.T, p *progress.Progress, sums []manifest.Table) {
-	t.Helper()
-	var rows, size int64
-	for _, s := range sums {
-		rows += s.Rows
-		size += s.Bytes
-	}
-	if p.Rows() != rows || p.Bytes() != size {
-		t.Errorf("progress counted %d rows and %d bytes, the tables hold %d and %d", p.Rows(), p.Bytes(), rows, size)
-	}
-	if want := fmt.Sprintf("%d/%d tables", len(sums), len(sums)); !strings.Contains(p.Line(), want) {
-		t.Errorf("progress line %q lacks %q", p.Line(), want)
-	}
+	enginetest.CheckCounted(t, p, sums)
 }
 
 // leftBehind lists the files in dir other than src.db.
