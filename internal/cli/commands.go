@@ -680,7 +680,7 @@ database. Exits 1 on any mismatch.
 	}
 	cmd.Flags().StringVar(&scratch, "scratch", "", "server DSN where a scratch database may be created (needed for postgres and mysql)")
 	cmd.Flags().StringVar(&source, "source", "", "with latest: the source whose latest snapshot to verify")
-	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers for the test restore")
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers for the test restore and the checksums (default: number of cores)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verdicts as JSON")
 	return cmd
 }
