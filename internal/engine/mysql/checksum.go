@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sort"
 
 	"golang.org/x/sync/errgroup"
 
@@ -80,16 +79,7 @@ func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string
 		}
 	}
 	opts.Progress.AddTables(len(list))
-	order := make([]int, len(list))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return list[order[a]].DataLength > list[order[b]].DataLength })
-	queue := make(chan int, len(order))
-	for _, i := range order {
-		queue <- i
-	}
-	close(queue)
+	queue := engine.BiggestFirst(len(list), func(i int) int64 { return list[i].DataLength })
 	out := make([]manifest.Table, len(list))
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range snap.conns {

@@ -287,6 +287,33 @@ func TestChinookRoundTrip(t *testing.T) {
 			t.Errorf("checksums with %+v differ from one connection's (%v):\n%v\n%v", o, err, got, one)
 		}
 	}
+	// A private database's checksums take no global read lock: they finish
+	// while another session holds a table of another database locked for
+	// writing, which FLUSH TABLES WITH READ LOCK would wait for.
+	other, _ := newDB(t, my, "locked")
+	my.Exec(t, other, "CREATE TABLE t (x int)")
+	locker, err := sql.Open("mysql", my.DriverDSN(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	lc, err := locker.Conn(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.ExecContext(ctxT(t), "LOCK TABLES t WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctxT(t), 20*time.Second)
+	priv, err := e.Checksums(short, src, nil, engine.ChecksumOptions{Jobs: 4, Private: true})
+	cancel()
+	if _, uerr := lc.ExecContext(ctxT(t), "UNLOCK TABLES"); uerr != nil {
+		t.Fatal(uerr)
+	}
+	lc.Close()
+	if err != nil || !reflect.DeepEqual(priv, one) {
+		t.Errorf("private checksums beside a held table lock: %v", err)
+	}
 	target := restoreAndCompare(t, e, my, mem, res, src, "chinook_restored", engine.RestoreOptions{Jobs: 3})
 
 	// Checksums are XXH3-128 row sums, named in the manifest.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -125,16 +124,7 @@ func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string
 	if err := c.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapID); err != nil {
 		return nil, fmt.Errorf("export snapshot: %w", err)
 	}
-	order := make([]int, len(sel))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return sel[order[a]].size > sel[order[b]].size })
-	queue := make(chan int, len(order))
-	for _, i := range order {
-		queue <- i
-	}
-	close(queue)
+	queue := engine.BiggestFirst(len(sel), func(i int) int64 { return sel[i].size })
 	g, gctx := errgroup.WithContext(ctx)
 	for range jobs {
 		g.Go(func() error {
