@@ -157,9 +157,8 @@ type task struct {
 }
 
 type tableResult struct {
-	rows   int64
 	bytes  int64
-	sum    rowsum.Sum
+	sum    rowsum.Sum // and its row count
 	parts  int
 	done   int
 	failed bool
@@ -283,13 +282,12 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 				return fmt.Errorf("setting binary results: %w", err)
 			}
 			for tk := range ch {
-				rows, n, sum, err := dumpPart(gctx, c, tk, sink, opts.Progress)
+				n, sum, err := dumpPart(gctx, c, tk, sink, opts.Progress)
 				if err != nil {
 					return fmt.Errorf("dumping table %s: %w", tk.t.Name, err)
 				}
 				mu.Lock()
 				r := results[tk.t.Name]
-				r.rows += rows
 				r.bytes += n
 				r.sum.Merge(sum)
 				r.done++
@@ -318,7 +316,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	}
 	for _, t := range tables {
 		r := results[t.Name]
-		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: r.rows, Checksum: r.sum.String(), Bytes: r.bytes})
+		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: r.sum.Rows, Checksum: r.sum.String(), Bytes: r.bytes})
 	}
 	return res, nil
 }
@@ -411,7 +409,7 @@ func splitRange(lo, hi string, parts int64) ([]string, bool) {
 }
 
 // dumpPart writes one data stream.
-func dumpPart(ctx context.Context, c querier, tk task, sink engine.Sink, p *progress.Progress) (rows, n int64, sum rowsum.Sum, err error) {
+func dumpPart(ctx context.Context, c querier, tk task, sink engine.Sink, p *progress.Progress) (n int64, sum rowsum.Sum, err error) {
 	w, err := sink.Create(ctx, manifest.Stream{
 		Name:   fmt.Sprintf("data/%s/%04d", tk.t.Name, tk.part),
 		Kind:   manifest.KindData,
@@ -420,33 +418,34 @@ func dumpPart(ctx context.Context, c querier, tk task, sink engine.Sink, p *prog
 		Format: FormatTSV,
 	})
 	if err != nil {
-		return 0, 0, sum, fmt.Errorf("creating stream: %w", err)
+		return 0, sum, fmt.Errorf("creating stream: %w", err)
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	rows, n, sum, err = scanTable(ctx, c, tk.t, tk.where, rowsum.XXH3, func(row []byte) error {
+	n, sum, err = scanTable(ctx, c, tk.t, tk.where, rowsum.XXH3, func(row []byte) error {
 		_, err := bw.Write(row)
 		return err
 	}, p)
 	if err != nil {
-		return 0, 0, sum, err
+		return 0, sum, err
 	}
 	if err := bw.Flush(); err != nil {
-		return 0, 0, sum, fmt.Errorf("writing stream: %w", err)
+		return 0, sum, fmt.Errorf("writing stream: %w", err)
 	}
 	if err := w.Close(); err != nil {
-		return 0, 0, sum, fmt.Errorf("committing stream: %w", err)
+		return 0, sum, fmt.Errorf("committing stream: %w", err)
 	}
-	return rows, n, sum, nil
+	return n, sum, nil
 }
 
 // scanTable runs the dump query of t and calls emit with every encoded row
-// (the slice is reused), summing the rows in format algo. The connection
-// must return binary results.
-func scanTable(ctx context.Context, c querier, t *table, where string, algo rowsum.Algo, emit func([]byte) error, p *progress.Progress) (rows, n int64, sum rowsum.Sum, err error) {
+// (the slice is reused), summing the rows in format algo (sum.Rows counts
+// them); n is the bytes of the encoded rows. The connection must return
+// binary results.
+func scanTable(ctx context.Context, c querier, t *table, where string, algo rowsum.Algo, emit func([]byte) error, p *progress.Progress) (n int64, sum rowsum.Sum, err error) {
 	sum = rowsum.New(algo)
 	rs, err := c.QueryContext(ctx, t.selectSQL(where))
 	if err != nil {
-		return 0, 0, sum, fmt.Errorf("querying rows: %w", err)
+		return 0, sum, fmt.Errorf("querying rows: %w", err)
 	}
 	defer rs.Close()
 	ncol := len(t.Columns)
@@ -460,7 +459,7 @@ func scanTable(ctx context.Context, c querier, t *table, where string, algo rows
 	var pendBytes, pendRows int64
 	for rs.Next() {
 		if err := rs.Scan(ptrs...); err != nil {
-			return 0, 0, sum, fmt.Errorf("reading row: %w", err)
+			return 0, sum, fmt.Errorf("reading row: %w", err)
 		}
 		for i := range vals {
 			vals[i] = raw[i]
@@ -468,9 +467,8 @@ func scanTable(ctx context.Context, c querier, t *table, where string, algo rows
 		buf = appendRow(buf[:0], vals)
 		sum.AddRow(buf)
 		if err := emit(buf); err != nil {
-			return 0, 0, sum, fmt.Errorf("writing stream: %w", err)
+			return 0, sum, fmt.Errorf("writing stream: %w", err)
 		}
-		rows++
 		n += int64(len(buf))
 		pendBytes += int64(len(buf))
 		pendRows++
@@ -481,11 +479,11 @@ func scanTable(ctx context.Context, c querier, t *table, where string, algo rows
 		}
 	}
 	if err := rs.Err(); err != nil {
-		return 0, 0, sum, fmt.Errorf("reading rows: %w", err)
+		return 0, sum, fmt.Errorf("reading rows: %w", err)
 	}
 	p.AddBytes(pendBytes)
 	p.AddRows(pendRows)
-	return rows, n, sum, nil
+	return n, sum, nil
 }
 
 func writeJSON(ctx context.Context, sink engine.Sink, s manifest.Stream, v any) error {

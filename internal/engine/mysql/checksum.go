@@ -86,11 +86,11 @@ func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string
 		g.Go(func() error {
 			for i := range queue {
 				t := list[i]
-				rows, n, sum, err := scanTable(gctx, c, t, "", algo(t.Name), func([]byte) error { return nil }, opts.Progress)
+				n, sum, err := scanTable(gctx, c, t, "", algo(t.Name), func([]byte) error { return nil }, opts.Progress)
 				if err != nil {
 					return fmt.Errorf("checksumming table %s: %w", t.Name, err)
 				}
-				out[i] = manifest.Table{Name: t.Name, Rows: rows, Checksum: sum.String(), Bytes: n}
+				out[i] = manifest.Table{Name: t.Name, Rows: sum.Rows, Checksum: sum.String(), Bytes: n}
 				opts.Progress.TableDone()
 			}
 			return nil
