@@ -174,7 +174,7 @@ func TestOldRabinRepositoryOpensAndDedups(t *testing.T) {
 	for _, enc := range []bool{true, false} {
 		dir := filepath.Join(t.TempDir(), "repo")
 		ctx := context.Background()
-		r, err := Init(ctx, local.New(dir), InitOptions{Password: []byte("pw"), NoEncryption: !enc, Chunker: ChunkerRabin, ChunkAvgBits: 15, KDF: fastKDF()}, nil)
+		r, err := Init(ctx, local.New(dir), InitOptions{Password: []byte("pw"), NoEncryption: !enc, Chunker: ChunkerRabin, ChunkAvgBits: 15, NoColumns: true, KDF: fastKDF()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

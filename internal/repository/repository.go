@@ -34,17 +34,24 @@ import (
 	"github.com/restic/chunker"
 
 	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/columns"
 	"github.com/snapdata/snapdata/internal/compress"
 	"github.com/snapdata/snapdata/internal/crypto"
 )
 
 // FormatVersion is the newest repository format this code writes and reads.
 // Version 1 repositories use the Rabin chunker; version 2 adds the chunker
-// name (Params.Chunker) so other chunkers can be used. Repositories made
-// with the Rabin chunker are still written as version 1, so older snapdata
-// releases keep opening them; they refuse version 2 with a clear message
-// instead of cutting chunks the wrong way.
-const FormatVersion = 2
+// name (Params.Chunker) so other chunkers can be used; version 3 adds the
+// column filter (Params.Columns, objects encoded as blobColumns). A
+// repository is written with the lowest version that has what it uses, so
+// older snapdata releases keep opening what they can read; they refuse a
+// newer version with a clear message instead of cutting chunks the wrong
+// way or meeting objects they cannot decode.
+const FormatVersion = 3
+
+// formatVersionChunker is the version of repositories that name their
+// chunker and do not use the column filter.
+const formatVersionChunker = 2
 
 // DefaultChunkAvgBits makes 1 MiB average chunks: a 10 GB database stays
 // near 10,000 stored objects.
@@ -72,6 +79,9 @@ type Params struct {
 	ChunkMax         uint        `json:"chunk_max"`
 	HashKey          []byte      `json:"hash_key"`
 	CompressionLevel int         `json:"compression_level"` // a compress.Level
+	// Columns: chunks of tab-separated lines are stored column by column
+	// (package columns) before compression. Version 3 and later.
+	Columns bool `json:"columns,omitempty"`
 }
 
 // configFile is the stored config object.
@@ -95,7 +105,10 @@ type InitOptions struct {
 	ChunkAvgBits     int    // average chunk size 2^bits; 0 = DefaultChunkAvgBits
 	Chunker          string // ChunkerFastCDC or ChunkerRabin; "" = DefaultChunker
 	CompressionLevel int    // a compress.Level (see ParseCompression); 0 = compress.Fastest
-	KDF              *crypto.KDFParams
+	// NoColumns turns the column filter off (Params.Columns), for a
+	// repository that releases from before the filter can open.
+	NoColumns bool
+	KDF       *crypto.KDFParams
 }
 
 // Repository is an open repository.
@@ -171,6 +184,10 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 		ChunkMax:         uint(1) << (bits + 3),
 		HashKey:          crypto.RandomBytes(32),
 		CompressionLevel: level,
+		Columns:          !opts.NoColumns,
+	}
+	if !p.Columns {
+		p.Version = formatVersionChunker
 	}
 	if name == ChunkerRabin {
 		pol, err := chunker.RandomPolynomial()
@@ -178,7 +195,9 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 			return nil, fmt.Errorf("init: choose chunker polynomial: %w", err)
 		}
 		p.ChunkerPol = pol
-		p.Version = formatVersionRabin
+		if !p.Columns {
+			p.Version = formatVersionRabin
+		}
 	} else {
 		p.ChunkerKey = crypto.RandomBytes(32)
 	}
@@ -377,11 +396,23 @@ func (r *Repository) hash(data []byte) ID {
 	return id
 }
 
-// Blob encoding: seal( flag || payload ), flag 0 = stored, 1 = zstd.
+// Blob encoding: seal( flag || payload ): flag 0 = stored, 1 = zstd, 2 = the
+// column filter's form (package columns), compressed with zstd.
 const (
-	blobRaw  = 0
-	blobZstd = 1
+	blobRaw     = 0
+	blobZstd    = 1
+	blobColumns = 2
 )
+
+// filterBufs holds what the column filter of one encode or decode needs;
+// pooled, since many run at once and each holds a chunk-sized buffer.
+type filterBufs struct {
+	enc columns.Encoder
+	dec columns.Decoder
+	buf []byte
+}
+
+var filterPool = sync.Pool{New: func() any { return new(filterBufs) }}
 
 // StrongLevel is the zstd level of new chunks in a mostly unchanged backup
 // (see Uploader): with libzstd about 10 % smaller than the fastest level on
@@ -410,14 +441,26 @@ func (r *Repository) strongEncoder() compress.Encoder {
 
 // encode compresses (when it helps) and seals plaintext.
 func (r *Repository) encode(plain []byte) []byte {
-	return r.encodeWith(r.enc, plain)
+	obj, _ := r.encodeWith(r.enc, plain, true)
+	return obj
 }
 
-// encodeWith is encode with a given compressor.
-func (r *Repository) encodeWith(enc compress.Encoder, plain []byte) []byte {
+// encodeWith is encode with a given compressor; the column filter is tried
+// when the repository uses it and tryColumns is set. It reports whether
+// the filter was used.
+func (r *Repository) encodeWith(enc compress.Encoder, plain []byte, tryColumns bool) ([]byte, bool) {
+	flag, src := byte(blobZstd), plain
+	if r.params.Columns && tryColumns {
+		fb := filterPool.Get().(*filterBufs)
+		defer filterPool.Put(fb)
+		if t, ok := fb.enc.Encode(fb.buf[:0], plain); ok {
+			fb.buf = t
+			flag, src = blobColumns, t
+		}
+	}
 	buf := make([]byte, 1, len(plain)/2+64)
-	buf[0] = blobZstd
-	buf, err := enc.Append(buf, plain)
+	buf[0] = flag
+	buf, err := enc.Append(buf, src)
 	if err != nil {
 		r.log.Warn("compression failed; storing the object uncompressed", "error", err)
 	}
@@ -425,10 +468,11 @@ func (r *Repository) encodeWith(enc compress.Encoder, plain []byte) []byte {
 		buf = append(buf[:0], blobRaw)
 		buf = append(buf, plain...)
 	}
-	return r.key.Seal(make([]byte, 0, len(buf)+r.key.Overhead()), buf)
+	return r.key.Seal(make([]byte, 0, len(buf)+r.key.Overhead()), buf), flag == blobColumns
 }
 
-// decode opens and decompresses a stored object.
+// decode opens and decompresses a stored object. sizeHint is the expected
+// length of the plaintext, or 0 when unknown.
 func (r *Repository) decode(sealed []byte, sizeHint int) ([]byte, error) {
 	b, err := r.key.Open(nil, sealed)
 	if err != nil {
@@ -444,6 +488,23 @@ func (r *Repository) decode(sealed []byte, sizeHint int) ([]byte, error) {
 		out, err := r.dec.DecodeAll(b[1:], make([]byte, 0, sizeHint))
 		if err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
+		}
+		return out, nil
+	case blobColumns:
+		fb := filterPool.Get().(*filterBufs)
+		defer filterPool.Put(fb)
+		t, err := r.dec.DecodeAll(b[1:], fb.buf[:0])
+		if err != nil {
+			return nil, fmt.Errorf("decompress: %w", err)
+		}
+		fb.buf = t
+		n, err := columns.DecodedLen(t)
+		if err != nil {
+			return nil, err
+		}
+		out, err := fb.dec.Decode(make([]byte, 0, n+columns.Slack), t)
+		if err != nil {
+			return nil, err
 		}
 		return out, nil
 	}

@@ -3,6 +3,7 @@ package repository
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -505,5 +506,156 @@ func TestNewChunksOfMostlyUnchangedBackupCompressStronger(t *testing.T) {
 	}
 	if got := readStream(t, r, snap.Streams[0]); !bytes.Equal(got, grown) {
 		t.Error("stream of the second backup does not read back")
+	}
+}
+
+// storedEncodings counts the data objects of a repository by their blob
+// encoding flag.
+func storedEncodings(t *testing.T, r *Repository, snap *manifest.Snapshot) map[byte]int {
+	t.Helper()
+	n := map[byte]int{}
+	for _, st := range snap.Streams {
+		for _, c := range st.Chunks {
+			obj, err := r.be.Load(context.Background(), backend.Handle{Type: backend.Data, Name: c.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := r.key.Open(nil, obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n[b[0]]++
+		}
+	}
+	return n
+}
+
+// configVersion reads the format version a repository was written with.
+func configVersion(t *testing.T, dir string) int {
+	t.Helper()
+	raw, err := local.New(dir).Load(context.Background(), backend.Handle{Type: backend.Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf configFile
+	if err := json.Unmarshal(raw, &cf); err != nil {
+		t.Fatal(err)
+	}
+	return cf.Version
+}
+
+// The column filter: chunks of tab-separated rows are stored column by
+// column, read back byte for byte, and take less room than row by row; a
+// repository made with NoColumns is version 2 (older releases open it) and
+// holds no filtered object.
+func TestColumnFilter(t *testing.T) {
+	// rows as a table holds them: ids and timestamps that grow, a few
+	// statuses, amounts
+	rng := rand.New(rand.NewSource(7))
+	var b bytes.Buffer
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for id := 1; b.Len() < 3<<20; id++ {
+		fmt.Fprintf(&b, "%d\t%d\t%s\t%d.%02d\t%s\n", id, 1+rng.Intn(50000), []string{"new", "paid", "shipped", "delivered"}[rng.Intn(4)],
+			rng.Intn(500), rng.Intn(100), t0.Add(time.Duration(id)*37*time.Second).Format("2006-01-02 15:04:05-07"))
+	}
+	rows := b.Bytes()
+	sql := bytes.Repeat([]byte("CREATE TABLE public.t (id integer NOT NULL, note text);\n"), 20000)
+	sizes := map[bool]int64{}
+	for _, cols := range []bool{true, false} {
+		r, dir := newRepo(t, InitOptions{NoColumns: !cols, ChunkAvgBits: 16})
+		if got := r.Params().Columns; got != cols {
+			t.Fatalf("Params().Columns = %v, want %v", got, cols)
+		}
+		want := 2
+		if cols {
+			want = 3
+		}
+		if v := configVersion(t, dir); v != want {
+			t.Errorf("columns=%v: format version %d, want %d", cols, v, want)
+		}
+		snap := commit(t, r, "s", map[string][]byte{"rows": rows, "schema": sql})
+		n := storedEncodings(t, r, snap)
+		if cols && n[blobColumns] == 0 {
+			t.Errorf("columns on: no object stored column by column (%v)", n)
+		}
+		if !cols && n[blobColumns] != 0 {
+			t.Errorf("columns off: %d objects stored column by column", n[blobColumns])
+		}
+		for _, st := range snap.Streams {
+			want := rows
+			if st.Name == "schema" {
+				want = sql
+			}
+			if got := readStream(t, r, st); !bytes.Equal(got, want) {
+				t.Errorf("columns=%v: stream %s does not read back", cols, st.Name)
+			}
+		}
+		if rep, err := r.Check(context.Background(), true, nil); err != nil || !rep.OK() {
+			t.Errorf("columns=%v: check --read-data: %v %+v", cols, err, rep)
+		}
+		sizes[cols] = dirSize(t, filepath.Join(dir, "data"))
+		r.Close()
+
+		// It opens again with the same setting.
+		r2, err := Open(context.Background(), local.New(dir), []byte("correct horse"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r2.Params().Columns != cols {
+			t.Errorf("reopened: Columns = %v, want %v", r2.Params().Columns, cols)
+		}
+		r2.Close()
+	}
+	if sizes[true] >= sizes[false]*9/10 {
+		t.Errorf("data stored column by column takes %d bytes against %d row by row: want at least 10 %% less", sizes[true], sizes[false])
+	}
+	if testing.Verbose() {
+		t.Logf("stored %d bytes column by column, %d row by row", sizes[true], sizes[false])
+	}
+}
+
+// A stream whose chunks the column filter declines (binary rows) stops
+// trying it after maxDeclined chunks in a row, give or take the chunks
+// already being encoded; a table's stream keeps it.
+func TestColumnFilterGivesUpOnOtherStreams(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{})
+	u, err := r.NewUploader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(3))
+	binary := make([]byte, 4<<20)
+	rng.Read(binary)
+	w := u.NewStream()
+	if _, err := w.Write(binary); err != nil {
+		t.Fatal(err)
+	}
+	chunks, _, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := int(w.declined.Load())
+	if len(chunks) < 4*(maxDeclined+r.workers) {
+		t.Fatalf("only %d chunks: too few for the test", len(chunks))
+	}
+	if got < maxDeclined || got > maxDeclined+r.workers+1 {
+		t.Errorf("the filter was tried on %d of %d chunks of random bytes; want %d to %d", got, len(chunks), maxDeclined, maxDeclined+r.workers+1)
+	}
+
+	w2 := u.NewStream()
+	if _, err := w2.Write(copyRows(5, 2<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := w2.declined.Load(); n >= maxDeclined {
+		t.Errorf("a table's stream stopped trying the filter (%d declined in a row)", n)
 	}
 }

@@ -109,8 +109,9 @@ func (u *Uploader) Err() error {
 }
 
 // put stores one chunk unless it is known or already being stored. data is
-// copied when an upload is needed.
-func (u *Uploader) put(id ID, data []byte) error {
+// copied when an upload is needed. cols, when not nil, counts the chunks of
+// the stream in a row that the column filter declined (see StreamWriter).
+func (u *Uploader) put(id ID, data []byte, cols *atomic.Int32) error {
 	if err := u.Err(); err != nil {
 		return err
 	}
@@ -153,8 +154,15 @@ func (u *Uploader) put(id ID, data []byte) error {
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.sem }()
-		obj := r.encodeWith(enc, buf)
+		obj, filtered := r.encodeWith(enc, buf, cols != nil)
 		u.bufs.Put(&buf)
+		if cols != nil {
+			if filtered {
+				cols.Store(0)
+			} else {
+				cols.Add(1)
+			}
+		}
 		h := backend.Handle{Type: backend.Data, Name: id.String()}
 		if err := r.be.Save(u.ctx, h, obj); err != nil {
 			u.fail(fmt.Errorf("store chunk: %w", err))
@@ -186,7 +194,17 @@ type StreamWriter struct {
 	size   int64
 	err    error
 	closed bool
+	// declined counts the chunks in a row that the column filter
+	// declined. A stream that is not tab-separated lines (SQLite's
+	// binary rows, schema text) stops trying after maxDeclined, which
+	// spares a scan of each chunk; a table's stream never declines but
+	// for its first and last chunks (fewer than columns.MinRows lines).
+	declined atomic.Int32
 }
+
+// maxDeclined is how many chunks in a row the column filter may decline
+// before a stream stops trying it.
+const maxDeclined = 3
 
 // NewStream starts a stream.
 func (u *Uploader) NewStream() *StreamWriter {
@@ -210,7 +228,11 @@ func (w *StreamWriter) run(pr *io.PipeReader) {
 			return
 		}
 		id := w.u.r.hash(data)
-		if err := w.u.put(id, data); err != nil {
+		var cols *atomic.Int32
+		if w.declined.Load() < maxDeclined {
+			cols = &w.declined
+		}
+		if err := w.u.put(id, data, cols); err != nil {
 			w.err = err
 			pr.CloseWithError(err)
 			return
