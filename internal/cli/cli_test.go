@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -749,9 +750,16 @@ func TestHelpTeaches(t *testing.T) {
 func TestInitChunkerAndCompression(t *testing.T) {
 	setup(t)
 	chinook(t, "chinook.sqlite")
-	for _, c := range [][]string{{"--chunker", "rabin"}, {"--chunker", "fastcdc", "--compression", "better"}, {"--compression", "default", "--chunk-size", "64KiB"}} {
+	for _, c := range [][]string{{"--chunker", "rabin"}, {"--chunker", "fastcdc", "--compression", "better"}, {"--compression", "default", "--chunk-size", "64KiB"}, {"--columns=false"}, {"--chunker", "rabin", "--columns=false"}} {
 		repo := "repo-" + strings.Join(c, "")
-		must(t, append([]string{"init", "--repo", repo}, c...)...)
+		out := must(t, append([]string{"init", "--repo", repo}, c...)...)
+		wantFilter := "rows stored column by column"
+		if slices.Contains(c, "--columns=false") {
+			wantFilter = "rows stored row by row"
+		}
+		if !strings.Contains(out.stdout, wantFilter) {
+			t.Errorf("%v: init says %q, want it to say %q", c, out.stdout, wantFilter)
+		}
 		must(t, "backup", "--repo", repo, "sqlite:chinook.sqlite")
 		must(t, "backup", "--repo", repo, "sqlite:chinook.sqlite")
 		snaps := listSnapshots(t, "--repo", repo)

@@ -87,8 +87,12 @@ Whatever the level, the new chunks of a backup in which at most a tenth of the d
 				kind = "unencrypted"
 			}
 			p := r.Params()
-			e.printf("created %s repository %s at %s (%s chunker, %s average chunks, %s compression)\n", kind, p.ID[:8], loc,
-				p.ChunkerName(), chunkSizeName(p.ChunkAvgBits), repository.CompressionName(p.CompressionLevel))
+			filter := "rows stored column by column"
+			if !p.Columns {
+				filter = "rows stored row by row"
+			}
+			e.printf("created %s repository %s at %s (%s chunker, %s average chunks, %s compression, %s)\n", kind, p.ID[:8], loc,
+				p.ChunkerName(), chunkSizeName(p.ChunkAvgBits), repository.CompressionName(p.CompressionLevel), filter)
 			return nil
 		},
 	}
