@@ -263,3 +263,37 @@ func TestDecodeUsesGivenCapacity(t *testing.T) {
 		t.Error("Decode reallocated a dst with DecodedLen+Slack capacity")
 	}
 }
+
+// separators and newlines find every tab and newline at every offset of
+// their word loops and of the bytes after them.
+func TestSeparatorsAndNewlines(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := range 100 {
+		for range 20 {
+			b := make([]byte, n)
+			var wantSeps, wantNL []uint32
+			for i := range b {
+				switch rng.IntN(4) {
+				case 0:
+					b[i] = '\t'
+					wantSeps = append(wantSeps, uint32(i))
+				case 1:
+					b[i] = '\n'
+					wantSeps = append(wantSeps, uint32(i)|newlineBit)
+					wantNL = append(wantNL, uint32(i))
+				default:
+					b[i] = byte(rng.IntN(256))
+					if b[i] == '\t' || b[i] == '\n' {
+						b[i] = 'x'
+					}
+				}
+			}
+			if got := separators(b, nil); fmt.Sprint(got) != fmt.Sprint(wantSeps) {
+				t.Fatalf("separators(%q) = %v, want %v", b, got, wantSeps)
+			}
+			if got := newlines(b, nil); fmt.Sprint(got) != fmt.Sprint(wantNL) {
+				t.Fatalf("newlines(%q) = %v, want %v", b, got, wantNL)
+			}
+		}
+	}
+}

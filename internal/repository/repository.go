@@ -474,6 +474,13 @@ func (r *Repository) encodeWith(enc compress.Encoder, plain []byte, tryColumns b
 // decode opens and decompresses a stored object. sizeHint is the expected
 // length of the plaintext, or 0 when unknown.
 func (r *Repository) decode(sealed []byte, sizeHint int) ([]byte, error) {
+	return r.decodeInto(make([]byte, 0, sizeHint+columns.Slack), sealed)
+}
+
+// decodeInto is decode writing the plaintext into dst's storage when its
+// capacity allows (at least the plaintext's length plus columns.Slack).
+// The result may share dst's storage, or the opened object's.
+func (r *Repository) decodeInto(dst, sealed []byte) ([]byte, error) {
 	b, err := r.key.Open(nil, sealed)
 	if err != nil {
 		return nil, err
@@ -485,7 +492,7 @@ func (r *Repository) decode(sealed []byte, sizeHint int) ([]byte, error) {
 	case blobRaw:
 		return b[1:], nil
 	case blobZstd:
-		out, err := r.dec.DecodeAll(b[1:], make([]byte, 0, sizeHint))
+		out, err := r.dec.DecodeAll(b[1:], dst[:0])
 		if err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
@@ -502,7 +509,10 @@ func (r *Repository) decode(sealed []byte, sizeHint int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := fb.dec.Decode(make([]byte, 0, n+columns.Slack), t)
+		if cap(dst) < n+columns.Slack {
+			dst = make([]byte, 0, n+columns.Slack)
+		}
+		out, err := fb.dec.Decode(dst[:0], t)
 		if err != nil {
 			return nil, err
 		}

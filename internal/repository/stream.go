@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/snapdata/snapdata/internal/backend"
+	"github.com/snapdata/snapdata/internal/columns"
 	"github.com/snapdata/snapdata/internal/manifest"
 )
 
@@ -289,6 +290,12 @@ func (w *StreamWriter) Abort(err error) {
 // LoadChunk reads, authenticates and decompresses one chunk and checks that
 // its content matches its id.
 func (r *Repository) LoadChunk(ctx context.Context, c manifest.Chunk) ([]byte, error) {
+	return r.loadChunkInto(ctx, c, nil)
+}
+
+// loadChunkInto is LoadChunk decoding into buf's storage when its capacity
+// allows.
+func (r *Repository) loadChunkInto(ctx context.Context, c manifest.Chunk, buf []byte) ([]byte, error) {
 	id, err := ParseID(c.ID)
 	if err != nil {
 		return nil, err
@@ -298,7 +305,10 @@ func (r *Repository) LoadChunk(ctx context.Context, c manifest.Chunk) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("load chunk %s: %w", h, err)
 	}
-	data, err := r.decode(obj, int(c.Len))
+	if need := int(c.Len) + columns.Slack; cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	data, err := r.decodeInto(buf, obj)
 	if err != nil {
 		return nil, fmt.Errorf("chunk %s is damaged: %w", h, err)
 	}
@@ -307,6 +317,11 @@ func (r *Repository) LoadChunk(ctx context.Context, c manifest.Chunk) ([]byte, e
 	}
 	return data, nil
 }
+
+// chunkBufs recycles the buffers that OpenStream's readers decode chunks
+// into: a restore reads every byte of a snapshot through them, and fresh
+// buffers would cost their zeroing, page faults and garbage collection.
+var chunkBufs sync.Pool // of *[]byte
 
 // OpenStream returns a reader over a stream's plaintext. It prefetches a
 // few chunks in parallel and keeps memory bounded.
@@ -328,7 +343,11 @@ func (r *Repository) OpenStream(ctx context.Context, s manifest.Stream) io.ReadC
 				return
 			}
 			go func(c manifest.Chunk) {
-				data, err := r.LoadChunk(ctx, c)
+				var buf []byte
+				if b, ok := chunkBufs.Get().(*[]byte); ok {
+					buf = *b
+				}
+				data, err := r.loadChunkInto(ctx, c, buf)
 				ch <- result{data, err}
 			}(c)
 		}
@@ -349,8 +368,19 @@ func (r *Repository) OpenStream(ctx context.Context, s manifest.Stream) io.ReadC
 type streamReader struct {
 	cancel func()
 	next   func() ([]byte, error)
+	whole  []byte // the chunk that cur is the rest of
 	cur    []byte
 	err    error
+}
+
+// advance recycles the chunk just read and fetches the next one.
+func (s *streamReader) advance() {
+	if cap(s.whole) > 0 {
+		b := s.whole[:0]
+		chunkBufs.Put(&b)
+	}
+	s.cur, s.err = s.next()
+	s.whole = s.cur
 }
 
 func (s *streamReader) Read(p []byte) (int, error) {
@@ -358,7 +388,7 @@ func (s *streamReader) Read(p []byte) (int, error) {
 		if s.err != nil {
 			return 0, s.err
 		}
-		s.cur, s.err = s.next()
+		s.advance()
 		if s.err != nil && len(s.cur) == 0 {
 			return 0, s.err
 		}
@@ -379,7 +409,7 @@ func (s *streamReader) WriteTo(w io.Writer) (int64, error) {
 				}
 				return total, s.err
 			}
-			s.cur, s.err = s.next()
+			s.advance()
 			continue
 		}
 		n, err := w.Write(s.cur)
