@@ -48,6 +48,20 @@ func (e *Engine) checksums(ctx context.Context, target *dsn.DSN, tables []string
 		return nil, err
 	}
 	defer db.Close()
+	// No more connections than tables. The count is read before the
+	// snapshot, so it may be off by a table created or dropped meanwhile;
+	// it only bounds the number of connections.
+	if len(tables) > 0 {
+		jobs = min(jobs, len(tables))
+	} else {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES
+			WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`, target.Database()).Scan(&n)
+		if err != nil {
+			return nil, fmt.Errorf("counting the tables of %s: %w", target.Database(), err)
+		}
+		jobs = max(1, min(jobs, n))
+	}
 	var snap *snapshotConns
 	if opts.Private {
 		snap = &snapshotConns{}

@@ -684,6 +684,37 @@ func TestSingleTransactionFallback(t *testing.T) {
 	restoreAndCompare(t, e, my, mem, res, src, "fallback_restored", engine.RestoreOptions{})
 }
 
+// Checksums open no more connections than there are tables: a user
+// limited to 3 connections gets the checksums of a 2-table database with
+// --jobs 8, aligned (FLUSH TABLES WITH READ LOCK) and private alike.
+func TestChecksumsOpenAConnectionPerTableAtMost(t *testing.T) {
+	my := testsrv.MariaDB(t)
+	name, src := newDB(t, my, "two")
+	my.Exec(t, name, "CREATE TABLE a (id INT PRIMARY KEY, v TEXT)", "INSERT INTO a VALUES (1, 'x'), (2, 'y')",
+		"CREATE TABLE b (id INT PRIMARY KEY)", "INSERT INTO b VALUES (1)")
+	user := "few_" + fmt.Sprint(time.Now().UnixNano()%1e6)
+	my.Exec(t, "", "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw-Secret-123' WITH MAX_USER_CONNECTIONS 3",
+		"GRANT ALL ON `"+name+"`.* TO '"+user+"'@'%'", "GRANT RELOAD ON *.* TO '"+user+"'@'%'")
+	u := *src.URL
+	u.User = urlUser(user, "pw-Secret-123")
+	few := mustDSN(t, u.String())
+	e := New()
+	want := checksums(t, e, src)
+	for _, o := range []engine.ChecksumOptions{{Jobs: 8}, {Jobs: 8, Private: true}} {
+		got, err := e.Checksums(ctxT(t), few, nil, o)
+		if err != nil {
+			t.Fatalf("%+v: %v", o, err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("%+v: %d tables, want 2", o, len(got))
+		}
+		for i := range got {
+			got[i].Bytes = 0
+		}
+		compareTables(t, got, want)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	my := testsrv.MariaDB(t)
 	e := New()
