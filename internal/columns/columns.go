@@ -55,9 +55,8 @@ const Slack = 32
 var ErrCorrupt = errors.New("columns: corrupt encoding")
 
 const (
-	ones  = 0x0101010101010101
-	low7  = 0x7f7f7f7f7f7f7f7f
-	highs = 0x8080808080808080
+	ones = 0x0101010101010101
+	low7 = 0x7f7f7f7f7f7f7f7f
 )
 
 // zeroBytes sets the high bit of each byte of the result whose byte in v is

@@ -132,6 +132,13 @@ type Repository struct {
 
 	mu    sync.Mutex
 	known map[ID]struct{} // data objects known to exist (loaded lazily)
+
+	// filterBufs recycles the column filter's buffers (*filterBufs);
+	// chunkBufs the buffers that OpenStream's readers decode chunks into
+	// (*[]byte): a restore reads every byte of a snapshot through them,
+	// and fresh buffers would cost their zeroing, page faults and garbage
+	// collection.
+	filterBufs, chunkBufs sync.Pool
 }
 
 // ID is a chunk or snapshot id.
@@ -405,14 +412,21 @@ const (
 )
 
 // filterBufs holds what the column filter of one encode or decode needs;
-// pooled, since many run at once and each holds a chunk-sized buffer.
+// pooled (Repository.filterBufs), since many run at once and each holds a
+// chunk-sized buffer.
 type filterBufs struct {
 	enc columns.Encoder
 	dec columns.Decoder
 	buf []byte
 }
 
-var filterPool = sync.Pool{New: func() any { return new(filterBufs) }}
+// getFilterBufs takes a filterBufs from the repository's pool.
+func (r *Repository) getFilterBufs() *filterBufs {
+	if fb, ok := r.filterBufs.Get().(*filterBufs); ok {
+		return fb
+	}
+	return new(filterBufs)
+}
 
 // StrongLevel is the zstd level of new chunks in a mostly unchanged backup
 // (see Uploader): with libzstd about 10 % smaller than the fastest level on
@@ -451,8 +465,8 @@ func (r *Repository) encode(plain []byte) []byte {
 func (r *Repository) encodeWith(enc compress.Encoder, plain []byte, tryColumns bool) ([]byte, bool) {
 	flag, src := byte(blobZstd), plain
 	if r.params.Columns && tryColumns {
-		fb := filterPool.Get().(*filterBufs)
-		defer filterPool.Put(fb)
+		fb := r.getFilterBufs()
+		defer r.filterBufs.Put(fb)
 		if t, ok := fb.enc.Encode(fb.buf[:0], plain); ok {
 			fb.buf = t
 			flag, src = blobColumns, t
@@ -498,8 +512,8 @@ func (r *Repository) decodeInto(dst, sealed []byte) ([]byte, error) {
 		}
 		return out, nil
 	case blobColumns:
-		fb := filterPool.Get().(*filterBufs)
-		defer filterPool.Put(fb)
+		fb := r.getFilterBufs()
+		defer r.filterBufs.Put(fb)
 		t, err := r.dec.DecodeAll(b[1:], fb.buf[:0])
 		if err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)

@@ -318,11 +318,6 @@ func (r *Repository) loadChunkInto(ctx context.Context, c manifest.Chunk, buf []
 	return data, nil
 }
 
-// chunkBufs recycles the buffers that OpenStream's readers decode chunks
-// into: a restore reads every byte of a snapshot through them, and fresh
-// buffers would cost their zeroing, page faults and garbage collection.
-var chunkBufs sync.Pool // of *[]byte
-
 // OpenStream returns a reader over a stream's plaintext. It prefetches a
 // few chunks in parallel and keeps memory bounded.
 func (r *Repository) OpenStream(ctx context.Context, s manifest.Stream) io.ReadCloser {
@@ -344,7 +339,7 @@ func (r *Repository) OpenStream(ctx context.Context, s manifest.Stream) io.ReadC
 			}
 			go func(c manifest.Chunk) {
 				var buf []byte
-				if b, ok := chunkBufs.Get().(*[]byte); ok {
+				if b, ok := r.chunkBufs.Get().(*[]byte); ok {
 					buf = *b
 				}
 				data, err := r.loadChunkInto(ctx, c, buf)
@@ -352,7 +347,7 @@ func (r *Repository) OpenStream(ctx context.Context, s manifest.Stream) io.ReadC
 			}(c)
 		}
 	}()
-	return &streamReader{cancel: cancel, next: func() ([]byte, error) {
+	return &streamReader{cancel: cancel, bufs: &r.chunkBufs, next: func() ([]byte, error) {
 		ch, ok := <-queue
 		if !ok {
 			if err := ctx.Err(); err != nil {
@@ -367,6 +362,7 @@ func (r *Repository) OpenStream(ctx context.Context, s manifest.Stream) io.ReadC
 
 type streamReader struct {
 	cancel func()
+	bufs   *sync.Pool // where read chunks go back (Repository.chunkBufs)
 	next   func() ([]byte, error)
 	whole  []byte // the chunk that cur is the rest of
 	cur    []byte
@@ -377,7 +373,7 @@ type streamReader struct {
 func (s *streamReader) advance() {
 	if cap(s.whole) > 0 {
 		b := s.whole[:0]
-		chunkBufs.Put(&b)
+		s.bufs.Put(&b)
 	}
 	s.cur, s.err = s.next()
 	s.whole = s.cur
