@@ -475,12 +475,25 @@ func (r *Repository) encodeWith(enc compress.Encoder, plain []byte, tryColumns b
 	buf := make([]byte, 1, len(plain)/2+64)
 	buf[0] = flag
 	buf, err := enc.Append(buf, src)
+	if err == nil && flag == blobColumns && len(buf) > len(plain)/2 {
+		// Filtered, the chunk compressed less than 2:1. Table data
+		// compresses far better, so compare with the chunk as it is: long
+		// columns of high-entropy values (random ids, hashes) can make an
+		// encoder give up on them (klauspost's fastest level stored
+		// random digits unencoded, 1.5:1 against 2.5:1 row by row).
+		alt := make([]byte, 1, len(plain)/2+64)
+		alt[0] = blobZstd
+		if alt, err2 := enc.Append(alt, plain); err2 == nil && len(alt) < len(buf) {
+			buf, flag = alt, blobZstd
+		}
+	}
 	if err != nil {
 		r.log.Warn("compression failed; storing the object uncompressed", "error", err)
 	}
 	if err != nil || len(buf) >= len(plain)+1 {
 		buf = append(buf[:0], blobRaw)
 		buf = append(buf, plain...)
+		flag = blobRaw
 	}
 	return r.key.Seal(make([]byte, 0, len(buf)+r.key.Overhead()), buf), flag == blobColumns
 }
