@@ -166,36 +166,23 @@ func (c countingSnapshot) Open(ctx context.Context, s manifest.Stream) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
-	return &countingStream{ReadCloser: rc, p: c.p}, nil
+	return &countingStream{Reader: c.p.Reader(rc), rc: rc, p: c.p}, nil
 }
 
+// countingStream reads a stream through the progress's counting reader.
 type countingStream struct {
-	io.ReadCloser
-	p *progress.Progress
+	io.Reader
+	rc io.ReadCloser
+	p  *progress.Progress
 }
 
-func (c *countingStream) Read(b []byte) (int, error) {
-	n, err := c.ReadCloser.Read(b)
-	c.p.AddBytes(int64(n))
-	return n, err
-}
+func (c *countingStream) Close() error { return c.rc.Close() }
 
 // WriteTo keeps the stream's own WriteTo (it hands over whole chunks)
 // where it has one.
 func (c *countingStream) WriteTo(w io.Writer) (int64, error) {
-	if wt, ok := c.ReadCloser.(io.WriterTo); ok {
-		return wt.WriteTo(countingWriter{w: w, p: c.p})
+	if wt, ok := c.rc.(io.WriterTo); ok {
+		return wt.WriteTo(c.p.Writer(w))
 	}
-	return io.Copy(w, struct{ io.Reader }{c}) // c.Read counts
-}
-
-type countingWriter struct {
-	w io.Writer
-	p *progress.Progress
-}
-
-func (c countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.p.AddBytes(int64(n))
-	return n, err
+	return io.Copy(w, c.Reader) // the counting reader counts
 }

@@ -52,6 +52,46 @@ func (p *Progress) AddBytes(n int64) {
 	}
 }
 
+// Reader returns r counting the bytes read through it (r itself when p is
+// nil).
+func (p *Progress) Reader(r io.Reader) io.Reader {
+	if p == nil {
+		return r
+	}
+	return &reader{r: r, p: p}
+}
+
+// Writer returns w counting the bytes written through it (w itself when p
+// is nil).
+func (p *Progress) Writer(w io.Writer) io.Writer {
+	if p == nil {
+		return w
+	}
+	return &writer{w: w, p: p}
+}
+
+type reader struct {
+	r io.Reader
+	p *Progress
+}
+
+func (c *reader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.p.AddBytes(int64(n))
+	return n, err
+}
+
+type writer struct {
+	w io.Writer
+	p *Progress
+}
+
+func (c *writer) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.p.AddBytes(int64(n))
+	return n, err
+}
+
 // AddRows counts n rows processed.
 func (p *Progress) AddRows(n int64) {
 	if p != nil {

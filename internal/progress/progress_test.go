@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +49,25 @@ func TestBytes(t *testing.T) {
 		if got := Bytes(n); got != want {
 			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// Reader and Writer count what passes through them once; a nil progress
+// hands back the reader or writer itself.
+func TestReaderAndWriter(t *testing.T) {
+	p := New("copy", &bytes.Buffer{})
+	defer p.Done()
+	var out bytes.Buffer
+	n, err := io.Copy(p.Writer(&out), p.Reader(strings.NewReader(strings.Repeat("x", 10000))))
+	if err != nil || n != 10000 || out.Len() != 10000 {
+		t.Fatalf("copied %d bytes (%v), wrote %d", n, err, out.Len())
+	}
+	if p.Bytes() != 20000 {
+		t.Errorf("counted %d bytes, want 10000 read and 10000 written", p.Bytes())
+	}
+	var nilp *Progress
+	r := strings.NewReader("x")
+	if nilp.Reader(r) != io.Reader(r) || nilp.Writer(&out) != io.Writer(&out) {
+		t.Error("a nil progress wraps its reader or writer")
 	}
 }

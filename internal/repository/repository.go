@@ -532,13 +532,8 @@ func (r *Repository) decodeInto(dst, sealed []byte) ([]byte, error) {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
 		fb.buf = t
-		n, err := columns.DecodedLen(t)
-		if err != nil {
-			return nil, err
-		}
-		if cap(dst) < n+columns.Slack {
-			dst = make([]byte, 0, n+columns.Slack)
-		}
+		// Decode grows dst when it is too small; the decoded length is
+		// bounded by t's (a corrupt header cannot make it allocate more).
 		out, err := fb.dec.Decode(dst[:0], t)
 		if err != nil {
 			return nil, err

@@ -667,3 +667,38 @@ func TestColumnFilterGivesUpOnOtherStreams(t *testing.T) {
 		t.Errorf("a table's stream stopped trying the filter (%d declined in a row)", n)
 	}
 }
+
+// lopsided compresses one given input to a few bytes and leaves everything
+// else as it is: an encoder for which the column filter's form is worse.
+type lopsided struct{ good []byte }
+
+func (l lopsided) Append(dst, src []byte) ([]byte, error) {
+	if bytes.Equal(src, l.good) {
+		return append(dst, "tiny"...), nil
+	}
+	return append(dst, src...), nil
+}
+
+func (lopsided) Close() {}
+
+// A filtered chunk that compresses less than 2:1 is compared with the chunk
+// compressed as it is, and the smaller form is stored.
+func TestColumnFilterFallsBackWhenWorse(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{})
+	plain := copyRows(9, 64<<10)
+	obj, filtered := r.encodeWith(lopsided{good: plain}, plain, true)
+	if filtered {
+		t.Error("encodeWith reports the filter used, though its form compressed worse")
+	}
+	b, err := r.key.Open(nil, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != blobZstd || string(b[1:]) != "tiny" {
+		t.Fatalf("stored flag %d with %d bytes; want flag %d and the 4 bytes of the unfiltered form", b[0], len(b)-1, blobZstd)
+	}
+	// With a real encoder the same rows keep the filter.
+	if _, filtered := r.encodeWith(r.enc, plain, true); !filtered {
+		t.Error("the filter was not used for table rows")
+	}
+}

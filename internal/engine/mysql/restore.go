@@ -606,17 +606,6 @@ func defaultStatsRecalc(ctx context.Context, c querier, name string) error {
 	return nil
 }
 
-type countingReader struct {
-	r io.Reader
-	p *progress.Progress
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.p.AddBytes(int64(n))
-	return n, err
-}
-
 // unitReader reads the streams of a unit one after another, opening each
 // when the previous one ends.
 type unitReader struct {
@@ -685,7 +674,7 @@ func loadUnitData(ctx context.Context, c *sql.Conn, snap engine.SnapshotReader, 
 		return 0, fmt.Errorf("naming reader: %w", err)
 	}
 	name := "snapdata-" + hex.EncodeToString(id[:])
-	lines := &lineCounter{r: bufio.NewReaderSize(&countingReader{r: r, p: p}, 256<<10)}
+	lines := &lineCounter{r: bufio.NewReaderSize(p.Reader(r), 256<<10)}
 	mysql.RegisterReaderHandler(name, func() io.Reader { return lines })
 	defer mysql.DeregisterReaderHandler(name)
 	res, err := c.ExecContext(ctx, u.table.loadSQL(name))
