@@ -88,9 +88,11 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -103,6 +105,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
@@ -222,7 +225,18 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 	for k, v := range sessionParams(readOnly) {
 		cfg.RuntimeParams[k] = v
 	}
+	cfg.BuildFrontend = bufferedFrontend
 	return cfg, nil
+}
+
+// readBufferSize is what one read from the server's socket may fetch.
+// pgx reads at most 8 KiB at a time, which costs a COPY of 1 GB about
+// 130,000 system calls; the server's 8 KiB sends pile up in the socket
+// while the client compresses, and one read takes them all.
+const readBufferSize = 256 << 10
+
+func bufferedFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
 }
 
 // connect opens one connection.
