@@ -645,7 +645,7 @@ func TestColumnFilterGivesUpOnOtherStreams(t *testing.T) {
 	if err := u.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	got := int(w.declined.Load())
+	got := int(w.cols.declined.Load())
 	if len(chunks) < 4*(maxDeclined+r.workers) {
 		t.Fatalf("only %d chunks: too few for the test", len(chunks))
 	}
@@ -663,7 +663,7 @@ func TestColumnFilterGivesUpOnOtherStreams(t *testing.T) {
 	if err := u.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if n := w2.declined.Load(); n >= maxDeclined {
+	if n := w2.cols.declined.Load(); n >= maxDeclined {
 		t.Errorf("a table's stream stopped trying the filter (%d declined in a row)", n)
 	}
 }
@@ -686,8 +686,8 @@ func (lopsided) Close() {}
 func TestColumnFilterFallsBackWhenWorse(t *testing.T) {
 	r, _ := newRepo(t, InitOptions{})
 	plain := copyRows(9, 64<<10)
-	obj, filtered := r.encodeWith(lopsided{good: plain}, plain, true)
-	if filtered {
+	obj, outcome := r.encodeWith(lopsided{good: plain}, plain, filterTry)
+	if outcome != notFiltered {
 		t.Error("encodeWith reports the filter used, though its form compressed worse")
 	}
 	b, err := r.key.Open(nil, obj)
@@ -698,7 +698,91 @@ func TestColumnFilterFallsBackWhenWorse(t *testing.T) {
 		t.Fatalf("stored flag %d with %d bytes; want flag %d and the 4 bytes of the unfiltered form", b[0], len(b)-1, blobZstd)
 	}
 	// With a real encoder the same rows keep the filter.
-	if _, filtered := r.encodeWith(r.enc, plain, true); !filtered {
+	if _, outcome := r.encodeWith(r.enc, plain, filterTry); outcome != filtered {
 		t.Error("the filter was not used for table rows")
+	}
+}
+
+// textRows makes COPY text rows whose bytes are nearly all one long column
+// of words: the column filter gains little on them.
+func textRows(seed int64, n int) []byte {
+	rng := rand.New(rand.NewSource(seed))
+	vocab := make([]string, 1024)
+	for i := range vocab {
+		w := make([]byte, 3+rng.Intn(8))
+		for j := range w {
+			w[j] = byte('a' + rng.Intn(26))
+		}
+		vocab[i] = string(w)
+	}
+	var b bytes.Buffer
+	for id := 1; b.Len() < n; id++ {
+		fmt.Fprintf(&b, "%d\t", id)
+		for k := range 60 {
+			if k > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(vocab[rng.Intn(len(vocab))])
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()[:n]
+}
+
+// itemRows makes COPY text rows of order lines: ids, references, small
+// numbers and amounts, on which the column filter gains most (with ids of
+// one width: klauspost's fastest level gains little on the first million).
+func itemRows(seed int64, n int) []byte {
+	rng := rand.New(rand.NewSource(seed))
+	var b bytes.Buffer
+	for id := 3000000; b.Len() < n; id++ {
+		discount := "0.00"
+		if rng.Intn(10) == 0 {
+			discount = fmt.Sprintf("%d.%02d", rng.Intn(20), rng.Intn(100))
+		}
+		fmt.Fprintf(&b, "%d\t%d\t%d\t%d\t%d.%02d\t%s\n", id, 1+id/3, 1+rng.Intn(140000), 1+rng.Intn(5), rng.Intn(500), rng.Intn(100), discount)
+	}
+	return b.Bytes()[:n]
+}
+
+// A stream's first large chunk is a trial: where the column filter saves
+// less than minFilterGain, the stream stores its chunks as they are (the
+// filter would cost CPU at backup and restore for almost nothing); where it
+// pays, it stays.
+func TestColumnFilterTrial(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{ChunkAvgBits: 20})
+	text, table := textRows(1, 24<<20), itemRows(2, 24<<20)
+	for _, c := range []struct {
+		name      string
+		data      []byte
+		keepsCols bool
+	}{{"text", text, false}, {"table", table, true}} {
+		snap := commit(t, r, c.name, map[string][]byte{c.name: c.data})
+		chunks := len(snap.Streams[0].Chunks)
+		if chunks < 4*(r.workers+1) {
+			t.Fatalf("%s: only %d chunks: too few for the test", c.name, chunks)
+		}
+		n := storedEncodings(t, r, snap)
+		if c.keepsCols && n[blobColumns] < chunks-2 {
+			t.Errorf("%s: %d of %d chunks stored column by column, want all but the first and last at most", c.name, n[blobColumns], chunks)
+		}
+		// The chunks in flight while the trial runs (and one before the
+		// trial's chunk, when it is shorter than trialMinLen) may still
+		// be filtered, and the trial's chunk itself when its filtered
+		// form is smaller.
+		if !c.keepsCols && n[blobColumns] > r.workers+2 {
+			t.Errorf("%s: %d of %d chunks stored column by column after a trial that should find the filter not worth it (at most %d in flight)",
+				c.name, n[blobColumns], chunks, r.workers+2)
+		}
+		if got := readStream(t, r, snap.Streams[0]); !bytes.Equal(got, c.data) {
+			t.Errorf("%s: stream does not read back", c.name)
+		}
+	}
+	// A stream of small chunks is not tried: they are filtered (but for
+	// the first and last, and one that compresses better row by row).
+	small, _ := newRepo(t, InitOptions{ChunkAvgBits: 16})
+	snap := commit(t, small, "text", map[string][]byte{"text": text[:2<<20]})
+	if n, chunks := storedEncodings(t, small, snap)[blobColumns], len(snap.Streams[0].Chunks); 4*n < 3*chunks {
+		t.Errorf("small chunks: %d of %d stored column by column, want at least three quarters", n, chunks)
 	}
 }

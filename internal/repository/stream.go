@@ -110,9 +110,9 @@ func (u *Uploader) Err() error {
 }
 
 // put stores one chunk unless it is known or already being stored. data is
-// copied when an upload is needed. cols, when not nil, counts the chunks of
-// the stream in a row that the column filter declined (see StreamWriter).
-func (u *Uploader) put(id ID, data []byte, cols *atomic.Int32) error {
+// copied when an upload is needed. cols, when not nil, is the stream's
+// state of the column filter, which the chunk may use and updates.
+func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 	if err := u.Err(); err != nil {
 		return err
 	}
@@ -155,13 +155,23 @@ func (u *Uploader) put(id ID, data []byte, cols *atomic.Int32) error {
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.sem }()
-		obj, filtered := r.encodeWith(enc, buf, cols != nil)
+		use := filterOff
+		if cols != nil {
+			use = filterTry
+			if len(buf) >= trialMinLen && cols.tried.CompareAndSwap(false, true) {
+				use = filterTrial
+			}
+		}
+		obj, outcome := r.encodeWith(enc, buf, use)
 		u.bufs.Put(&buf)
 		if cols != nil {
-			if filtered {
-				cols.Store(0)
-			} else {
-				cols.Add(1)
+			switch outcome {
+			case filtered:
+				cols.declined.Store(0)
+			case notWorthIt:
+				cols.notWorthIt.Store(true)
+			default:
+				cols.declined.Add(1)
 			}
 		}
 		h := backend.Handle{Type: backend.Data, Name: id.String()}
@@ -195,12 +205,26 @@ type StreamWriter struct {
 	size   int64
 	err    error
 	closed bool
+	cols   columnsState
+}
+
+// columnsState is what a stream has learnt about the column filter.
+type columnsState struct {
 	// declined counts the chunks in a row that the column filter
 	// declined. A stream that is not tab-separated lines (SQLite's
 	// binary rows, schema text) stops trying after maxDeclined, which
 	// spares a scan of each chunk; a table's stream never declines but
 	// for its first and last chunks (fewer than columns.MinRows lines).
 	declined atomic.Int32
+	// tried is set when one of the stream's chunks was taken for the
+	// filter's trial (see trialMinLen), notWorthIt when the trial found
+	// that the filter saves too little: the stream stops using it.
+	tried, notWorthIt atomic.Bool
+}
+
+// active reports whether the stream's next chunks try the filter.
+func (c *columnsState) active() bool {
+	return c.declined.Load() < maxDeclined && !c.notWorthIt.Load()
 }
 
 // maxDeclined is how many chunks in a row the column filter may decline
@@ -229,9 +253,9 @@ func (w *StreamWriter) run(pr *io.PipeReader) {
 			return
 		}
 		id := w.u.r.hash(data)
-		var cols *atomic.Int32
-		if w.declined.Load() < maxDeclined {
-			cols = &w.declined
+		var cols *columnsState
+		if w.cols.active() {
+			cols = &w.cols
 		}
 		if err := w.u.put(id, data, cols); err != nil {
 			w.err = err
