@@ -22,6 +22,7 @@
 package mysql
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
@@ -29,6 +30,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -154,6 +156,7 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 	cfg.AllowAllFiles = false // LOAD DATA LOCAL only reads registered readers
 	cfg.MultiStatements = false
 	cfg.Logger = nopLogger{}
+	cfg.DialFunc = dialBuffered
 	cfg.Params = map[string]string{
 		"time_zone": "'+00:00'",
 		// Neutral SQL mode: SHOW CREATE output and values are not
@@ -165,6 +168,42 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 		"max_sort_length": "8388608",
 	}
 	return cfg, nil
+}
+
+// readBufferSize is what one read from the server's socket may fetch. The
+// driver reads at most 4 KiB at a time while packets are small: a backup of
+// 1 GB of rows made about 250,000 read calls.
+const readBufferSize = 256 << 10
+
+// dialBuffered connects like the driver does and reads through a buffer.
+func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer // keep-alive on, as the driver sets it
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: c, r: newConnReader(c)}, nil
+}
+
+func newConnReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, readBufferSize) }
+
+// bufferedConn is a connection whose reads go through a buffer. It hands
+// out its socket (syscall.Conn) for the driver's liveness check of an idle
+// pooled connection, which finds the buffer empty: the protocol sends
+// nothing unasked.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *bufferedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("connection has no socket")
+	}
+	return sc.SyscallConn()
 }
 
 type nopLogger struct{}

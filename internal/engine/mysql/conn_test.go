@@ -1,0 +1,95 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+)
+
+// countingConn serves a byte stream like a socket whose receive queue holds
+// all of it, and counts the reads.
+type countingConn struct {
+	net.Conn
+	r     *bytes.Reader
+	reads int
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
+}
+
+// TestConnectionsReadInLargeBlocks proves that snapdata's connections fetch
+// many packets per read from the socket where the driver asks for 4 KiB at
+// a time, that the driver dials them, and that they still hand out their
+// socket for the driver's liveness check.
+func TestConnectionsReadInLargeBlocks(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<17) // 2 MiB
+	under := &countingConn{r: bytes.NewReader(data)}
+	c := &bufferedConn{Conn: under, r: newConnReader(under)}
+	var got bytes.Buffer
+	buf := make([]byte, 4096) // the driver's read size
+	for {
+		n, err := c.Read(buf)
+		got.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatal("bytes read differ from bytes sent")
+	}
+	if limit := len(data)/readBufferSize + 2; under.reads > limit {
+		t.Errorf("%d reads from the socket for %d bytes read 4 KiB at a time, want at most %d", under.reads, len(data), limit)
+	}
+
+	// The driver dials through dialBuffered.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if s, err := ln.Accept(); err == nil {
+			s.Write([]byte("hello"))
+			s.Close()
+		}
+	}()
+	d, err := dsn.Parse("mysql://u:p@" + ln.Addr().String() + "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DialFunc == nil {
+		t.Fatal("the driver's config has no DialFunc: connections read 4 KiB at a time")
+	}
+	nc, err := cfg.DialFunc(context.Background(), cfg.Net, cfg.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, ok := nc.(*bufferedConn); !ok {
+		t.Fatalf("DialFunc returned a %T, not a buffered connection", nc)
+	}
+	raw, err := nc.(*bufferedConn).SyscallConn()
+	if err != nil {
+		t.Fatalf("no socket for the liveness check: %v", err)
+	}
+	if err := raw.Control(func(fd uintptr) {}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(nc)
+	if err != nil || string(b) != "hello" {
+		t.Fatalf("read %q, %v through the dialled connection", b, err)
+	}
+}
