@@ -408,6 +408,14 @@ func TestRichRoundTrip(t *testing.T) {
 	if note != "line1\nline2\r\nend\ttab\\back\\\\slash" || latin != "café" || upper != "EMOJI 😀🎉 ÜNÏCÖDÉ" {
 		t.Errorf("note %q latin %q upper %q", note, latin, upper)
 	}
+	// YEAR 0000 stays 0000 (printed as 0 it would load as 2000).
+	var years string
+	if err := db.QueryRowContext(ctx, "SELECT GROUP_CONCAT(CONCAT_WS(':', id, y, z, b) ORDER BY id SEPARATOR ' ') FROM years").Scan(&years); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1:0000:00042:00000000000000000007 2:2024:00007:18446744073709551615 3:2000:00000:00000000000000000000 4:2069:99999 5"; years != want {
+		t.Errorf("years = %q, want %q", years, want)
+	}
 	var next int64
 	// Like mariadb-dump, the restored sequence continues after the values
 	// the source had cached (never hands out a used value).

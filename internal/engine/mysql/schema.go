@@ -67,6 +67,11 @@ func (t *table) selectSQL(where string) string {
 			// (16777215 becomes 16777200); as a DOUBLE it is exact and
 			// loads back into the same single-precision value.
 			b.WriteString(quoteIdent(c.Name) + "*1e0")
+		case c.DataType == "year":
+			// As text, "0000": the driver parses YEAR into an integer,
+			// and YEAR 0000 printed as 0 loads (LOAD DATA reads text)
+			// as 2000.
+			b.WriteString("CAST(" + quoteIdent(c.Name) + " AS CHAR)")
 		default:
 			b.WriteString(quoteIdent(c.Name))
 		}

@@ -98,6 +98,10 @@ INSERT INTO rich (name, f, d, fixed) VALUES ('floats', 16777215, 0.1, 'k6'), ('f
 
 INSERT INTO nopk VALUES ('a', 1, X'01'), ('A', 1, X'01'), ('a', 1, X'01'), (NULL, NULL, NULL), ('', 0, X''), ('b\tc', 2, X'0a0d09');
 
+-- YEAR 0000 and the two-digit forms; ZEROFILL (display only)
+CREATE TABLE years (id INT PRIMARY KEY, y YEAR, z INT(5) ZEROFILL, b BIGINT UNSIGNED ZEROFILL);
+INSERT INTO years VALUES (1, 0000, 42, 7), (2, 2024, 7, 18446744073709551615), (3, '00', 0, 0), (4, '69', 99999, NULL), (5, NULL, NULL, NULL);
+
 INSERT INTO composite VALUES ('x', 2, 'two'), ('x', 1, 'one'), ('X2', 1, NULL), ('é', 3, 'accent');
 
 DO NEXTVAL(seq_orders);
