@@ -158,14 +158,21 @@ for r in rows:
 # ---- anchors' own resources
 anch = [(k[5:], num(k), num("rss." + k[5:])) for k in res if k.startswith("time.") and not k.endswith(".runs")]
 if anch:
-    out.append("\n## Every command: wall time and peak RSS\n")
-    out.append("Commands measured twice (`NAME` and `NAME_2`) count with their faster run; `NAME` shows that one.\n")
-    out.append("| command | wall | peak RSS | runs |")
-    out.append("|---|---|---|---|")
+    ncpu = num("tp.cpus") or os.cpu_count() or 1
+    out.append("\n## Every command: wall time, CPU and peak RSS\n")
+    out.append("Commands measured twice (`NAME` and `NAME_2`) count with their faster run; `NAME` shows that one. "
+               "CPU is the command's own user+system time (its child processes included); machine busy is the CPU "
+               f"time all {ncpu:g} cores spent busy during the command (`/proc/stat`: the command, the database "
+               "servers and anything else), against wall × cores.\n")
+    out.append("| command | wall | CPU (user+sys) | machine busy / available | peak RSS | runs |")
+    out.append("|---|---|---|---|---|---|")
     for name, sec, kib in anch:
         runs = res.get("time." + name + ".runs", "")
         runs = " / ".join(fsec(float(x)) for x in runs.split(" / ")) if runs else ""
-        out.append(f"| {name} | {fsec(sec)} | {fmib(kib)} | {runs} |")
+        cpu, busy = num("cpu." + name), num("busy." + name)
+        cpu_s = f"{cpu:.1f} s" if cpu is not None else ""
+        busy_s = f"{busy:.1f} / {sec * ncpu:.1f} s" if busy is not None and sec is not None else ""
+        out.append(f"| {name} | {fsec(sec)} | {cpu_s} | {busy_s} | {fmib(kib)} | {runs} |")
 
 # ---- sizes and stages
 extra = [(k, v) for k, v in res.items() if k.startswith(("tp.", "pg.", "my.", "sq."))]
