@@ -132,6 +132,29 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 	u.inflight[id] = struct{}{}
 	u.mu.Unlock()
 
+	// The column filter: decided here, on the stream's own goroutine, so
+	// that the chunks after a trial's chunk wait for its verdict (the
+	// stream pauses for about three chunks' compression, once) instead of
+	// being filtered meanwhile.
+	use, verdict := filterOff, chan struct{}(nil)
+	if cols != nil {
+		if cols.trial != nil {
+			select {
+			case <-cols.trial:
+			case <-u.ctx.Done():
+				return u.ctx.Err()
+			}
+		}
+		switch {
+		case cols.notWorthIt.Load():
+		case cols.trial == nil && len(data) >= trialMinLen:
+			use, verdict = filterTrial, make(chan struct{})
+			cols.trial = verdict
+		default:
+			use = filterTry
+		}
+	}
+
 	var buf []byte
 	if b, ok := u.bufs.Get().(*[]byte); ok && cap(*b) >= len(data) {
 		buf = (*b)[:len(data)]
@@ -149,19 +172,15 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 	select {
 	case u.sem <- struct{}{}:
 	case <-u.ctx.Done():
+		if verdict != nil {
+			close(verdict)
+		}
 		return u.ctx.Err()
 	}
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.sem }()
-		use := filterOff
-		if cols != nil {
-			use = filterTry
-			if len(buf) >= trialMinLen && cols.tried.CompareAndSwap(false, true) {
-				use = filterTrial
-			}
-		}
 		obj, outcome := r.encodeWith(enc, buf, use)
 		u.bufs.Put(&buf)
 		if cols != nil {
@@ -171,8 +190,13 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 			case notWorthIt:
 				cols.notWorthIt.Store(true)
 			default:
-				cols.declined.Add(1)
+				if use != filterOff {
+					cols.declined.Add(1)
+				}
 			}
+		}
+		if verdict != nil {
+			close(verdict)
 		}
 		h := backend.Handle{Type: backend.Data, Name: id.String()}
 		if err := r.be.Save(u.ctx, h, obj); err != nil {
@@ -216,10 +240,13 @@ type columnsState struct {
 	// spares a scan of each chunk; a table's stream never declines but
 	// for its first and last chunks (fewer than columns.MinRows lines).
 	declined atomic.Int32
-	// tried is set when one of the stream's chunks was taken for the
-	// filter's trial (see trialMinLen), notWorthIt when the trial found
+	// notWorthIt is set when the filter's trial (see trialMinLen) found
 	// that the filter saves too little: the stream stops using it.
-	tried, notWorthIt atomic.Bool
+	notWorthIt atomic.Bool
+	// trial is made when a chunk is taken for the trial and closed when
+	// its verdict is in. Only the stream's own goroutine (put) reads or
+	// sets it.
+	trial chan struct{}
 }
 
 // active reports whether the stream's next chunks try the filter.
