@@ -24,6 +24,8 @@ import (
 //     rounds FLOAT to 6 significant digits;
 //   - BIT columns are dumped as their unsigned integer value (col+0) and
 //     loaded with SET col = CAST(@v AS UNSIGNED).
+//   - YEAR columns are dumped as text (CAST(col AS CHAR)): 0000 stays
+//     "0000" (LOAD DATA reads a bare 0 as 2000).
 //
 // Rows are ordered by the primary key (or the first unique key whose
 // columns are all NOT NULL; for tables without one: by every dumped column,
