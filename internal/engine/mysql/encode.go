@@ -23,7 +23,7 @@ import (
 //   - FLOAT columns are dumped as DOUBLE (col*1e0): the text protocol
 //     rounds FLOAT to 6 significant digits;
 //   - BIT columns are dumped as their unsigned integer value (col+0) and
-//     loaded with SET col = CAST(@v AS UNSIGNED).
+//     loaded with SET col = CAST(@v AS UNSIGNED);
 //   - YEAR columns are dumped as text (CAST(col AS CHAR)): 0000 stays
 //     "0000" (LOAD DATA reads a bare 0 as 2000).
 //
