@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -443,31 +445,13 @@ func dumpPart(ctx context.Context, c querier, tk task, sink engine.Sink, p *prog
 // binary results.
 func scanTable(ctx context.Context, c querier, t *table, where string, algo rowsum.Algo, emit func([]byte) error, p *progress.Progress) (n int64, sum rowsum.Sum, err error) {
 	sum = rowsum.New(algo)
-	rs, err := c.QueryContext(ctx, t.selectSQL(where))
-	if err != nil {
-		return 0, sum, fmt.Errorf("querying rows: %w", err)
-	}
-	defer rs.Close()
-	ncol := len(t.Columns)
-	raw := make([]sql.RawBytes, max(ncol, 1))
-	ptrs := make([]any, len(raw))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	vals := make([][]byte, ncol)
 	var buf []byte
 	var pendBytes, pendRows int64
-	for rs.Next() {
-		if err := rs.Scan(ptrs...); err != nil {
-			return 0, sum, fmt.Errorf("reading row: %w", err)
-		}
-		for i := range vals {
-			vals[i] = raw[i]
-		}
+	each := func(vals [][]byte) error {
 		buf = appendRow(buf[:0], vals)
 		sum.AddRow(buf)
 		if err := emit(buf); err != nil {
-			return 0, sum, fmt.Errorf("writing stream: %w", err)
+			return fmt.Errorf("writing stream: %w", err)
 		}
 		n += int64(len(buf))
 		pendBytes += int64(len(buf))
@@ -477,13 +461,116 @@ func scanTable(ctx context.Context, c querier, t *table, where string, algo rows
 			p.AddRows(pendRows)
 			pendBytes, pendRows = 0, 0
 		}
+		return nil
 	}
-	if err := rs.Err(); err != nil {
-		return 0, sum, fmt.Errorf("reading rows: %w", err)
+	query := t.selectSQL(where)
+	if conn, ok := c.(*sql.Conn); ok {
+		err = scanDriverRows(ctx, conn, query, len(t.Columns), each)
+	} else {
+		err = scanSQLRows(ctx, c, query, len(t.Columns), each)
+	}
+	if err != nil {
+		return 0, sum, err
 	}
 	p.AddBytes(pendBytes)
 	p.AddRows(pendRows)
 	return n, sum, nil
+}
+
+// scanSQLRows calls each with the fields of every row of query (nil for
+// NULL; valid until the next call), through database/sql.
+func scanSQLRows(ctx context.Context, c querier, query string, ncol int, each func([][]byte) error) error {
+	rs, err := c.QueryContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("querying rows: %w", err)
+	}
+	defer rs.Close()
+	raw := make([]sql.RawBytes, max(ncol, 1))
+	ptrs := make([]any, len(raw))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	vals := make([][]byte, ncol)
+	for rs.Next() {
+		if err := rs.Scan(ptrs...); err != nil {
+			return fmt.Errorf("reading row: %w", err)
+		}
+		for i := range vals {
+			vals[i] = raw[i]
+		}
+		if err := each(vals); err != nil {
+			return err
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("reading rows: %w", err)
+	}
+	return nil
+}
+
+// scanDriverRows is scanSQLRows on the driver's own rows: database/sql
+// would convert every value through reflection into a RawBytes (about a
+// twentieth of a MariaDB backup's CPU). Numbers the driver parsed are
+// printed back exactly as database/sql prints them, so the rows are the
+// same bytes.
+func scanDriverRows(ctx context.Context, c *sql.Conn, query string, ncol int, each func([][]byte) error) error {
+	return c.Raw(func(dc any) error {
+		q, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return fmt.Errorf("querying rows: driver connection %T cannot run queries", dc)
+		}
+		rows, err := q.QueryContext(ctx, query, nil)
+		if err != nil {
+			return fmt.Errorf("querying rows: %w", err)
+		}
+		defer rows.Close()
+		dest := make([]driver.Value, len(rows.Columns()))
+		if len(dest) < ncol {
+			return fmt.Errorf("querying rows: %d columns, want %d", len(dest), ncol)
+		}
+		vals := make([][]byte, len(dest))
+		num := make([]byte, 0, 32*len(dest)) // numbers of one row, printed
+		for {
+			if err := rows.Next(dest); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return fmt.Errorf("reading rows: %w", err)
+			}
+			num = num[:0]
+			for i, v := range dest {
+				start := len(num)
+				switch x := v.(type) {
+				case nil:
+					vals[i] = nil
+					continue
+				case []byte:
+					vals[i] = x
+					continue
+				case int64:
+					num = strconv.AppendInt(num, x, 10)
+				case uint64:
+					num = strconv.AppendUint(num, x, 10)
+				case float64:
+					num = strconv.AppendFloat(num, x, 'g', -1, 64)
+				case float32:
+					num = strconv.AppendFloat(num, float64(x), 'g', -1, 32)
+				case bool:
+					num = strconv.AppendBool(num, x)
+				case string:
+					num = append(num, x...)
+				default:
+					return fmt.Errorf("reading rows: column %d: unexpected value of type %T", i+1, v)
+				}
+				vals[i] = num[start:len(num):len(num)]
+			}
+			// A table without columns is read as SELECT 1: its rows
+			// are empty lines.
+			if err := each(vals[:ncol]); err != nil {
+				return err
+			}
+		}
+	})
 }
 
 func writeJSON(ctx context.Context, sink engine.Sink, s manifest.Stream, v any) error {

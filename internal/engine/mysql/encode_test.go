@@ -2,8 +2,13 @@ package mysql
 
 import (
 	"bytes"
+	"database/sql"
 	"math/rand"
 	"testing"
+
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/rowsum"
+	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
 // escapeReference is appendEscaped written plainly, byte by byte.
@@ -74,5 +79,59 @@ func BenchmarkAppendEscaped(b *testing.B) {
 	b.SetBytes(int64(len(v)))
 	for b.Loop() {
 		dst = appendEscaped(dst[:0], v)
+	}
+}
+
+// viaDatabaseSQL hides that a connection is a *sql.Conn, so scanTable
+// reads through database/sql.
+type viaDatabaseSQL struct{ *sql.Conn }
+
+// The driver-level row reader produces the same bytes as database/sql's:
+// every table of the rich schema (integers signed and unsigned, BIT, FLOAT
+// as DOUBLE, DECIMAL, dates, YEAR, JSON, binary, NULL, empty strings) and of
+// Chinook.
+func TestDriverRowsMatchDatabaseSQL(t *testing.T) {
+	my := testsrv.MariaDB(t)
+	ctx := ctxT(t)
+	for _, src := range []*dsn.DSN{loadRich(t, my), loadChinook(t, my)} {
+		db, err := open(ctx, src, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
+			t.Fatal(err)
+		}
+		tables, err := loadTables(ctx, c, src.Database(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tables) < 5 {
+			t.Fatalf("%s: only %d tables", src.Database(), len(tables))
+		}
+		for _, tb := range tables {
+			read := func(q querier) ([]byte, int64) {
+				var out bytes.Buffer
+				_, sum, err := scanTable(ctx, q, tb, "", rowsum.XXH3, func(row []byte) error {
+					out.Write(row)
+					return nil
+				}, nil)
+				if err != nil {
+					t.Fatalf("%s.%s: %v", src.Database(), tb.Name, err)
+				}
+				return out.Bytes(), sum.Rows
+			}
+			direct, n1 := read(c)
+			viaSQL, n2 := read(viaDatabaseSQL{c})
+			if !bytes.Equal(direct, viaSQL) || n1 != n2 {
+				t.Errorf("%s.%s: %d rows, %d bytes from the driver; %d rows, %d bytes through database/sql",
+					src.Database(), tb.Name, n1, len(direct), n2, len(viaSQL))
+			}
+		}
 	}
 }
