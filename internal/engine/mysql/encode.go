@@ -45,8 +45,8 @@ const (
 // one of the five when w XOR that byte repeated has a zero byte (the
 // classic test: (x - 0x01…) &^ x & 0x80… is not 0 exactly then).
 func hasEscape(w uint64) bool {
-	z := func(x uint64) uint64 { return (x - lsb) &^ x & msb }
-	return z(w)|z(w^(lsb*'\\'))|z(w^(lsb*'\t'))|z(w^(lsb*'\n'))|z(w^(lsb*'\r')) != 0
+	a, b, c, d := w^(lsb*'\\'), w^(lsb*'\t'), w^(lsb*'\n'), w^(lsb*'\r')
+	return ((w-lsb)&^w|(a-lsb)&^a|(b-lsb)&^b|(c-lsb)&^c|(d-lsb)&^d)&msb != 0
 }
 
 // appendEscaped appends v escaped for mysql-tsv/1. Eight bytes at a time
