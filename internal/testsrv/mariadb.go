@@ -170,9 +170,12 @@ func startMariaDB(opts MariaDBOptions) (my *My, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
 	defer cancel()
+	// Its own tmpdir: the bootstrap's temporary tables in the shared /tmp
+	// once vanished under a concurrent test run ("Error on delete of
+	// '/tmp/#sql-temptable-….MAI'").
 	cmd := exec.CommandContext(ctx, install, "--no-defaults", "--datadir="+m.DataDir(),
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
-		"--user="+osUser)
+		"--user="+osUser, "--tmpdir="+filepath.Join(dir, "tmp"))
 	cmd.Dir = dir
 	if err := runLogged(ctx, cmd, filepath.Join(dir, "install.log")); err != nil {
 		return nil, fmt.Errorf("start MariaDB: mariadb-install-db: %w", err)
