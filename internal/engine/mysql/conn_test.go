@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/lowat"
 )
 
 // countingConn serves a byte stream like a socket whose receive queue holds
@@ -80,6 +81,9 @@ func TestConnectionsReadInLargeBlocks(t *testing.T) {
 	defer nc.Close()
 	if _, ok := nc.(*bufferedConn); !ok {
 		t.Fatalf("DialFunc returned a %T, not a buffered connection", nc)
+	}
+	if _, ok := nc.(*bufferedConn).Conn.(*lowat.Conn); !ok {
+		t.Fatalf("the buffer reads from a %T, not a connection that batches bulk reads", nc.(*bufferedConn).Conn)
 	}
 	raw, err := nc.(*bufferedConn).SyscallConn()
 	if err != nil {

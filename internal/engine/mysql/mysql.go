@@ -37,6 +37,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/lowat"
 )
 
 // Stream formats.
@@ -182,6 +183,7 @@ func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c = lowat.Wrap(c)
 	return &bufferedConn{Conn: c, r: newConnReader(c)}, nil
 }
 

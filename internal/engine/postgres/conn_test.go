@@ -2,13 +2,17 @@ package postgres
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/lowat"
+	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
 // socketReader hands out whatever is left, up to len(p), like a socket
@@ -71,4 +75,35 @@ func TestConnectionsReadInLargeBlocks(t *testing.T) {
 		t.Errorf("pgx alone made %d reads, snapdata's sessions %d: the test no longer shows a difference", plain, ours)
 	}
 	t.Logf("%d bytes of COPY rows: %d reads with pgx's frontend, %d with snapdata's", len(stream), plain, ours)
+}
+
+// TestConnectionsBatchBulkReads proves that snapdata's sessions read the
+// server through a connection that batches bulk responses (a COPY's rows)
+// and still run queries: a real session, its socket, and a COPY of
+// several MiB that must arrive whole.
+func TestConnectionsBatchBulkReads(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	d := newDB(t, pg, "lowat")
+	c, err := connect(context.Background(), d, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if _, ok := c.PgConn().Conn().(*lowat.Conn); !ok {
+		t.Fatalf("the session reads from a %T, not a connection that batches bulk reads", c.PgConn().Conn())
+	}
+	const rows = 200000
+	var buf bytes.Buffer
+	if _, err := c.PgConn().CopyTo(context.Background(), &buf,
+		fmt.Sprintf("COPY (SELECT i, md5(i::text) FROM generate_series(1, %d) i) TO STDOUT", rows)); err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(buf.Bytes(), []byte("\n")); n != rows || buf.Len() < 2*lowat.Bulk {
+		t.Fatalf("COPY gave %d lines in %d bytes, want %d lines in more than %d bytes", n, buf.Len(), rows, 2*lowat.Bulk)
+	}
+	// The next small answer comes at once.
+	var one int
+	if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("query after the COPY: %d, %v", one, err)
+	}
 }

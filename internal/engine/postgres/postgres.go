@@ -93,6 +93,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -109,6 +110,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/lowat"
 	"github.com/snapdata/snapdata/internal/rowsum"
 )
 
@@ -226,6 +228,14 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 		cfg.RuntimeParams[k] = v
 	}
 	cfg.BuildFrontend = bufferedFrontend
+	dial := cfg.DialFunc
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return lowat.Wrap(c), nil
+	}
 	return cfg, nil
 }
 
