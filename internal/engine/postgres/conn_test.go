@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -105,5 +107,59 @@ func TestConnectionsBatchBulkReads(t *testing.T) {
 	var one int
 	if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil || one != 1 {
 		t.Fatalf("query after the COPY: %d, %v", one, err)
+	}
+}
+
+// TestFindPgDumpSkipsDebiansWrapper: Debian's /usr/bin/pg_dump is a link to
+// postgresql-common's pg_wrapper, a Perl script that runs one of the
+// versioned binaries; snapdata runs that binary directly when its
+// directory has one, and the wrapper only when it is all there is.
+func TestFindPgDumpSkipsDebiansWrapper(t *testing.T) {
+	script := func(path, version, mark string) {
+		t.Helper()
+		body := fmt.Sprintf("#!/bin/sh\n: >%q\necho 'pg_dump (PostgreSQL) %s'\n", mark, version)
+		if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := t.TempDir()
+	common := filepath.Join(root, "share", "postgresql-common")
+	pathDir := filepath.Join(root, "bin")
+	binDir := filepath.Join(root, "lib", "15", "bin")
+	for _, d := range []string{common, pathDir, binDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrapperRan := filepath.Join(root, "wrapper-ran")
+	script(filepath.Join(common, "pg_wrapper"), "15.9", wrapperRan)
+	if err := os.Symlink(filepath.Join(common, "pg_wrapper"), filepath.Join(pathDir, "pg_dump")); err != nil {
+		t.Fatal(err)
+	}
+	script(filepath.Join(binDir, "pg_dump"), "15.9", filepath.Join(root, "direct-ran"))
+	t.Setenv("PATH", pathDir)
+
+	for _, tc := range []struct {
+		name    string
+		binDirs []string
+		want    string
+		wrapper bool
+	}{
+		{"versioned binary beside the wrapper", []string{filepath.Join(root, "lib", "*", "bin")}, filepath.Join(binDir, "pg_dump"), false},
+		{"the wrapper alone", nil, filepath.Join(pathDir, "pg_dump"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(wrapperRan)
+			e := New()
+			e.BinDirs = tc.binDirs
+			got, major, err := e.findPgDump(context.Background(), 15)
+			if err != nil || got != tc.want || major != 15 {
+				t.Fatalf("findPgDump = %q, %d, %v; want %q, 15", got, major, err, tc.want)
+			}
+			_, err = os.Stat(wrapperRan)
+			if ran := err == nil; ran != tc.wrapper {
+				t.Errorf("wrapper ran: %v, want %v", ran, tc.wrapper)
+			}
+		})
 	}
 }
