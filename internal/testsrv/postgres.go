@@ -26,6 +26,10 @@ type PGOptions struct {
 	// superuser over TCP from 127.0.0.1 with scram-sha-256, including
 	// replication connections).
 	HBA []string
+	// TLS turns ssl on with a self-signed certificate for 127.0.0.1;
+	// clients may use sslmode=require (the certificate is not trusted,
+	// so not verify-ca).
+	TLS bool
 }
 
 // PG is a running PostgreSQL server.
@@ -218,6 +222,14 @@ func startPostgres(opts PGOptions) (pg *PG, err error) {
 		return nil, fmt.Errorf("start PostgreSQL: initdb: %w", err)
 	}
 	_ = os.Remove(pwFile)
+	var tlsSettings map[string]string
+	if opts.TLS {
+		cert, key, err := writeSelfSignedCert(p.DataDir(), cred)
+		if err != nil {
+			return nil, fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		tlsSettings = map[string]string{"ssl": "on", "ssl_cert_file": cert, "ssl_key_file": key}
+	}
 	if len(opts.HBA) > 0 {
 		f, err := os.OpenFile(filepath.Join(p.DataDir(), "pg_hba.conf"), os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
@@ -249,6 +261,9 @@ func startPostgres(opts PGOptions) (pg *PG, err error) {
 			"max_connections":         "100",
 			"logging_collector":       "off",
 			"log_min_messages":        "warning",
+		}
+		for k, v := range tlsSettings {
+			settings[k] = v
 		}
 		for k, v := range opts.Settings {
 			settings[k] = v

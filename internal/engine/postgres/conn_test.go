@@ -3,11 +3,15 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -80,33 +84,57 @@ func TestConnectionsReadInLargeBlocks(t *testing.T) {
 }
 
 // TestConnectionsBatchBulkReads proves that snapdata's sessions read the
-// server through a connection that batches bulk responses (a COPY's rows)
-// and still run queries: a real session, its socket, and a COPY of
-// several MiB that must arrive whole.
+// server through a connection that batches bulk responses (a COPY's rows),
+// also under TLS (the batching works on the socket beneath it), and still
+// run queries: a real session, its socket, and a COPY of several MiB that
+// must arrive whole.
 func TestConnectionsBatchBulkReads(t *testing.T) {
-	pg := testsrv.Postgres(t)
-	d := newDB(t, pg, "lowat")
-	c, err := connect(context.Background(), d, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	if _, ok := c.PgConn().Conn().(*lowat.Conn); !ok {
-		t.Fatalf("the session reads from a %T, not a connection that batches bulk reads", c.PgConn().Conn())
-	}
-	const rows = 200000
-	var buf bytes.Buffer
-	if _, err := c.PgConn().CopyTo(context.Background(), &buf,
-		fmt.Sprintf("COPY (SELECT i, md5(i::text) FROM generate_series(1, %d) i) TO STDOUT", rows)); err != nil {
-		t.Fatal(err)
-	}
-	if n := bytes.Count(buf.Bytes(), []byte("\n")); n != rows || buf.Len() < 2*lowat.Bulk {
-		t.Fatalf("COPY gave %d lines in %d bytes, want %d lines in more than %d bytes", n, buf.Len(), rows, 2*lowat.Bulk)
-	}
-	// The next small answer comes at once.
-	var one int
-	if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil || one != 1 {
-		t.Fatalf("query after the COPY: %d, %v", one, err)
+	for _, tc := range []struct {
+		name string
+		tls  bool
+	}{{"plain", false}, {"tls", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var d *dsn.DSN
+			if tc.tls {
+				pg := testsrv.NewPostgres(t, testsrv.PGOptions{TLS: true})
+				d = mustDSN(t, strings.Replace(pg.DSN("postgres"), "sslmode=disable", "sslmode=require", 1))
+			} else {
+				d = newDB(t, testsrv.Postgres(t), "lowat")
+			}
+			c, err := connect(context.Background(), d, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(context.Background())
+			under := c.PgConn().Conn()
+			if tc.tls {
+				tc, ok := under.(*tls.Conn)
+				if !ok {
+					t.Fatalf("sslmode=require gave a %T, not a TLS connection", under)
+				}
+				under = tc.NetConn()
+			}
+			if _, ok := under.(*lowat.Conn); !ok {
+				t.Fatalf("the session reads from a %T, not a connection that batches bulk reads", under)
+			}
+			const rows = 200000
+			var buf bytes.Buffer
+			if _, err := c.PgConn().CopyTo(context.Background(), &buf,
+				fmt.Sprintf("COPY (SELECT i, md5(i::text) FROM generate_series(1, %d) i) TO STDOUT", rows)); err != nil {
+				t.Fatal(err)
+			}
+			if n := bytes.Count(buf.Bytes(), []byte("\n")); n != rows || buf.Len() < 2*lowat.Bulk {
+				t.Fatalf("COPY gave %d lines in %d bytes, want %d lines in more than %d bytes", n, buf.Len(), rows, 2*lowat.Bulk)
+			}
+			if !bytes.HasSuffix(buf.Bytes(), []byte(fmt.Sprintf("%d\t%x\n", rows, md5.Sum([]byte(strconv.Itoa(rows)))))) {
+				t.Fatalf("the COPY's last row is not row %d", rows)
+			}
+			// The next small answer comes at once.
+			var one int
+			if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil || one != 1 {
+				t.Fatalf("query after the COPY: %d, %v", one, err)
+			}
+		})
 	}
 }
 
