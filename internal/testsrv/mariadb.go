@@ -25,6 +25,9 @@ type MariaDBOptions struct {
 	LogBin bool
 	// Args are extra mariadbd command-line options, e.g. "--gtid-strict-mode=1".
 	Args []string
+	// TLS gives the server a self-signed certificate for 127.0.0.1;
+	// clients may connect with tls=skip-verify.
+	TLS bool
 }
 
 // My is a running MariaDB server.
@@ -220,6 +223,13 @@ func startMariaDB(opts MariaDBOptions) (my *My, err error) {
 		}
 		if opts.LogBin {
 			args = append(args, "--log-bin="+filepath.Join(dir, "binlog"), "--binlog-format=ROW", "--sync-binlog=0")
+		}
+		if opts.TLS {
+			cert, key, err := writeSelfSignedCert(dir, nil)
+			if err != nil {
+				return nil, fmt.Errorf("start MariaDB: %w", err)
+			}
+			args = append(args, "--ssl-cert="+cert, "--ssl-key="+key)
 		}
 		args = append(args, opts.Args...)
 		cmd := exec.Command(server, args...)

@@ -3,12 +3,16 @@ package mysql
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/lowat"
+	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
 // countingConn serves a byte stream like a socket whose receive queue holds
@@ -95,5 +99,49 @@ func TestConnectionsReadInLargeBlocks(t *testing.T) {
 	b, err := io.ReadAll(nc)
 	if err != nil || string(b) != "hello" {
 		t.Fatalf("read %q, %v through the dialled connection", b, err)
+	}
+}
+
+// TestBulkRowsOverTLS reads a large result through snapdata's connection
+// (buffered reads, bulk responses in batches) under TLS: every row arrives,
+// in order, and a query after it answers.
+func TestBulkRowsOverTLS(t *testing.T) {
+	my := testsrv.NewMariaDB(t, testsrv.MariaDBOptions{TLS: true})
+	d := mustDSN(t, my.CreateDatabase(t, "tls")+"?tls=skip-verify")
+	ctx := ctxT(t)
+	db, err := open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var name, cipher string
+	if err := c.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil || cipher == "" {
+		t.Fatalf("the session is not encrypted: cipher %q, %v", cipher, err)
+	}
+	const rows = 200000
+	next, size := 1, 0
+	err = scanRows(ctx, c, fmt.Sprintf("SELECT seq, MD5(seq) FROM seq_1_to_%d", rows), 2, func(v [][]byte) error {
+		want := strconv.Itoa(next)
+		if string(v[0]) != want || string(v[1]) != fmt.Sprintf("%x", md5.Sum([]byte(want))) {
+			return fmt.Errorf("row %d: %q %q", next, v[0], v[1])
+		}
+		next++
+		size += len(v[0]) + len(v[1])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next-1 != rows || size < 2*lowat.Bulk {
+		t.Fatalf("%d rows in %d bytes, want %d rows in more than %d bytes", next-1, size, rows, 2*lowat.Bulk)
+	}
+	var one int
+	if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("query after the rows: %d, %v", one, err)
 	}
 }
