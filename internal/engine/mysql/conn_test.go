@@ -109,23 +109,14 @@ func TestBulkRowsOverTLS(t *testing.T) {
 	my := testsrv.NewMariaDB(t, testsrv.MariaDBOptions{TLS: true})
 	d := mustDSN(t, my.CreateDatabase(t, "tls")+"?tls=skip-verify")
 	ctx := ctxT(t)
-	db, err := open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := session(t, ctx, d)
 	var name, cipher string
 	if err := c.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil || cipher == "" {
 		t.Fatalf("the session is not encrypted: cipher %q, %v", cipher, err)
 	}
 	const rows = 200000
 	next, size := 1, 0
-	err = scanRows(ctx, c, fmt.Sprintf("SELECT seq, MD5(seq) FROM seq_1_to_%d", rows), 2, func(v [][]byte) error {
+	err := scanRows(ctx, c, fmt.Sprintf("SELECT seq, MD5(seq) FROM seq_1_to_%d", rows), 2, func(v [][]byte) error {
 		want := strconv.Itoa(next)
 		if string(v[0]) != want || string(v[1]) != fmt.Sprintf("%x", md5.Sum([]byte(want))) {
 			return fmt.Errorf("row %d: %q %q", next, v[0], v[1])

@@ -118,16 +118,7 @@ func TestDriverRowsMatchDatabaseSQL(t *testing.T) {
 	my := testsrv.MariaDB(t)
 	ctx := ctxT(t)
 	for _, src := range []*dsn.DSN{loadRich(t, my), loadChinook(t, my)} {
-		db, err := open(ctx, src, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := session(t, ctx, src)
 		if _, err := c.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
 			t.Fatal(err)
 		}

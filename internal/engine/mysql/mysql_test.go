@@ -37,6 +37,23 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
+// session opens one connection of snapdata's pool to d, closed when the
+// test ends.
+func session(t *testing.T, ctx context.Context, d *dsn.DSN) *sql.Conn {
+	t.Helper()
+	db, err := open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func mustDSN(t *testing.T, s string) *dsn.DSN {
 	t.Helper()
 	d, err := dsn.Parse(s)
