@@ -95,7 +95,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			}
 		}
 		if c.ours {
-			if err := c.ownDeadline(); err != nil {
+			if _, err := c.ownDeadline(); err != nil {
 				return 0, err
 			}
 		}
@@ -126,28 +126,27 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	// No full batch within MaxWait. Back to the owner's deadline, which
 	// may be what expired (a cancelled query).
-	c.waited++
-	if derr := c.ownDeadline(); derr != nil {
+	own, derr := c.ownDeadline()
+	if derr != nil {
 		return 0, derr
 	}
-	c.mu.Lock()
-	own = c.deadline
-	c.mu.Unlock()
 	if !own.IsZero() && !time.Now().Before(own) {
 		return 0, err
 	}
+	c.waited++
 	if err := c.setMark(1); err != nil {
 		return 0, err
 	}
 	return c.Conn.Read(p)
 }
 
-// ownDeadline puts the owner's read deadline back in place of this Conn's.
-func (c *Conn) ownDeadline() error {
+// ownDeadline puts the owner's read deadline back in place of this Conn's
+// and returns it.
+func (c *Conn) ownDeadline() (time.Time, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ours = false
-	return c.Conn.SetReadDeadline(c.deadline)
+	return c.deadline, c.Conn.SetReadDeadline(c.deadline)
 }
 
 func (c *Conn) setMark(n int) error {

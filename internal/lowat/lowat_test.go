@@ -187,6 +187,10 @@ func TestTailArrivesWhileServerWaits(t *testing.T) {
 // returns the timeout instead of the tail.
 func TestOwnerDeadlineCancelsBulkRead(t *testing.T) {
 	c, s := pair(t)
+	// With the owner's deadline lost, the last read would block for good:
+	// fail instead of hanging.
+	watchdog := time.AfterFunc(10*time.Second, func() { c.Conn.Close() })
+	defer watchdog.Stop()
 	if _, err := s.Write(bulkData(Bulk + Mark)); err != nil {
 		t.Fatal(err)
 	}
