@@ -230,6 +230,9 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err != nil {
 		return err
 	}
+	if rels.columns, err = targetColumnTypes(ctx, conn); err != nil {
+		return err
+	}
 	if partial {
 		// Not every table has its rows: keep foreign keys for new rows but
 		// do not check the restored ones. PostgreSQL up to 17 refuses NOT
@@ -302,9 +305,10 @@ func selectTables(all []*tableInfo, names []string) ([]*tableInfo, error) {
 
 // countingReader counts bytes and rows of restored data.
 type countingReader struct {
-	r    io.Reader
-	p    *progress.Progress
-	rows int64
+	r     io.Reader
+	p     *progress.Progress
+	rows  int64
+	bytes int64
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
@@ -312,6 +316,7 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	if n > 0 {
 		rows := int64(bytes.Count(b[:n], []byte{'\n'}))
 		c.rows += rows
+		c.bytes += int64(n)
 		c.p.AddBytes(int64(n))
 		c.p.AddRows(rows)
 	}
@@ -356,12 +361,16 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 	plan := planRestore(in)
 	conns := make([]*pgx.Conn, jobs)
 	for _, t := range tabs {
+		var codecs []fieldCodec
+		if k := rels.kinds[t.Name]; (k == 'r' || k == 'p') && !e.TextCopy {
+			codecs = binaryCodecs(t, rels.columns[t.Name])
+		}
 		pts := plan.parts[t.Name]
 		left := new(atomic.Int64)
 		left.Store(int64(len(pts)))
 		for i, lt := range pts {
 			lt.run = func(ctx context.Context, w int) error {
-				if err := loadTable(ctx, conns[w], snap, t, streams[t.Name][i:i+1], false, p, opts.Logger); err != nil {
+				if err := loadTable(ctx, conns[w], snap, t, streams[t.Name][i:i+1], false, codecs, p, opts.Logger); err != nil {
 					return fmt.Errorf("restore table %s: %w", t.Name, err)
 				}
 				if left.Add(-1) == 0 {
@@ -381,7 +390,7 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 		// that is not a plain table.
 		freeze := rels.kinds[t.Name] == 'r'
 		lt.run = func(ctx context.Context, w int) error {
-			if err := loadTable(ctx, conns[w], snap, t, streams[t.Name], freeze, p, opts.Logger); err != nil {
+			if err := loadTable(ctx, conns[w], snap, t, streams[t.Name], freeze, codecs, p, opts.Logger); err != nil {
 				return fmt.Errorf("restore table %s: %w", t.Name, err)
 			}
 			p.TableDone()
@@ -431,9 +440,33 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 // loadTable copies all parts of one table in one transaction. With freeze
 // the transaction starts with TRUNCATE ONLY and the rows are copied with
 // FREEZE: they are written frozen and all-visible, so neither the index
-// builds nor the first VACUUM rewrite the pages to set hint bits.
+// builds nor the first VACUUM rewrite the pages to set hint bits. With
+// codecs the rows go in COPY's binary format (see binarycopy.go); a field
+// that does not convert rolls the transaction back and the table is loaded
+// again as text.
 func loadTable(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, t *tableInfo, sts []manifest.Stream,
-	freeze bool, p *progress.Progress, log *slog.Logger) error {
+	freeze bool, codecs []fieldCodec, p *progress.Progress, log *slog.Logger) error {
+	if codecs != nil {
+		var n counts
+		err := loadTableAs(ctx, c, snap, t, sts, freeze, codecs, p, &n, log)
+		if !errors.Is(err, errTextOnly) {
+			return err
+		}
+		log.Info("loading the table as COPY text: a field did not convert to COPY binary", "table", t.Name, "reason", err)
+		if err := execSQL(ctx, c, "ROLLBACK"); err != nil {
+			return fmt.Errorf("roll back: %w", err)
+		}
+		p.AddBytes(-n.bytes)
+		p.AddRows(-n.rows)
+	}
+	return loadTableAs(ctx, c, snap, t, sts, freeze, nil, p, &counts{}, log)
+}
+
+// counts are the bytes and rows of text a load has read.
+type counts struct{ bytes, rows int64 }
+
+func loadTableAs(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, t *tableInfo, sts []manifest.Stream,
+	freeze bool, codecs []fieldCodec, p *progress.Progress, n *counts, log *slog.Logger) error {
 	if freeze {
 		if err := execSQL(ctx, c, "BEGIN;\nTRUNCATE ONLY "+t.Name); err != nil {
 			var pgErr *pgconn.PgError
@@ -453,11 +486,21 @@ func loadTable(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, t *
 		}
 	}
 	sql := t.copyIn()
+	var with []string
+	format := "text"
+	if codecs != nil {
+		format = "binary"
+		with = append(with, "FORMAT binary")
+	}
+	log.Debug("load table", "table", t.Name, "format", format, "streams", len(sts), "freeze", freeze)
 	if freeze {
-		sql += " WITH (FREEZE)"
+		with = append(with, "FREEZE")
+	}
+	if len(with) > 0 {
+		sql += " WITH (" + strings.Join(with, ", ") + ")"
 	}
 	for _, st := range sts {
-		if err := copyIn(ctx, c, snap, sql, st, p); err != nil {
+		if err := copyIn(ctx, c, snap, sql, st, codecs, p, n); err != nil {
 			return err
 		}
 	}
@@ -467,13 +510,25 @@ func loadTable(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, t *
 	return nil
 }
 
-func copyIn(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, sql string, st manifest.Stream, p *progress.Progress) error {
+func copyIn(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, sql string, st manifest.Stream,
+	codecs []fieldCodec, p *progress.Progress, n *counts) error {
 	r, err := snap.Open(ctx, st)
 	if err != nil {
 		return fmt.Errorf("open stream %s: %w", st.Name, err)
 	}
 	defer r.Close()
-	if _, err := c.PgConn().CopyFrom(ctx, &countingReader{r: r, p: p}, sql); err != nil {
+	cr := &countingReader{r: r, p: p}
+	defer func() { n.bytes += cr.bytes; n.rows += cr.rows }()
+	var src io.Reader = cr
+	var br *binaryRows
+	if codecs != nil {
+		br = newBinaryRows(cr, codecs)
+		src = br
+	}
+	if _, err := c.PgConn().CopyFrom(ctx, src, sql); err != nil {
+		if br != nil && br.convErr != nil {
+			return fmt.Errorf("copy stream %s: %w", st.Name, br.convErr)
+		}
 		return fmt.Errorf("copy stream %s: %w", st.Name, err)
 	}
 	return nil

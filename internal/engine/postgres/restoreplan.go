@@ -635,8 +635,9 @@ func skipParens(s string) (string, bool) {
 
 // relations are the target's user tables after pre-data.
 type relations struct {
-	kinds      map[string]byte     // table key -> relkind ('r', 'p', 'f')
-	partitions map[string][]string // partitioned table key -> its partitions
+	kinds      map[string]byte               // table key -> relkind ('r', 'p', 'f')
+	partitions map[string][]string           // partitioned table key -> its partitions
+	columns    map[string]map[string]colType // table key -> column -> type
 }
 
 // targetRelations reads, after pre-data, the kind of every user table

@@ -1,0 +1,339 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/testsrv"
+)
+
+// edgeTable has a column of every type with a codec, and rows of the values
+// at the edges of each: ranges, eras, infinities, NaN, escapes, NULL.
+const edgeTable = `
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN stamp AS timestamptz CHECK (VALUE > '1000-01-01 BC');
+CREATE TABLE edge (
+  n int, b bool, i2 smallint, i4 integer, i8 bigint, o oid, f8 double precision,
+  num numeric, money numeric(12,2), t text, vc varchar(20), ch char(4), nm name,
+  j json, jb jsonb, by bytea, u uuid, d date, ts timestamp, tz timestamptz,
+  m mood, s stamp);
+INSERT INTO edge VALUES
+ (1, true, -32768, -2147483648, -9223372036854775808, 0, 0, 0, 0, '', '', '', '',
+  '{}', '{}', '\x', '00000000-0000-0000-0000-000000000000', '2000-01-01', '2000-01-01', '2000-01-01 00:00+00', 'sad', '2000-01-01'),
+ (2, false, 32767, 2147483647, 9223372036854775807, 4294967295, '-0', -0.00, -1234567890.99,
+  E'tab\there\nnew\\back \\N NULL é😀', 'NULL', 'a', 'Mixed Name',
+  '{"a": [1, 2,  3], "b" : "x\ty"}', '{"b": [true, null], "a": 1.50}', '\x00ff10', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
+  '4713-01-01 BC', '4713-01-01 00:00:00 BC', '4713-01-01 00:00:00+00 BC', 'happy', '0044-03-15 12:00:00 BC'),
+ (3, NULL, NULL, NULL, NULL, NULL, 'NaN', 'NaN', NULL, E'\\N', NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, '5874897-12-31', '294276-12-31 23:59:59.999999', '294276-12-31 23:59:59.999999+00', NULL, NULL),
+ (4, true, 0, 0, 0, 1, 'Infinity', 'Infinity', 0.5, E'\\\\x41 \\t', 'x', 'abcd', 'n',
+  '[]', '[]', '\x5c', NULL, 'infinity', 'infinity', 'infinity', 'ok', 'infinity'),
+ (5, false, 1, 1, 1, 2, '-Infinity', '-Infinity', -0.01, 'z', 'y', 'ab', 'm',
+  'null', '"s"', NULL, NULL, '-infinity', '-infinity', '-infinity', NULL, '2024-06-01 12:00:00.5+05:30'),
+ (6, true, -1, -1, -1, 3, 1e308, -98765432109876543210.01234567890123456789, 99.9, 'b', 'c', 'd', 'e',
+  '1', '1', NULL, NULL, '0001-01-01', '1969-12-31 23:59:59.5', '1969-12-31 23:59:59.000001-08', NULL, '1901-12-13 20:45:52+00'),
+ (7, false, 2, 2, 2, 4, 5e-324, 0.0001, 1, 'c', 'd', 'e', 'f',
+  '2', '2', NULL, NULL, '0001-12-31 BC', '2000-02-29 12:34:56.123', '2024-02-29 23:59:59.9+14', NULL, '0001-01-01 00:00:00+00 BC'),
+ (8, true, 3, 3, 3, 5, 0.1, 100000000, 10000, 'd', 'e', 'f', 'g',
+  '3', '3', NULL, NULL, '1999-12-31', '1999-12-31 23:59:59.999999', '2038-01-19 03:14:08+00', NULL, NULL),
+ (9, false, 4, 4, 4, 6, 1.2345678901234567e-05, 0.00000000000000000001, 0.1, 'e', 'f', 'g', 'h',
+  '4', '4', NULL, NULL, '10000-01-01', '10000-01-01 00:00:00', '10000-01-01 00:00:00+00', NULL, NULL),
+ (10, true, 5, 5, 5, 7, -2.5e-300, 12345678.9, -0.5, repeat('long ', 70000), 'g', 'h', 'i',
+  '5', '5', decode(repeat('00ff', 100), 'hex'), NULL, '1900-02-28', '1900-03-01 00:00:00', '1582-10-10 00:00:00+00', NULL, NULL);
+INSERT INTO edge (n, by) SELECT 11, decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex') FROM generate_series(0, 255) i;
+CREATE TABLE edge_copy (LIKE edge);
+`
+
+// TestBinaryRowsMatchServer converts the COPY text of every edge value with
+// the codecs and compares the result byte for byte with the server's own
+// COPY binary output; the converted stream then loads, and the loaded table
+// reads back the same text.
+func TestBinaryRowsMatchServer(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	d := newDB(t, pg, "binary_copy")
+	exec1(t, d, edgeTable)
+	ctx := context.Background()
+	c, err := connect(ctx, d, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	copyOut := func(sql string) []byte {
+		t.Helper()
+		var b bytes.Buffer
+		if _, err := c.PgConn().CopyTo(ctx, &b, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return b.Bytes()
+	}
+	types, err := targetColumnTypes(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti := &tableInfo{Name: "public.edge"}
+	for _, col := range strings.Fields("n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s") {
+		ti.Columns = append(ti.Columns, column{Name: col})
+	}
+	codecs := binaryCodecs(ti, types["public.edge"])
+	if codecs == nil {
+		t.Fatal("no codecs for a table of types that all have one")
+	}
+	text := copyOut("COPY edge TO STDOUT")
+	want := copyOut("COPY edge TO STDOUT (FORMAT binary)")
+	// The server sends a display scale with a numeric infinity, which its
+	// input ignores; the codec sends 0.
+	for _, sign := range []string{"\xd0", "\xf0"} {
+		want = bytes.ReplaceAll(want, []byte("\x00\x00\x00\x08\x00\x00\x00\x00"+sign+"\x00\x00\x20"),
+			[]byte("\x00\x00\x00\x08\x00\x00\x00\x00"+sign+"\x00\x00\x00"))
+	}
+	// Small reads from the source: lines cross every read boundary.
+	got, err := io.ReadAll(newBinaryRows(iotest.HalfReader(bytes.NewReader(text)), codecs))
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		at := 0
+		for at < len(got) && at < len(want) && got[at] == want[at] {
+			at++
+		}
+		t.Fatalf("converted stream differs from the server's COPY binary at byte %d of %d/%d:\ngot  % x\nwant % x",
+			at, len(got), len(want), got[max(0, at-16):min(len(got), at+32)], want[max(0, at-16):min(len(want), at+32)])
+	}
+	if _, err := c.PgConn().CopyFrom(ctx, newBinaryRows(bytes.NewReader(text), codecs), "COPY edge_copy FROM STDIN (FORMAT binary)"); err != nil {
+		t.Fatalf("load the converted stream: %v", err)
+	}
+	if back := copyOut("COPY edge_copy TO STDOUT"); !bytes.Equal(back, text) {
+		t.Errorf("the table loaded in binary reads back differently:\n%s\nwant\n%s", back, text)
+	}
+}
+
+func TestBinaryCodecsChooseTables(t *testing.T) {
+	ts := colType{oid: oidTimestamptz, typtype: 'b'}
+	i8 := colType{oid: oidInt8, typtype: 'b'}
+	arr := colType{oid: 1009, typtype: 'b'} // text[]
+	dom := colType{oid: 90000, typtype: 'd', baseOID: oidDate, baseType: 'b'}
+	comp := colType{oid: 90001, typtype: 'c'}
+	tab := func(cols ...string) *tableInfo {
+		ti := &tableInfo{Name: "public.t"}
+		for _, c := range cols {
+			ti.Columns = append(ti.Columns, column{Name: c})
+		}
+		return ti
+	}
+	for _, tc := range []struct {
+		name  string
+		table *tableInfo
+		types map[string]colType
+		want  bool
+	}{
+		{"a timestamp and an integer", tab("id", "at"), map[string]colType{"id": i8, "at": ts}, true},
+		{"a domain over date", tab("id", "d"), map[string]colType{"id": i8, "d": dom}, true},
+		{"integers only: the server parses them cheaply", tab("id"), map[string]colType{"id": i8}, false},
+		{"an array beside a timestamp", tab("at", "tags"), map[string]colType{"at": ts, "tags": arr}, false},
+		{"a composite beside a timestamp", tab("at", "c"), map[string]colType{"at": ts, "c": comp}, false},
+		{"a column the target lacks", tab("at", "gone"), map[string]colType{"at": ts}, false},
+		{"no columns", tab(), map[string]colType{}, false},
+	} {
+		if got := binaryCodecs(tc.table, tc.types) != nil; got != tc.want {
+			t.Errorf("%s: binary %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestBinaryRowsRefuse: a field that is not the output the snapshot's
+// sessions produce ends the stream with errTextOnly, naming line and
+// column; a read error of the source is returned as it is.
+func TestBinaryRowsRefuse(t *testing.T) {
+	tsz, _ := codecFor(colType{oid: oidTimestamptz, typtype: 'b'})
+	ts, _ := codecFor(colType{oid: oidTimestamp, typtype: 'b'})
+	date, _ := codecFor(colType{oid: oidDate, typtype: 'b'})
+	i2, _ := codecFor(colType{oid: oidInt2, typtype: 'b'})
+	i8, _ := codecFor(colType{oid: oidInt8, typtype: 'b'})
+	num, _ := codecFor(colType{oid: oidNumeric, typtype: 'b'})
+	f8, _ := codecFor(colType{oid: oidFloat8, typtype: 'b'})
+	bl, _ := codecFor(colType{oid: oidBool, typtype: 'b'})
+	by, _ := codecFor(colType{oid: oidBytea, typtype: 'b'})
+	uu, _ := codecFor(colType{oid: oidUUID, typtype: 'b'})
+	for _, tc := range []struct {
+		codec fieldCodec
+		field string
+	}{
+		{tsz, "2024-01-01T10:00:00+00"},    // not DateStyle ISO's space
+		{tsz, "2024-01-01 10:00:00"},       // no offset
+		{tsz, "Mon Jan 01 10:00:00 2024"},  // DateStyle Postgres
+		{tsz, "2024-02-30 10:00:00+00"},    // no such day
+		{tsz, "2024-01-01 24:00:00+00"},    // no such hour
+		{tsz, "2024-01-01 10:00:00.+00"},   // an empty fraction
+		{tsz, "2024-01-01 10:00:00+0"},     // a short offset
+		{tsz, "0000-01-01 10:00:00+00 BC"}, // no year 0 BC
+		{tsz, "294277-01-01 00:00:00+00"},  // past the last timestamp
+		{ts, "2024-01-01 10:00:00+00"},     // an offset on a timestamp
+		{ts, "2024-01-01 10:00:00.1234567"},
+		{date, "01/02/2024"},
+		{date, "2024-13-01"},
+		{date, "0000-01-01"},
+		{date, "4714-11-23 BC"}, // before the first date
+		{i2, "32768"},
+		{i8, "9223372036854775808"},
+		{i8, "12a"},
+		{i8, ""},
+		{num, "1e5"},
+		{num, "1."},
+		{num, ".5"},
+		{num, "--1"},
+		{f8, "0x1p-2"},
+		{f8, "1_000"},
+		{bl, "true"},
+		{by, `\\000`}, // escape format
+		{by, `\\x0`},  // odd hex
+		{uu, "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}"},
+	} {
+		_, err := io.ReadAll(newBinaryRows(strings.NewReader("7\n"+tc.field+"\n"), []fieldCodec{
+			func(dst, f []byte) ([]byte, error) {
+				if string(f) == "7" {
+					return dst, nil
+				}
+				return tc.codec(dst, f)
+			}}))
+		var te *textOnlyError
+		if !errors.Is(err, errTextOnly) || !errors.As(err, &te) || te.line != 2 || te.column != 1 {
+			t.Errorf("%q: err %v, want errTextOnly at line 2, column 1", tc.field, err)
+		}
+	}
+	two := []fieldCodec{i8, i8}
+	for _, tc := range []struct{ name, text, want string }{
+		{"too few fields", "1\t2\n3\n", "line 2, column 2: 1 fields, want 2"},
+		{"too many fields", "1\t2\t3\n", "line 1, column 2: more than 2 fields"},
+		{"a stream that ends inside a line", "1\t2\n3\t4", "line 2, column 1: the stream ends inside a line"},
+	} {
+		_, err := io.ReadAll(newBinaryRows(strings.NewReader(tc.text), two))
+		if !errors.Is(err, errTextOnly) || err.Error() != tc.want {
+			t.Errorf("%s: err %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	disk := errors.New("repository read failed (injected)")
+	_, err := io.ReadAll(newBinaryRows(iotest.TimeoutReader(strings.NewReader("1\t2\n3\t4\n")), two))
+	if err == nil || errors.Is(err, errTextOnly) {
+		t.Errorf("source error: got %v, want the source's own error", err)
+	}
+	_, err = io.ReadAll(newBinaryRows(io.MultiReader(strings.NewReader("1\t2\n"), iotest.ErrReader(disk)), two))
+	if !errors.Is(err, disk) || errors.Is(err, errTextOnly) {
+		t.Errorf("source error: got %v, want %v", err, disk)
+	}
+}
+
+// logLines is a slog handler that keeps every record's message and
+// attributes as text.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.Key + "=" + a.Value.String())
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, b.String())
+	return nil
+}
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logLines) WithGroup(string) slog.Handler      { return l }
+
+func (l *logLines) grep(s string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestRestoreLoadsBinaryAndFallsBack: a restore loads a table with a
+// timestamp in binary and one with an array as text, and the restored rows
+// match; a snapshot whose timestamp text is not DateStyle ISO's (here with
+// a "T") loads that table as text in a new transaction, with every row.
+func TestRestoreLoadsBinaryAndFallsBack(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	src := newDB(t, pg, "binary_src")
+	exec1(t, src, `CREATE TABLE stamped (id int PRIMARY KEY, at timestamptz NOT NULL, note text);
+INSERT INTO stamped SELECT i, timestamptz '2024-01-01 10:00:00+00' + i * interval '1 minute', 'n' || i FROM generate_series(1, 5000) i;
+CREATE TABLE tagged (id int PRIMARY KEY, at date, tags text[]);
+INSERT INTO tagged SELECT i, date '2024-01-01' + i, ARRAY['a', 'b' || i] FROM generate_series(1, 100) i;`)
+	e := New()
+	mem, res := backupMem(t, e, src, 2)
+	restore := func(name string) *logLines {
+		t.Helper()
+		logs := &logLines{}
+		dst := newDB(t, pg, name)
+		if err := e.Restore(context.Background(), mem, dst, engine.RestoreOptions{Jobs: 2, Logger: slog.New(logs)}); err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+		if got := query[int64](t, dst, "SELECT count(*) FROM stamped WHERE at = timestamptz '2024-01-01 10:00:00+00' + id * interval '1 minute'"); got != 5000 {
+			t.Errorf("%d of 5000 stamped rows have their timestamp", got)
+		}
+		compareChecksums(t, e, res.Tables, dst)
+		return logs
+	}
+	logs := restore("binary_dst")
+	if got := logs.grep("format=binary"); len(got) != 1 || !strings.Contains(got[0], "public.stamped") {
+		t.Errorf("tables loaded in binary: %q, want public.stamped", got)
+	}
+	if got := logs.grep("format=text"); len(got) != 1 || !strings.Contains(got[0], "public.tagged") {
+		t.Errorf("tables loaded as text: %q, want public.tagged", got)
+	}
+
+	// The same snapshot with one timestamp written with a "T".
+	var stream string
+	for _, st := range mem.Manifest().TableStreams("public.stamped") {
+		stream = st.Name
+	}
+	data := mem.Bytes(stream)
+	i := bytes.Index(data, []byte("2024-01-01 10:01:00+00"))
+	if i < 0 {
+		t.Fatalf("stream %s lacks the first timestamp:\n%.200s", stream, data)
+	}
+	data[i+10] = 'T'
+	logs = restore("binary_fallback")
+	if got := logs.grep("did not convert"); len(got) != 1 || !strings.Contains(got[0], "public.stamped") || !strings.Contains(got[0], "line 1, column 2") {
+		t.Errorf("fallback log: %q, want one line naming public.stamped, line 1, column 2", got)
+	}
+	if got := logs.grep("format=text"); len(got) != 2 {
+		t.Errorf("tables loaded as text after the fallback: %q, want public.tagged and public.stamped", got)
+	}
+}
+
+// TestTimestampOffsets: the snapshot's sessions print UTC (+00), but an
+// offset other than zero, west or east and with minutes and seconds, still
+// converts to the same instant.
+func TestTimestampOffsets(t *testing.T) {
+	tsz, _ := codecFor(colType{oid: oidTimestamptz, typtype: 'b'})
+	for _, tc := range []struct{ a, b string }{
+		{"2024-01-01 10:00:00-08", "2024-01-01 18:00:00+00"},
+		{"2024-01-01 10:00:00+05:30", "2024-01-01 04:30:00+00"},
+		{"1900-01-01 00:00:00+00:19:32", "1899-12-31 23:40:28+00"},
+		{"2024-03-01 00:30:00-01:00 BC", "2024-03-01 01:30:00+00 BC"},
+	} {
+		a, errA := tsz(nil, []byte(tc.a))
+		b, errB := tsz(nil, []byte(tc.b))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s → % x (%v), %s → % x (%v): want the same instant", tc.a, a, errA, tc.b, b, errB)
+		}
+	}
+}
