@@ -268,7 +268,9 @@ func (l *logLines) grep(s string) []string {
 // TestRestoreLoadsBinaryAndFallsBack: a restore loads a table with a
 // timestamp in binary and one with an array as text, and the restored rows
 // match; a snapshot whose timestamp text is not DateStyle ISO's (here with
-// a "T") loads that table as text in a new transaction, with every row.
+// a "T") loads that table (or that part of a split table, in its own
+// transaction) as text, with every row. Whole and split into parts that
+// load on both sessions.
 func TestRestoreLoadsBinaryAndFallsBack(t *testing.T) {
 	pg := testsrv.Postgres(t)
 	src := newDB(t, pg, "binary_src")
@@ -276,46 +278,66 @@ func TestRestoreLoadsBinaryAndFallsBack(t *testing.T) {
 INSERT INTO stamped SELECT i, timestamptz '2024-01-01 10:00:00+00' + i * interval '1 minute', 'n' || i FROM generate_series(1, 5000) i;
 CREATE TABLE tagged (id int PRIMARY KEY, at date, tags text[]);
 INSERT INTO tagged SELECT i, date '2024-01-01' + i, ARRAY['a', 'b' || i] FROM generate_series(1, 100) i;`)
-	e := New()
-	mem, res := backupMem(t, e, src, 2)
-	restore := func(name string) *logLines {
-		t.Helper()
-		logs := &logLines{}
-		dst := newDB(t, pg, name)
-		if err := e.Restore(context.Background(), mem, dst, engine.RestoreOptions{Jobs: 2, Logger: slog.New(logs)}); err != nil {
-			t.Fatalf("restore: %v", err)
+	for _, split := range []bool{false, true} {
+		e := New()
+		name := "whole"
+		if split {
+			e.SplitThreshold = 64 << 10
+			name = "split"
 		}
-		if got := query[int64](t, dst, "SELECT count(*) FROM stamped WHERE at = timestamptz '2024-01-01 10:00:00+00' + id * interval '1 minute'"); got != 5000 {
-			t.Errorf("%d of 5000 stamped rows have their timestamp", got)
+		mem, res := backupMem(t, e, src, 2)
+		parts := len(mem.Manifest().TableStreams("public.stamped"))
+		if split != (parts > 1) {
+			t.Fatalf("%s: stamped has %d streams", name, parts)
 		}
-		compareChecksums(t, e, res.Tables, dst)
-		return logs
-	}
-	logs := restore("binary_dst")
-	if got := logs.grep("format=binary"); len(got) != 1 || !strings.Contains(got[0], "public.stamped") {
-		t.Errorf("tables loaded in binary: %q, want public.stamped", got)
-	}
-	if got := logs.grep("format=text"); len(got) != 1 || !strings.Contains(got[0], "public.tagged") {
-		t.Errorf("tables loaded as text: %q, want public.tagged", got)
-	}
+		restore := func(db string) *logLines {
+			t.Helper()
+			logs := &logLines{}
+			dst := newDB(t, pg, db)
+			if err := e.Restore(context.Background(), mem, dst, engine.RestoreOptions{Jobs: 2, Logger: slog.New(logs)}); err != nil {
+				t.Fatalf("%s: restore: %v", name, err)
+			}
+			if got := query[int64](t, dst, "SELECT count(*) FROM stamped WHERE at = timestamptz '2024-01-01 10:00:00+00' + id * interval '1 minute'"); got != 5000 {
+				t.Errorf("%s: %d of 5000 stamped rows have their timestamp", name, got)
+			}
+			compareChecksums(t, e, res.Tables, dst)
+			return logs
+		}
+		loads := 1 // load tasks of stamped: one, or one per part
+		if split {
+			loads = parts
+		}
+		logs := restore("binary_" + name)
+		if got := logs.grep("format=binary"); len(got) != loads || !strings.Contains(strings.Join(got, "\n"), "public.stamped") {
+			t.Errorf("%s: loads in binary: %q, want %d of public.stamped", name, got, loads)
+		}
+		if got := logs.grep("format=text"); len(got) != 1 || !strings.Contains(got[0], "public.tagged") {
+			t.Errorf("%s: loads as text: %q, want public.tagged", name, got)
+		}
 
-	// The same snapshot with one timestamp written with a "T".
-	var stream string
-	for _, st := range mem.Manifest().TableStreams("public.stamped") {
-		stream = st.Name
-	}
-	data := mem.Bytes(stream)
-	i := bytes.Index(data, []byte("2024-01-01 10:01:00+00"))
-	if i < 0 {
-		t.Fatalf("stream %s lacks the first timestamp:\n%.200s", stream, data)
-	}
-	data[i+10] = 'T'
-	logs = restore("binary_fallback")
-	if got := logs.grep("did not convert"); len(got) != 1 || !strings.Contains(got[0], "public.stamped") || !strings.Contains(got[0], "line 1, column 2") {
-		t.Errorf("fallback log: %q, want one line naming public.stamped, line 1, column 2", got)
-	}
-	if got := logs.grep("format=text"); len(got) != 2 {
-		t.Errorf("tables loaded as text after the fallback: %q, want public.tagged and public.stamped", got)
+		// The same snapshot with one timestamp written with a "T".
+		var data []byte
+		at := -1
+		for _, st := range mem.Manifest().TableStreams("public.stamped") {
+			if data = mem.Bytes(st.Name); bytes.HasPrefix(data, []byte("1\t")) {
+				at = bytes.Index(data, []byte("2024-01-01 10:01:00+00"))
+				break
+			}
+		}
+		if at < 0 {
+			t.Fatalf("%s: no stream of stamped starts with its first row", name)
+		}
+		data[at+10] = 'T'
+		logs = restore("binary_fallback_" + name)
+		if got := logs.grep("did not convert"); len(got) != 1 || !strings.Contains(got[0], "public.stamped") || !strings.Contains(got[0], "line 1, column 2") {
+			t.Errorf("%s: fallback log: %q, want one line naming public.stamped, line 1, column 2", name, got)
+		}
+		if got := logs.grep("format=text"); len(got) != 2 {
+			t.Errorf("%s: loads as text after the fallback: %q, want public.tagged and public.stamped", name, got)
+		}
+		if got := logs.grep("format=binary"); len(got) != loads {
+			t.Errorf("%s: loads in binary after the fallback: %d, want %d (the first attempts and the other parts)", name, len(got), loads)
+		}
 	}
 }
 
