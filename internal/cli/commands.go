@@ -336,7 +336,7 @@ func (e *env) restoreCommand() *cobra.Command {
 	var to, source string
 	var tables []string
 	var jobs int
-	var clean, noOwner, noPriv bool
+	var clean, noOwner, noPriv, textCopy bool
 	cmd := &cobra.Command{
 		Use:   "restore SNAPSHOT|latest --to TARGET",
 		Short: "Restore a snapshot into a database",
@@ -367,7 +367,7 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 			p := e.newProgress("restore " + snap.ShortID())
 			p.SetTotalBytes(snap.LogicalBytes)
 			start := time.Now()
-			err = e.app.Restore(e.ctx, r, snap, target, app.RestoreOptions{Jobs: jobs, Tables: tables, Clean: clean, NoOwner: noOwner, NoPrivileges: noPriv, Progress: p})
+			err = e.app.Restore(e.ctx, r, snap, target, app.RestoreOptions{Jobs: jobs, Tables: tables, Clean: clean, NoOwner: noOwner, NoPrivileges: noPriv, TextCopy: textCopy, Progress: p})
 			p.Done()
 			if err != nil {
 				return err
@@ -384,6 +384,7 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 	f.BoolVar(&clean, "clean", false, "replace an existing, non-empty target")
 	f.BoolVar(&noOwner, "no-owner", false, "do not restore object owners")
 	f.BoolVar(&noPriv, "no-privileges", false, "do not restore grants")
+	f.BoolVar(&textCopy, "text-copy", false, "PostgreSQL: load every table in COPY's text format, as pg_restore does (by default a table with a date or time column goes in COPY binary, which the server reads faster)")
 	return cmd
 }
 

@@ -84,8 +84,11 @@ type RestoreOptions struct {
 	Clean        bool     // replace an existing, non-empty target
 	NoOwner      bool
 	NoPrivileges bool
-	Progress     *progress.Progress
-	Logger       *slog.Logger
+	// TextCopy (PostgreSQL) loads every table in COPY's text format; by
+	// default a table with a date or time column is sent in COPY binary.
+	TextCopy bool
+	Progress *progress.Progress
+	Logger   *slog.Logger
 }
 
 // Engine is what every database engine implements.

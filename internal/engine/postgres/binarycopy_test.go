@@ -315,6 +315,15 @@ INSERT INTO tagged SELECT i, date '2024-01-01' + i, ARRAY['a', 'b' || i] FROM ge
 			t.Errorf("%s: loads as text: %q, want public.tagged", name, got)
 		}
 
+		// TextCopy: everything as text, as before.
+		logs = &logLines{}
+		if err := e.Restore(context.Background(), mem, newDB(t, pg, "text_"+name), engine.RestoreOptions{Jobs: 2, TextCopy: true, Logger: slog.New(logs)}); err != nil {
+			t.Fatalf("%s: restore with TextCopy: %v", name, err)
+		}
+		if got := logs.grep("format=binary"); len(got) != 0 {
+			t.Errorf("%s: loads in binary with TextCopy: %q", name, got)
+		}
+
 		// The same snapshot with one timestamp written with a "T".
 		var data []byte
 		at := -1

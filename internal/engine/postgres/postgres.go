@@ -143,10 +143,6 @@ type Engine struct {
 	// BinDirs are glob patterns of directories searched for pg_dump
 	// besides PATH.
 	BinDirs []string
-	// TextCopy makes Restore load every table in COPY's text format (by
-	// default tables with a date or time column go in binary, see
-	// binarycopy.go).
-	TextCopy bool
 	// sum is the checksum format Backup writes (tests write the old one).
 	sum rowsum.Algo
 }

@@ -362,7 +362,7 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 	conns := make([]*pgx.Conn, jobs)
 	for _, t := range tabs {
 		var codecs []fieldCodec
-		if k := rels.kinds[t.Name]; (k == 'r' || k == 'p') && !e.TextCopy {
+		if k := rels.kinds[t.Name]; (k == 'r' || k == 'p') && !opts.TextCopy {
 			codecs = binaryCodecs(t, rels.columns[t.Name])
 		}
 		pts := plan.parts[t.Name]
