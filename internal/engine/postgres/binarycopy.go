@@ -523,26 +523,25 @@ func appendNumeric(dst, f []byte) ([]byte, error) {
 	digits := buf[:0]
 	var v uint16
 	k := (4 - len(intPart)%4) % 4
-	for _, c := range intPart {
-		d := c - '0'
-		if d > 9 {
-			return bad()
+	push := func(part []byte) bool { // appends part's digits, four to a group
+		for _, c := range part {
+			d := c - '0'
+			if d > 9 {
+				return false
+			}
+			v = v*10 + uint16(d)
+			if k++; k == 4 {
+				digits, v, k = append(digits, v), 0, 0
+			}
 		}
-		v = v*10 + uint16(d)
-		if k++; k == 4 {
-			digits, v, k = append(digits, v), 0, 0
-		}
+		return true
+	}
+	if !push(intPart) {
+		return bad()
 	}
 	weight := len(digits) - 1
-	for _, c := range frac {
-		d := c - '0'
-		if d > 9 {
-			return bad()
-		}
-		v = v*10 + uint16(d)
-		if k++; k == 4 {
-			digits, v, k = append(digits, v), 0, 0
-		}
+	if !push(frac) {
+		return bad()
 	}
 	if k > 0 {
 		for ; k < 4; k++ {

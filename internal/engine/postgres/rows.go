@@ -204,56 +204,12 @@ func convertValue(s, portable string) (any, error) {
 	return s, nil
 }
 
+// unescapeCopy undoes COPY text's backslash escapes in one field.
 func unescapeCopy(f string) string {
 	if strings.IndexByte(f, '\\') < 0 {
 		return f
 	}
-	b := make([]byte, 0, len(f))
-	for i := 0; i < len(f); i++ {
-		c := f[i]
-		if c != '\\' || i+1 >= len(f) {
-			b = append(b, c)
-			continue
-		}
-		i++
-		c = f[i]
-		switch c {
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'v':
-			b = append(b, '\v')
-		case 'x':
-			v, n := 0, 0
-			for n < 2 && i+1 < len(f) && isHex(f[i+1]) {
-				i++
-				v = v*16 + hexVal(f[i])
-				n++
-			}
-			if n == 0 {
-				b = append(b, 'x')
-			} else {
-				b = append(b, byte(v))
-			}
-		case '0', '1', '2', '3', '4', '5', '6', '7':
-			v := int(c - '0')
-			for n := 1; n < 3 && i+1 < len(f) && f[i+1] >= '0' && f[i+1] <= '7'; n++ {
-				i++
-				v = v*8 + int(f[i]-'0')
-			}
-			b = append(b, byte(v))
-		default:
-			b = append(b, c)
-		}
-	}
-	return string(b)
+	return string(appendUnescaped(make([]byte, 0, len(f)), []byte(f)))
 }
 
 func isHex(c byte) bool {
