@@ -67,6 +67,7 @@ const (
 	oidBpchar      = 1042
 	oidVarchar     = 1043
 	oidDate        = 1082
+	oidTime        = 1083
 	oidTimestamp   = 1114
 	oidTimestamptz = 1184
 	oidNumeric     = 1700
@@ -121,6 +122,8 @@ func codecFor(ct colType) (fieldCodec, bool) {
 		return appendUUID, false
 	case oidDate:
 		return appendDate, true
+	case oidTime:
+		return appendTime, true
 	case oidTimestamp:
 		return appendTimestamp(false), true
 	case oidTimestamptz:
@@ -853,4 +856,40 @@ func commonTimestamp(f []byte, withZone bool) (int64, bool) {
 		}
 	}
 	return daysSince2000(y, mo, d)*usPerDay + ((h*60+mi)*60+s)*1000000 + us, true
+}
+
+// appendTime writes time's binary form, microseconds since midnight, from
+// "HH:MM:SS" with up to six digits of fraction (24:00:00 is the end of the
+// day, which time allows).
+func appendTime(dst, f []byte) ([]byte, error) {
+	bad := func() ([]byte, error) { return nil, fmt.Errorf("%q is not a time", f) }
+	if len(f) < 8 || f[2] != ':' || f[5] != ':' {
+		return bad()
+	}
+	h, ok1 := number(f, 2)
+	m, ok2 := number(f[3:], 2)
+	s, ok3 := number(f[6:], 2)
+	if !ok1 || !ok2 || !ok3 || m > 59 || s > 59 {
+		return bad()
+	}
+	var us int64
+	if rest := f[8:]; len(rest) > 0 {
+		digits := len(rest) - 1
+		if rest[0] != '.' || digits < 1 || digits > 6 {
+			return bad()
+		}
+		v, ok := number(rest[1:], digits)
+		if !ok {
+			return bad()
+		}
+		us = v
+		for i := digits; i < 6; i++ {
+			us *= 10
+		}
+	}
+	v := ((h*60+m)*60+s)*1000000 + us
+	if v > 24*3600*1000000 {
+		return bad()
+	}
+	return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
 }

@@ -24,30 +24,30 @@ CREATE TABLE edge (
   n int, b bool, i2 smallint, i4 integer, i8 bigint, o oid, f8 double precision,
   num numeric, money numeric(12,2), t text, vc varchar(20), ch char(4), nm name,
   j json, jb jsonb, by bytea, u uuid, d date, ts timestamp, tz timestamptz,
-  m mood, s stamp);
+  m mood, s stamp, tm time);
 INSERT INTO edge VALUES
  (1, true, -32768, -2147483648, -9223372036854775808, 0, 0, 0, 0, '', '', '', '',
-  '{}', '{}', '\x', '00000000-0000-0000-0000-000000000000', '2000-01-01', '2000-01-01', '2000-01-01 00:00+00', 'sad', '2000-01-01'),
+  '{}', '{}', '\x', '00000000-0000-0000-0000-000000000000', '2000-01-01', '2000-01-01', '2000-01-01 00:00+00', 'sad', '2000-01-01', '00:00:00'),
  (2, false, 32767, 2147483647, 9223372036854775807, 4294967295, '-0', -0.00, -1234567890.99,
   E'tab\there\nnew\\back \\N NULL é😀', 'NULL', 'a', 'Mixed Name',
   '{"a": [1, 2,  3], "b" : "x\ty"}', '{"b": [true, null], "a": 1.50}', '\x00ff10', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
-  '4713-01-01 BC', '4713-01-01 00:00:00 BC', '4713-01-01 00:00:00+00 BC', 'happy', '0044-03-15 12:00:00 BC'),
+  '4713-01-01 BC', '4713-01-01 00:00:00 BC', '4713-01-01 00:00:00+00 BC', 'happy', '0044-03-15 12:00:00 BC', '24:00:00'),
  (3, NULL, NULL, NULL, NULL, NULL, 'NaN', 'NaN', NULL, E'\\N', NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, '5874897-12-31', '294276-12-31 23:59:59.999999', '294276-12-31 23:59:59.999999+00', NULL, NULL),
+  NULL, NULL, NULL, NULL, '5874897-12-31', '294276-12-31 23:59:59.999999', '294276-12-31 23:59:59.999999+00', NULL, NULL, '23:59:59.999999'),
  (4, true, 0, 0, 0, 1, 'Infinity', 'Infinity', 0.5, E'\\\\x41 \\t', 'x', 'abcd', 'n',
-  '[]', '[]', '\x5c', NULL, 'infinity', 'infinity', 'infinity', 'ok', 'infinity'),
+  '[]', '[]', '\x5c', NULL, 'infinity', 'infinity', 'infinity', 'ok', 'infinity', '12:34:56.5'),
  (5, false, 1, 1, 1, 2, '-Infinity', '-Infinity', -0.01, 'z', 'y', 'ab', 'm',
-  'null', '"s"', NULL, NULL, '-infinity', '-infinity', '-infinity', NULL, '2024-06-01 12:00:00.5+05:30'),
+  'null', '"s"', NULL, NULL, '-infinity', '-infinity', '-infinity', NULL, '2024-06-01 12:00:00.5+05:30', '00:00:00.000001'),
  (6, true, -1, -1, -1, 3, 1e308, -98765432109876543210.01234567890123456789, 99.9, 'b', 'c', 'd', 'e',
-  '1', '1', NULL, NULL, '0001-01-01', '1969-12-31 23:59:59.5', '1969-12-31 23:59:59.000001-08', NULL, '1901-12-13 20:45:52+00'),
+  '1', '1', NULL, NULL, '0001-01-01', '1969-12-31 23:59:59.5', '1969-12-31 23:59:59.000001-08', NULL, '1901-12-13 20:45:52+00', NULL),
  (7, false, 2, 2, 2, 4, 5e-324, 0.0001, 1, 'c', 'd', 'e', 'f',
-  '2', '2', NULL, NULL, '0001-12-31 BC', '2000-02-29 12:34:56.123', '2024-02-29 23:59:59.9+14', NULL, '0001-01-01 00:00:00+00 BC'),
+  '2', '2', NULL, NULL, '0001-12-31 BC', '2000-02-29 12:34:56.123', '2024-02-29 23:59:59.9+14', NULL, '0001-01-01 00:00:00+00 BC', '01:02:03.04'),
  (8, true, 3, 3, 3, 5, 0.1, 100000000, 10000, 'd', 'e', 'f', 'g',
-  '3', '3', NULL, NULL, '1999-12-31', '1999-12-31 23:59:59.999999', '2038-01-19 03:14:08+00', NULL, NULL),
+  '3', '3', NULL, NULL, '1999-12-31', '1999-12-31 23:59:59.999999', '2038-01-19 03:14:08+00', NULL, NULL, NULL),
  (9, false, 4, 4, 4, 6, 1.2345678901234567e-05, 0.00000000000000000001, 0.1, 'e', 'f', 'g', 'h',
-  '4', '4', NULL, NULL, '10000-01-01', '10000-01-01 00:00:00', '10000-01-01 00:00:00+00', NULL, NULL),
+  '4', '4', NULL, NULL, '10000-01-01', '10000-01-01 00:00:00', '10000-01-01 00:00:00+00', NULL, NULL, NULL),
  (10, true, 5, 5, 5, 7, -2.5e-300, 12345678.9, -0.5, repeat('long ', 70000), 'g', 'h', 'i',
-  '5', '5', decode(repeat('00ff', 100), 'hex'), NULL, '1900-02-28', '1900-03-01 00:00:00', '1582-10-10 00:00:00+00', NULL, NULL);
+  '5', '5', decode(repeat('00ff', 100), 'hex'), NULL, '1900-02-28', '1900-03-01 00:00:00', '1582-10-10 00:00:00+00', NULL, NULL, NULL);
 INSERT INTO edge (n, by) SELECT 11, decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex') FROM generate_series(0, 255) i;
 CREATE TABLE edge_copy (LIKE edge);
 `
@@ -79,7 +79,7 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ti := &tableInfo{Name: "public.edge"}
-	for _, col := range strings.Fields("n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s") {
+	for _, col := range strings.Fields("n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm") {
 		ti.Columns = append(ti.Columns, column{Name: col})
 	}
 	codecs := binaryCodecs(ti, types["public.edge"])
@@ -162,6 +162,7 @@ func TestBinaryRowsRefuse(t *testing.T) {
 	bl, _ := codecFor(colType{oid: oidBool, typtype: 'b'})
 	by, _ := codecFor(colType{oid: oidBytea, typtype: 'b'})
 	uu, _ := codecFor(colType{oid: oidUUID, typtype: 'b'})
+	tm, _ := codecFor(colType{oid: oidTime, typtype: 'b'})
 	for _, tc := range []struct {
 		codec fieldCodec
 		field string
@@ -195,6 +196,11 @@ func TestBinaryRowsRefuse(t *testing.T) {
 		{by, `\\000`}, // escape format
 		{by, `\\x0`},  // odd hex
 		{uu, "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}"},
+		{tm, "24:00:00.000001"},
+		{tm, "12:60:00"},
+		{tm, "12:00:00."},
+		{tm, "12:00:00+00"}, // a time with time zone
+		{tm, "12:00"},
 	} {
 		_, err := io.ReadAll(newBinaryRows(strings.NewReader("7\n"+tc.field+"\n"), []fieldCodec{
 			func(dst, f []byte) ([]byte, error) {
