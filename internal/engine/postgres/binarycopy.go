@@ -11,9 +11,11 @@ package postgres
 // timestamp in tens of nanoseconds), and on a host where both share the
 // cores the difference is wall time.
 //
-// Only tables whose every column has a codec here are converted, and only
-// when one of them is a date or time (binaryCodecs); every other table is
-// loaded as text, as before. The snapshot's text comes from sessions with
+// Only tables whose every column has a codec here are converted (integers,
+// numeric, float8, text and its kin, json, jsonb, bytea, uuid, bool, date,
+// time, timestamp, timestamptz, enums, domains over these and arrays of
+// these), and only when one of them is a date or time (binaryCodecs); every
+// other table is loaded as text, as before. The snapshot's text comes from sessions with
 // DateStyle ISO, TimeZone UTC, bytea_output hex and extra_float_digits 1
 // (see connConfig): a field that does not read as that output (a snapshot
 // from elsewhere, a value this code does not expect) ends the binary COPY
@@ -28,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -48,8 +51,8 @@ func (e *textOnlyError) Error() string {
 
 func (e *textOnlyError) Unwrap() error { return errTextOnly }
 
-// fieldCodec appends the binary form of one field's COPY text (escaped, never
-// \N) to dst.
+// fieldCodec appends the binary form of one field's text (COPY's escapes
+// undone; never NULL) to dst.
 type fieldCodec func(dst, f []byte) ([]byte, error)
 
 // Built-in type OIDs: fixed in every PostgreSQL release.
@@ -82,6 +85,8 @@ type colType struct {
 	typtype  byte
 	baseOID  uint32
 	baseType byte
+	elemOID  uint32 // of an array type (typcategory 'A'): its element type
+	elemType byte
 }
 
 // codecFor returns the codec of a column type, and whether it is a date or
@@ -96,6 +101,13 @@ func codecFor(ct colType) (fieldCodec, bool) {
 	}
 	if kind != 'b' {
 		return nil, false
+	}
+	if ct.elemOID != 0 && ct.typtype == 'b' { // an array of a base type or an enum
+		elem, datetime := codecFor(colType{oid: ct.elemOID, typtype: ct.elemType})
+		if elem == nil {
+			return nil, false
+		}
+		return appendArray(ct.elemOID, elem), datetime
 	}
 	switch oid {
 	case oidBool:
@@ -163,11 +175,12 @@ func binaryCodecs(t *tableInfo, types map[string]colType) []fieldCodec {
 // by qualified table name (as tableInfo.Name) and column name.
 func targetColumnTypes(ctx context.Context, q queryer) (map[string]map[string]colType, error) {
 	rows, err := q.Query(ctx, `SELECT n.nspname, c.relname, a.attname, t.oid, t.typtype::text,
-  coalesce(b.oid, 0), coalesce(b.typtype::text, '')
+  coalesce(b.oid, 0), coalesce(b.typtype::text, ''), coalesce(e.oid, 0), coalesce(e.typtype::text, '')
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type b ON b.oid = t.typbasetype AND t.typtype = 'd'
+LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' AND t.typlen = -1
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`)
@@ -177,9 +190,9 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 	defer rows.Close()
 	out := map[string]map[string]colType{}
 	for rows.Next() {
-		var schema, table, col, typtype, baseType string
+		var schema, table, col, typtype, baseType, elemType string
 		var ct colType
-		if err := rows.Scan(&schema, &table, &col, &ct.oid, &typtype, &ct.baseOID, &baseType); err != nil {
+		if err := rows.Scan(&schema, &table, &col, &ct.oid, &typtype, &ct.baseOID, &baseType, &ct.elemOID, &elemType); err != nil {
 			return nil, fmt.Errorf("read the restored tables' column types: %w", err)
 		}
 		if typtype != "" {
@@ -187,6 +200,9 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 		}
 		if baseType != "" {
 			ct.baseType = baseType[0]
+		}
+		if elemType != "" {
+			ct.elemType = elemType[0]
 		}
 		key := qualified(schema, table)
 		if out[key] == nil {
@@ -309,6 +325,10 @@ func (b *binaryRows) convert(text []byte) (int, error) {
 				b.out = binary.BigEndian.AppendUint32(b.out, math.MaxUint32) // NULL: length -1
 				continue
 			}
+			if bytes.IndexByte(f, '\\') >= 0 {
+				b.scratch = appendUnescaped(b.scratch[:0], f)
+				f = b.scratch
+			}
 			at := len(b.out)
 			b.out = append(b.out, 0, 0, 0, 0)
 			var err error
@@ -370,20 +390,11 @@ func appendUnescaped(dst, f []byte) []byte {
 	}
 }
 
-// plain returns f unescaped; a field of a type whose output has no
-// backslash is returned as it is.
-func plain(f []byte) []byte {
-	if bytes.IndexByte(f, '\\') < 0 {
-		return f
-	}
-	return appendUnescaped(nil, f)
-}
-
-func appendText(dst, f []byte) ([]byte, error) { return appendUnescaped(dst, f), nil }
+func appendText(dst, f []byte) ([]byte, error) { return append(dst, f...), nil }
 
 // appendJSONB: jsonb's binary form is a version byte (1) and the text.
 func appendJSONB(dst, f []byte) ([]byte, error) {
-	return appendUnescaped(append(dst, 1), f), nil
+	return append(append(dst, 1), f...), nil
 }
 
 func appendBool(dst, f []byte) ([]byte, error) {
@@ -595,13 +606,12 @@ func appendUUID(dst, f []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// appendBytea decodes bytea's hex output (\x…, its backslash escaped in
-// COPY text).
+// appendBytea decodes bytea's hex output (\x…).
 func appendBytea(dst, f []byte) ([]byte, error) {
-	if len(f) < 3 || f[0] != '\\' || f[1] != '\\' || f[2] != 'x' || len(f)%2 != 1 {
+	if len(f) < 2 || f[0] != '\\' || f[1] != 'x' || len(f)%2 != 0 {
 		return nil, errors.New("bytea is not in hex format")
 	}
-	for i := 3; i < len(f); i += 2 {
+	for i := 2; i < len(f); i += 2 {
 		if !isHex(f[i]) || !isHex(f[i+1]) {
 			return nil, errors.New("bytea is not in hex format")
 		}
@@ -892,4 +902,203 @@ func appendTime(dst, f []byte) ([]byte, error) {
 		return bad()
 	}
 	return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
+}
+
+// appendArray returns the codec of an array of elemOID, whose elements
+// elem converts: the number of dimensions, whether an element is NULL, the
+// element type, each dimension's length and lower bound, then the elements
+// (each its length, -1 for NULL, and its binary form).
+func appendArray(elemOID uint32, elem fieldCodec) fieldCodec {
+	return func(dst, f []byte) ([]byte, error) {
+		a, err := parseArray(f)
+		if err != nil {
+			return nil, err
+		}
+		hasNull := uint32(0)
+		if a.hasNull {
+			hasNull = 1
+		}
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(a.dims)))
+		dst = binary.BigEndian.AppendUint32(dst, hasNull)
+		dst = binary.BigEndian.AppendUint32(dst, elemOID)
+		for i, d := range a.dims {
+			dst = binary.BigEndian.AppendUint32(dst, uint32(d))
+			dst = binary.BigEndian.AppendUint32(dst, uint32(a.lbs[i]))
+		}
+		for _, e := range a.elems {
+			if e == nil {
+				dst = binary.BigEndian.AppendUint32(dst, math.MaxUint32)
+				continue
+			}
+			at := len(dst)
+			dst = append(dst, 0, 0, 0, 0)
+			if dst, err = elem(dst, e); err != nil {
+				return nil, fmt.Errorf("array element: %w", err)
+			}
+			binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+		}
+		return dst, nil
+	}
+}
+
+// arrayValue is an array's text form taken apart.
+type arrayValue struct {
+	dims, lbs []int32
+	elems     [][]byte // nil for NULL
+	hasNull   bool
+}
+
+// maxArrayDims is PostgreSQL's MAXDIM.
+const maxArrayDims = 6
+
+// parseArray reads array_out's text: optional bounds ("[0:2]={…}"), nested
+// braces, elements separated by commas, quoted (with backslash escapes) or
+// bare, bare NULL for NULL. Anything else is refused.
+func parseArray(s []byte) (arrayValue, error) {
+	var a arrayValue
+	full := s
+	bad := func(why string) (arrayValue, error) {
+		return arrayValue{}, fmt.Errorf("%q is not an array (%s)", full, why)
+	}
+	var bounds []int32 // lengths from explicit bounds
+	for len(s) > 0 && s[0] == '[' {
+		end := bytes.IndexByte(s, ']')
+		colon := bytes.IndexByte(s, ':')
+		if end < 0 || colon < 0 || colon > end {
+			return bad("bounds")
+		}
+		lb, ok1 := parseInt(s[1:colon])
+		ub, ok2 := parseInt(s[colon+1 : end])
+		if !ok1 || !ok2 || ub < lb || lb < math.MinInt32 || ub > math.MaxInt32 {
+			return bad("bounds")
+		}
+		a.lbs = append(a.lbs, int32(lb))
+		bounds = append(bounds, int32(ub-lb+1))
+		s = s[end+1:]
+		if len(s) > 0 && s[0] == '=' {
+			s = s[1:]
+			break
+		}
+		if len(s) == 0 || s[0] != '[' {
+			return bad("bounds without '='")
+		}
+	}
+	if string(s) == "{}" {
+		if bounds != nil {
+			return bad("bounds on an empty array")
+		}
+		return a, nil
+	}
+	ndim := 0
+	for ndim < len(s) && s[ndim] == '{' {
+		ndim++
+	}
+	if ndim == 0 || ndim > maxArrayDims {
+		return bad("dimensions")
+	}
+	a.dims = make([]int32, ndim)
+	for i := range a.dims {
+		a.dims[i] = -1
+	}
+	counts := make([]int32, ndim)
+	level, expectItem := 0, true
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c == '{':
+			if !expectItem || level == ndim {
+				return bad("nesting")
+			}
+			level++
+			counts[level-1] = 0
+			i++
+		case c == '}':
+			if level == 0 || counts[level-1] == 0 || expectItem {
+				return bad("an empty item")
+			}
+			if a.dims[level-1] < 0 {
+				a.dims[level-1] = counts[level-1]
+			} else if a.dims[level-1] != counts[level-1] {
+				return bad("not rectangular")
+			}
+			level--
+			i++
+			if level == 0 {
+				if i != len(s) {
+					return bad("text after the array")
+				}
+				if bounds == nil {
+					a.lbs = make([]int32, ndim)
+					for j := range a.lbs {
+						a.lbs[j] = 1
+					}
+				} else if !slices.Equal(bounds, a.dims) {
+					return bad("bounds do not match the elements")
+				}
+				return a, nil
+			}
+			counts[level-1]++
+			expectItem = false
+		case c == ',':
+			if expectItem || level == 0 {
+				return bad("a comma out of place")
+			}
+			expectItem = true
+			i++
+		default:
+			if !expectItem || level != ndim {
+				return bad("an element out of place")
+			}
+			e, n, ok := parseArrayElement(s[i:])
+			if !ok {
+				return bad("an element")
+			}
+			if e == nil {
+				a.hasNull = true
+			}
+			a.elems = append(a.elems, e)
+			counts[level-1]++
+			expectItem = false
+			i += n
+		}
+	}
+	return bad("unterminated")
+}
+
+// parseArrayElement reads one element at the start of s: quoted, with
+// backslash escapes, or bare up to the next comma or closing brace. It
+// returns the element (nil for a bare NULL) and the bytes it took.
+func parseArrayElement(s []byte) ([]byte, int, bool) {
+	if s[0] == '"' {
+		e := []byte{}
+		for j := 1; j < len(s); j++ {
+			switch s[j] {
+			case '\\':
+				if j+1 >= len(s) {
+					return nil, 0, false
+				}
+				j++
+				e = append(e, s[j])
+			case '"':
+				return e, j + 1, true
+			default:
+				e = append(e, s[j])
+			}
+		}
+		return nil, 0, false
+	}
+	j := 0
+	for j < len(s) && s[j] != ',' && s[j] != '}' {
+		switch s[j] {
+		case '"', '\\', '{', ' ', '\t', '\n', '\r', '\v', '\f':
+			return nil, 0, false // array_out quotes these
+		}
+		j++
+	}
+	if j == 0 {
+		return nil, 0, false
+	}
+	if string(s[:j]) == "NULL" {
+		return nil, j, true
+	}
+	return s[:j], j, true
 }

@@ -50,6 +50,16 @@ INSERT INTO edge VALUES
   '5', '5', decode(repeat('00ff', 100), 'hex'), NULL, '1900-02-28', '1900-03-01 00:00:00', '1582-10-10 00:00:00+00', NULL, NULL, NULL);
 INSERT INTO edge (n, by) SELECT 11, decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex') FROM generate_series(0, 255) i;
 CREATE TABLE edge_copy (LIKE edge);
+CREATE TABLE arr (n int, ia int[], ta text[], tza timestamptz[], na numeric[], ma mood[], ba bool[], ua uuid[], da date[]);
+INSERT INTO arr VALUES
+ (1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}'),
+ (2, '{1,NULL,3}', E'{"a,b","c\\"d","NULL",NULL,"","x y","back\\\\slash","{}","tab\there",é😀}',
+  '{"2024-01-01 10:00:00+00","4713-01-01 00:00:00+00 BC",infinity,NULL}', '{1.50,-0.001,NaN,1e20}', '{sad,happy}', '{t,f,NULL}',
+  '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', '{2000-02-29,-infinity}'),
+ (3, '{{1,2},{3,4},{5,6}}', '{{a,b},{c,NULL}}', NULL, '{{{1}},{{2}}}', NULL, NULL, NULL, NULL),
+ (4, '[0:1]={5,6}', '[-2:-1]={x,y}', NULL, '[3:3][1:2]={{7,8}}', NULL, NULL, NULL, NULL),
+ (5, NULL, '{NULL}', '{NULL,NULL}', NULL, '{}', NULL, NULL, NULL);
+CREATE TABLE arr_copy (LIKE arr);
 `
 
 // TestBinaryRowsMatchServer converts the COPY text of every edge value with
@@ -78,47 +88,54 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ti := &tableInfo{Name: "public.edge"}
-	for _, col := range strings.Fields("n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm") {
-		ti.Columns = append(ti.Columns, column{Name: col})
-	}
-	codecs := binaryCodecs(ti, types["public.edge"])
-	if codecs == nil {
-		t.Fatal("no codecs for a table of types that all have one")
-	}
-	text := copyOut("COPY edge TO STDOUT")
-	want := copyOut("COPY edge TO STDOUT (FORMAT binary)")
-	// The server sends a display scale with a numeric infinity, which its
-	// input ignores; the codec sends 0.
-	for _, sign := range []string{"\xd0", "\xf0"} {
-		want = bytes.ReplaceAll(want, []byte("\x00\x00\x00\x08\x00\x00\x00\x00"+sign+"\x00\x00\x20"),
-			[]byte("\x00\x00\x00\x08\x00\x00\x00\x00"+sign+"\x00\x00\x00"))
-	}
-	// Small reads from the source: lines cross every read boundary.
-	got, err := io.ReadAll(newBinaryRows(iotest.HalfReader(bytes.NewReader(text)), codecs))
-	if err != nil {
-		t.Fatalf("convert: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		at := 0
-		for at < len(got) && at < len(want) && got[at] == want[at] {
-			at++
+	for _, tc := range []struct{ table, cols string }{
+		{"edge", "n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm"},
+		{"arr", "n ia ta tza na ma ba ua da"},
+	} {
+		ti := &tableInfo{Name: "public." + tc.table}
+		for _, col := range strings.Fields(tc.cols) {
+			ti.Columns = append(ti.Columns, column{Name: col})
 		}
-		t.Fatalf("converted stream differs from the server's COPY binary at byte %d of %d/%d:\ngot  % x\nwant % x",
-			at, len(got), len(want), got[max(0, at-16):min(len(got), at+32)], want[max(0, at-16):min(len(want), at+32)])
-	}
-	if _, err := c.PgConn().CopyFrom(ctx, newBinaryRows(bytes.NewReader(text), codecs), "COPY edge_copy FROM STDIN (FORMAT binary)"); err != nil {
-		t.Fatalf("load the converted stream: %v", err)
-	}
-	if back := copyOut("COPY edge_copy TO STDOUT"); !bytes.Equal(back, text) {
-		t.Errorf("the table loaded in binary reads back differently:\n%s\nwant\n%s", back, text)
+		codecs := binaryCodecs(ti, types[ti.Name])
+		if codecs == nil {
+			t.Fatalf("%s: no codecs for a table of types that all have one", tc.table)
+		}
+		text := copyOut("COPY " + tc.table + " TO STDOUT")
+		want := copyOut("COPY " + tc.table + " TO STDOUT (FORMAT binary)")
+		// The server sends a display scale with a numeric infinity, which its
+		// input ignores; the codec sends 0.
+		for _, sign := range []string{"\xd0", "\xf0"} {
+			want = bytes.ReplaceAll(want, []byte("\x00\x00\x00\x08\x00\x00\x00\x00"+sign+"\x00\x00\x20"),
+				[]byte("\x00\x00\x00\x08\x00\x00\x00\x00"+sign+"\x00\x00\x00"))
+		}
+		// Small reads from the source: lines cross every read boundary.
+		got, err := io.ReadAll(newBinaryRows(iotest.HalfReader(bytes.NewReader(text)), codecs))
+		if err != nil {
+			t.Fatalf("%s: convert: %v", tc.table, err)
+		}
+		if !bytes.Equal(got, want) {
+			at := 0
+			for at < len(got) && at < len(want) && got[at] == want[at] {
+				at++
+			}
+			t.Fatalf("%s: converted stream differs from the server's COPY binary at byte %d of %d/%d:\ngot  % x\nwant % x",
+				tc.table, at, len(got), len(want), got[max(0, at-16):min(len(got), at+32)], want[max(0, at-16):min(len(want), at+32)])
+		}
+		if _, err := c.PgConn().CopyFrom(ctx, newBinaryRows(bytes.NewReader(text), codecs), "COPY "+tc.table+"_copy FROM STDIN (FORMAT binary)"); err != nil {
+			t.Fatalf("%s: load the converted stream: %v", tc.table, err)
+		}
+		if back := copyOut("COPY " + tc.table + "_copy TO STDOUT"); !bytes.Equal(back, text) {
+			t.Errorf("%s: the table loaded in binary reads back differently:\n%s\nwant\n%s", tc.table, back, text)
+		}
 	}
 }
 
 func TestBinaryCodecsChooseTables(t *testing.T) {
 	ts := colType{oid: oidTimestamptz, typtype: 'b'}
 	i8 := colType{oid: oidInt8, typtype: 'b'}
-	arr := colType{oid: 1009, typtype: 'b'} // text[]
+	arr := colType{oid: 1009, typtype: 'b', elemOID: oidText, elemType: 'b'}          // text[]
+	tsArr := colType{oid: 1185, typtype: 'b', elemOID: oidTimestamptz, elemType: 'b'} // timestamptz[]
+	pointArr := colType{oid: 1017, typtype: 'b', elemOID: 600, elemType: 'b'}         // point[]
 	dom := colType{oid: 90000, typtype: 'd', baseOID: oidDate, baseType: 'b'}
 	comp := colType{oid: 90001, typtype: 'c'}
 	tab := func(cols ...string) *tableInfo {
@@ -137,7 +154,10 @@ func TestBinaryCodecsChooseTables(t *testing.T) {
 		{"a timestamp and an integer", tab("id", "at"), map[string]colType{"id": i8, "at": ts}, true},
 		{"a domain over date", tab("id", "d"), map[string]colType{"id": i8, "d": dom}, true},
 		{"integers only: the server parses them cheaply", tab("id"), map[string]colType{"id": i8}, false},
-		{"an array beside a timestamp", tab("at", "tags"), map[string]colType{"at": ts, "tags": arr}, false},
+		{"an array beside a timestamp", tab("at", "tags"), map[string]colType{"at": ts, "tags": arr}, true},
+		{"an array of timestamps", tab("id", "ats"), map[string]colType{"id": i8, "ats": tsArr}, true},
+		{"an array of a type without a codec", tab("at", "ps"), map[string]colType{"at": ts, "ps": pointArr}, false},
+		{"an array of text only", tab("id", "tags"), map[string]colType{"id": i8, "tags": arr}, false},
 		{"a composite beside a timestamp", tab("at", "c"), map[string]colType{"at": ts, "c": comp}, false},
 		{"a column the target lacks", tab("at", "gone"), map[string]colType{"at": ts}, false},
 		{"no columns", tab(), map[string]colType{}, false},
@@ -163,6 +183,8 @@ func TestBinaryRowsRefuse(t *testing.T) {
 	by, _ := codecFor(colType{oid: oidBytea, typtype: 'b'})
 	uu, _ := codecFor(colType{oid: oidUUID, typtype: 'b'})
 	tm, _ := codecFor(colType{oid: oidTime, typtype: 'b'})
+	ia, _ := codecFor(colType{oid: 1007, typtype: 'b', elemOID: oidInt4, elemType: 'b'})
+	ta, _ := codecFor(colType{oid: 1009, typtype: 'b', elemOID: oidText, elemType: 'b'})
 	for _, tc := range []struct {
 		codec fieldCodec
 		field string
@@ -201,6 +223,21 @@ func TestBinaryRowsRefuse(t *testing.T) {
 		{tm, "12:00:00."},
 		{tm, "12:00:00+00"}, // a time with time zone
 		{tm, "12:00"},
+		{ia, "{1,2"},
+		{ia, "{{1},{2,3}}"},
+		{ia, "{1,,2}"},
+		{ia, "{1,2,}"},
+		{ia, "{{1,2},3}"},
+		{ia, "{}x"},
+		{ia, "[1:2]{1,2}"},
+		{ia, "[1:3]={1,2}"},
+		{ia, "[1:2]={}"},
+		{ia, "{1 ,2}"},
+		{ia, "{a}"},
+		{ia, "{{{{{{{1}}}}}}}"},
+		{ta, `{"a}`},
+		{ta, `{a b}`},
+		{ta, `{"a"b}`},
 	} {
 		_, err := io.ReadAll(newBinaryRows(strings.NewReader("7\n"+tc.field+"\n"), []fieldCodec{
 			func(dst, f []byte) ([]byte, error) {
@@ -272,7 +309,7 @@ func (l *logLines) grep(s string) []string {
 }
 
 // TestRestoreLoadsBinaryAndFallsBack: a restore loads a table with a
-// timestamp in binary and one with an array as text, and the restored rows
+// timestamp in binary and one with an interval (no codec) as text, and the restored rows
 // match; a snapshot whose timestamp text is not DateStyle ISO's (here with
 // a "T") loads that table (or that part of a split table, in its own
 // transaction) as text, with every row. Whole and split into parts that
@@ -282,8 +319,8 @@ func TestRestoreLoadsBinaryAndFallsBack(t *testing.T) {
 	src := newDB(t, pg, "binary_src")
 	exec1(t, src, `CREATE TABLE stamped (id int PRIMARY KEY, at timestamptz NOT NULL, note text);
 INSERT INTO stamped SELECT i, timestamptz '2024-01-01 10:00:00+00' + i * interval '1 minute', 'n' || i FROM generate_series(1, 5000) i;
-CREATE TABLE tagged (id int PRIMARY KEY, at date, tags text[]);
-INSERT INTO tagged SELECT i, date '2024-01-01' + i, ARRAY['a', 'b' || i] FROM generate_series(1, 100) i;`)
+CREATE TABLE tagged (id int PRIMARY KEY, at date, tags text[], span interval);
+INSERT INTO tagged SELECT i, date '2024-01-01' + i, ARRAY['a', 'b' || i], i * interval '1 hour' FROM generate_series(1, 100) i;`)
 	for _, split := range []bool{false, true} {
 		e := New()
 		name := "whole"

@@ -291,9 +291,23 @@ func TestRichRoundTrip(t *testing.T) {
 		t.Errorf("app.events_2023 was not split: %d streams", len(mem.Manifest().TableStreams("app.events_2023")))
 	}
 	dst := mustDSN(t, pg.DSN("rich_restored"))
-	restoreTo(t, e, mem, dst, engine.RestoreOptions{Jobs: 2})
+	logs := &logLines{}
+	if err := e.Restore(context.Background(), mem, dst, engine.RestoreOptions{Jobs: 2, Logger: slog.New(logs)}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
 	compareChecksums(t, e, res.Tables, dst)
 	sameSchema(t, pg, src, dst)
+	// app.users (arrays, enum, domain, json, jsonb, bytea, numeric, float8,
+	// date, time, timestamptz) and the events partitions load in binary,
+	// none falls back to text.
+	for _, table := range []string{"app.users", "app.events_2023", "app.events_2024"} {
+		if len(logs.grep("table="+table+" format=binary")) == 0 {
+			t.Errorf("%s not loaded in COPY binary: %q", table, logs.grep("table="+table+" "))
+		}
+	}
+	if got := logs.grep("did not convert"); len(got) > 0 {
+		t.Errorf("fell back to text: %q", got)
+	}
 	// Sequence values, identity, matview data.
 	if got := query[int64](t, dst, "SELECT nextval('app.ticket_seq')"); got != 4270 {
 		t.Errorf("ticket_seq continues at %d, want 4270 (4242 + 3 rows × 7 + 7)", got)
