@@ -51,8 +51,8 @@ func (e *textOnlyError) Error() string {
 
 func (e *textOnlyError) Unwrap() error { return errTextOnly }
 
-// fieldCodec appends the binary form of one field's text (COPY's escapes
-// undone; never NULL) to dst.
+// fieldCodec appends the binary form of one field's text (never NULL) to
+// dst: a field of COPY text (codecFor) or an array's element (plainCodecFor).
 type fieldCodec func(dst, f []byte) ([]byte, error)
 
 // Built-in type OIDs: fixed in every PostgreSQL release.
@@ -89,9 +89,50 @@ type colType struct {
 	elemType byte
 }
 
-// codecFor returns the codec of a column type, and whether it is a date or
-// time type; nil when the type has none here.
+// codecFor returns the codec of a column type for a field of COPY text
+// (escapes and all), and whether the type is a date or time; nil when the
+// type has none here. Only types whose text may hold a backslash undo
+// COPY's escapes: the others never print one, and a field that has one is
+// refused like any other they cannot read.
 func codecFor(ct colType) (fieldCodec, bool) {
+	codec, datetime := plainCodecFor(ct)
+	if codec == nil {
+		return nil, false
+	}
+	oid, kind := ct.oid, ct.typtype
+	if kind == 'd' {
+		oid, kind = ct.baseOID, ct.baseType
+	}
+	switch {
+	case ct.elemOID != 0 && ct.typtype == 'b', kind == 'e', oid == oidBytea:
+		return unescaping(codec), datetime
+	case oid == oidJSONB:
+		return appendJSONBEscaped, datetime
+	case oid == oidText || oid == oidVarchar || oid == oidBpchar || oid == oidName || oid == oidJSON:
+		return appendTextEscaped, datetime
+	}
+	return codec, datetime
+}
+
+// unescaping wraps a codec of plain text for a field of COPY text.
+func unescaping(codec fieldCodec) fieldCodec {
+	return func(dst, f []byte) ([]byte, error) {
+		if bytes.IndexByte(f, '\\') >= 0 {
+			f = appendUnescaped(nil, f)
+		}
+		return codec(dst, f)
+	}
+}
+
+func appendTextEscaped(dst, f []byte) ([]byte, error) { return appendUnescaped(dst, f), nil }
+
+func appendJSONBEscaped(dst, f []byte) ([]byte, error) {
+	return appendUnescaped(append(dst, 1), f), nil
+}
+
+// plainCodecFor is codecFor for text without COPY's escapes (an array's
+// elements).
+func plainCodecFor(ct colType) (fieldCodec, bool) {
 	oid, kind := ct.oid, ct.typtype
 	if kind == 'd' { // a domain: binary input goes through its base type
 		oid, kind = ct.baseOID, ct.baseType
@@ -103,7 +144,7 @@ func codecFor(ct colType) (fieldCodec, bool) {
 		return nil, false
 	}
 	if ct.elemOID != 0 && ct.typtype == 'b' { // an array of a base type or an enum
-		elem, datetime := codecFor(colType{oid: ct.elemOID, typtype: ct.elemType})
+		elem, datetime := plainCodecFor(colType{oid: ct.elemOID, typtype: ct.elemType})
 		if elem == nil {
 			return nil, false
 		}
@@ -232,7 +273,6 @@ type binaryRows struct {
 	started bool
 	done    bool
 	line    int64
-	scratch []byte
 	convErr error
 }
 
@@ -324,10 +364,6 @@ func (b *binaryRows) convert(text []byte) (int, error) {
 			if len(f) == 2 && f[0] == '\\' && f[1] == 'N' {
 				b.out = binary.BigEndian.AppendUint32(b.out, math.MaxUint32) // NULL: length -1
 				continue
-			}
-			if bytes.IndexByte(f, '\\') >= 0 {
-				b.scratch = appendUnescaped(b.scratch[:0], f)
-				f = b.scratch
 			}
 			at := len(b.out)
 			b.out = append(b.out, 0, 0, 0, 0)
