@@ -377,6 +377,10 @@ func (b *binaryRows) convert(text []byte) (int, error) {
 	}
 }
 
+// copyEscapes maps the letter after a backslash in COPY text to the control
+// character it stands for.
+var copyEscapes = [256]byte{'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t', 'v': '\v'}
+
 // appendUnescaped appends f with COPY text's backslash escapes undone.
 func appendUnescaped(dst, f []byte) []byte {
 	for {
@@ -387,19 +391,11 @@ func appendUnescaped(dst, f []byte) []byte {
 		dst = append(dst, f[:i]...)
 		c := f[i+1]
 		f = f[i+2:]
+		if e := copyEscapes[c]; e != 0 {
+			dst = append(dst, e)
+			continue
+		}
 		switch c {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'v':
-			dst = append(dst, '\v')
 		case 'x':
 			v, n := 0, 0
 			for n < 2 && n < len(f) && isHex(f[n]) {
