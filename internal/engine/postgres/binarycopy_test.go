@@ -50,15 +50,19 @@ INSERT INTO edge VALUES
   '5', '5', decode(repeat('00ff', 100), 'hex'), NULL, '1900-02-28', '1900-03-01 00:00:00', '1582-10-10 00:00:00+00', NULL, NULL, NULL);
 INSERT INTO edge (n, by) SELECT 11, decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex') FROM generate_series(0, 255) i;
 CREATE TABLE edge_copy (LIKE edge);
-CREATE TABLE arr (n int, ia int[], ta text[], tza timestamptz[], na numeric[], ma mood[], ba bool[], ua uuid[], da date[]);
+CREATE TABLE arr (n int, ia int[], ta text[], tza timestamptz[], na numeric[], ma mood[], ba bool[], ua uuid[], da date[], iv interval);
 INSERT INTO arr VALUES
- (1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}'),
+ (1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '0'),
  (2, '{1,NULL,3}', E'{"a,b","c\\"d","NULL",NULL,"","x y","back\\\\slash","{}","tab\there",é😀}',
   '{"2024-01-01 10:00:00+00","4713-01-01 00:00:00+00 BC",infinity,NULL}', '{1.50,-0.001,NaN,1e20}', '{sad,happy}', '{t,f,NULL}',
-  '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', '{2000-02-29,-infinity}'),
- (3, '{{1,2},{3,4},{5,6}}', '{{a,b},{c,NULL}}', NULL, '{{{1}},{{2}}}', NULL, NULL, NULL, NULL),
- (4, '[0:1]={5,6}', '[-2:-1]={x,y}', NULL, '[3:3][1:2]={{7,8}}', NULL, NULL, NULL, NULL),
- (5, NULL, '{NULL}', '{NULL,NULL}', NULL, '{}', NULL, NULL, NULL);
+  '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', '{2000-02-29,-infinity}', '1 year 2 mons 3 days 04:05:06.789'),
+ (3, '{{1,2},{3,4},{5,6}}', '{{a,b},{c,NULL}}', NULL, '{{{1}},{{2}}}', NULL, NULL, NULL, NULL, '-1 years -2 mons +3 days -04:05:06'),
+ (4, '[0:1]={5,6}', '[-2:-1]={x,y}', NULL, '[3:3][1:2]={{7,8}}', NULL, NULL, NULL, NULL, '1000 hours -0.000001 seconds'),
+ (5, NULL, '{NULL}', '{NULL,NULL}', NULL, '{}', NULL, NULL, NULL, '1 mon -1 days'),
+ (6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-00:00:00.000001'),
+ (7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-178000000 years'),
+ (8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2 days'),
+ (9, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-2147483648 days -2562047788 hours');
 CREATE TABLE arr_copy (LIKE arr);
 `
 
@@ -90,7 +94,7 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 	}
 	for _, tc := range []struct{ table, cols string }{
 		{"edge", "n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm"},
-		{"arr", "n ia ta tza na ma ba ua da"},
+		{"arr", "n ia ta tza na ma ba ua da iv"},
 	} {
 		ti := &tableInfo{Name: "public." + tc.table}
 		for _, col := range strings.Fields(tc.cols) {
@@ -185,6 +189,7 @@ func TestBinaryRowsRefuse(t *testing.T) {
 	tm, _ := codecFor(colType{oid: oidTime, typtype: 'b'})
 	ia, _ := codecFor(colType{oid: 1007, typtype: 'b', elemOID: oidInt4, elemType: 'b'})
 	ta, _ := codecFor(colType{oid: 1009, typtype: 'b', elemOID: oidText, elemType: 'b'})
+	iv, _ := codecFor(colType{oid: oidInterval, typtype: 'b'})
 	for _, tc := range []struct {
 		codec fieldCodec
 		field string
@@ -238,6 +243,13 @@ func TestBinaryRowsRefuse(t *testing.T) {
 		{ta, `{"a}`},
 		{ta, `{a b}`},
 		{ta, `{"a"b}`},
+		{iv, "1 day 2 mons"},
+		{iv, "P1D"},
+		{iv, "@ 1 day"},
+		{iv, "1 days 04:05"},
+		{iv, "1 fortnight"},
+		{iv, "04:05:06 1 day"},
+		{iv, ""},
 	} {
 		_, err := io.ReadAll(newBinaryRows(strings.NewReader("7\n"+tc.field+"\n"), []fieldCodec{
 			func(dst, f []byte) ([]byte, error) {
@@ -309,7 +321,7 @@ func (l *logLines) grep(s string) []string {
 }
 
 // TestRestoreLoadsBinaryAndFallsBack: a restore loads a table with a
-// timestamp in binary and one with an interval (no codec) as text, and the restored rows
+// timestamp in binary and one with a point (no codec) as text, and the restored rows
 // match; a snapshot whose timestamp text is not DateStyle ISO's (here with
 // a "T") loads that table (or that part of a split table, in its own
 // transaction) as text, with every row. Whole and split into parts that
@@ -319,8 +331,8 @@ func TestRestoreLoadsBinaryAndFallsBack(t *testing.T) {
 	src := newDB(t, pg, "binary_src")
 	exec1(t, src, `CREATE TABLE stamped (id int PRIMARY KEY, at timestamptz NOT NULL, note text);
 INSERT INTO stamped SELECT i, timestamptz '2024-01-01 10:00:00+00' + i * interval '1 minute', 'n' || i FROM generate_series(1, 5000) i;
-CREATE TABLE tagged (id int PRIMARY KEY, at date, tags text[], span interval);
-INSERT INTO tagged SELECT i, date '2024-01-01' + i, ARRAY['a', 'b' || i], i * interval '1 hour' FROM generate_series(1, 100) i;`)
+CREATE TABLE tagged (id int PRIMARY KEY, at date, tags text[], spot point);
+INSERT INTO tagged SELECT i, date '2024-01-01' + i, ARRAY['a', 'b' || i], point(i, -i) FROM generate_series(1, 100) i;`)
 	for _, split := range []bool{false, true} {
 		e := New()
 		name := "whole"
