@@ -14,13 +14,14 @@ package postgres
 // Only tables whose every column has a codec here are converted (integers,
 // numeric, float8, text and its kin, json, jsonb, bytea, uuid, bool, date,
 // time, timestamp, timestamptz, interval, enums, domains over these and
-// arrays of these), and only when one of them is a date or time (binaryCodecs); every
-// other table is loaded as text, as before. The snapshot's text comes from sessions with
-// DateStyle ISO, TimeZone UTC, bytea_output hex and extra_float_digits 1
-// (see connConfig): a field that does not read as that output (a snapshot
-// from elsewhere, a value this code does not expect) ends the binary COPY
-// with errTextOnly before the server sees a wrong value, and the table is
-// loaded again as text in a new transaction.
+// arrays of these), and only when one of them is a date or time
+// (binaryCodecs); every other table is loaded as text, as before. The
+// snapshot's text comes from sessions with DateStyle ISO, TimeZone UTC,
+// IntervalStyle postgres, bytea_output hex and extra_float_digits 1 (see
+// connConfig): a field that does not read as that output (a snapshot from
+// elsewhere, a value this code does not expect) ends the binary COPY with
+// errTextOnly before the server sees a wrong value, and the table is loaded
+// again as text in a new transaction.
 
 import (
 	"bytes"
@@ -50,7 +51,7 @@ func (e *textOnlyError) Error() string {
 func (e *textOnlyError) Unwrap() error { return errTextOnly }
 
 // fieldCodec appends the binary form of one field's text (never NULL) to
-// dst: a field of COPY text (codecFor) or an array's element (plainCodecFor).
+// dst: a field of COPY text (codecFor) or an array's element.
 type fieldCodec func(dst, f []byte) ([]byte, error)
 
 // Built-in type OIDs: fixed in every PostgreSQL release.
@@ -88,72 +89,45 @@ type colType struct {
 	elemType byte
 }
 
-// codecFor returns the codec of a column type for a field of COPY text
-// (escapes and all), and whether the type is a date or time; nil when the
-// type has none here. Only types whose text may hold a backslash undo
-// COPY's escapes: the others never print one, and a field that has one is
-// refused like any other they cannot read.
-func codecFor(ct colType) (fieldCodec, bool) {
-	codec, datetime := plainCodecFor(ct)
-	if codec == nil {
-		return nil, false
-	}
-	oid, kind := ct.oid, ct.typtype
-	if kind == 'd' {
-		oid, kind = ct.baseOID, ct.baseType
-	}
-	switch {
-	case ct.elemOID != 0 && ct.typtype == 'b', kind == 'e', oid == oidBytea:
-		return unescaping(codec), datetime
-	case oid == oidJSONB:
-		return appendJSONBEscaped, datetime
-	case oid == oidText || oid == oidVarchar || oid == oidBpchar || oid == oidName || oid == oidJSON:
-		return appendTextEscaped, datetime
-	}
-	return codec, datetime
-}
+// codecFor returns the codec of a column type for a field of COPY text, and
+// whether the type is a date or time; nil when the type has none here. Only
+// the codecs of types whose text may hold a backslash undo COPY's escapes
+// (text and its kin into the output as they go); the others never print
+// one, and a field that has one is refused like any other they cannot read.
+func codecFor(ct colType) (fieldCodec, bool) { return typeCodec(ct, true) }
 
-// unescaping wraps a codec of plain text for a field of COPY text.
-func unescaping(codec fieldCodec) fieldCodec {
-	return func(dst, f []byte) ([]byte, error) {
-		if bytes.IndexByte(f, '\\') >= 0 {
-			f = appendUnescaped(nil, f)
+// typeCodec is codecFor for a field of COPY text (copyText) or for text
+// without COPY's escapes (an array's element).
+func typeCodec(ct colType, copyText bool) (fieldCodec, bool) {
+	pick := func(plain, escaped fieldCodec) fieldCodec {
+		if copyText {
+			return escaped
 		}
-		return codec(dst, f)
+		return plain
 	}
-}
-
-func appendTextEscaped(dst, f []byte) ([]byte, error) { return appendUnescaped(dst, f), nil }
-
-func appendJSONBEscaped(dst, f []byte) ([]byte, error) {
-	return appendUnescaped(append(dst, 1), f), nil
-}
-
-// plainCodecFor is codecFor for text without COPY's escapes (an array's
-// elements).
-func plainCodecFor(ct colType) (fieldCodec, bool) {
 	oid, kind := ct.oid, ct.typtype
 	if kind == 'd' { // a domain: binary input goes through its base type
 		oid, kind = ct.baseOID, ct.baseType
 	}
 	if kind == 'e' { // an enum's binary form is its label
-		return appendText, false
+		return pick(appendText, appendTextEscaped), false
 	}
 	if kind != 'b' {
 		return nil, false
 	}
 	if ct.elemOID != 0 && ct.typtype == 'b' { // an array of a base type or an enum
-		elem, datetime := plainCodecFor(colType{oid: ct.elemOID, typtype: ct.elemType})
+		elem, datetime := typeCodec(colType{oid: ct.elemOID, typtype: ct.elemType}, false)
 		if elem == nil {
 			return nil, false
 		}
-		return appendArray(ct.elemOID, elem), datetime
+		array := appendArray(ct.elemOID, elem)
+		return pick(array, unescaping(array)), datetime
 	}
 	switch oid {
 	case oidBool:
 		return appendBool, false
 	case oidBytea:
-		return appendBytea, false
+		return pick(appendBytea, appendByteaEscaped), false
 	case oidInt2:
 		return appendInt(16), false
 	case oidInt4:
@@ -163,9 +137,9 @@ func plainCodecFor(ct colType) (fieldCodec, bool) {
 	case oidOID:
 		return appendOID, false
 	case oidText, oidVarchar, oidBpchar, oidName, oidJSON:
-		return appendText, false
+		return pick(appendText, appendTextEscaped), false
 	case oidJSONB:
-		return appendJSONB, false
+		return pick(appendJSONB, appendJSONBEscaped), false
 	case oidFloat8:
 		return appendFloat8, false
 	case oidNumeric:
@@ -186,11 +160,37 @@ func plainCodecFor(ct colType) (fieldCodec, bool) {
 	return nil, false
 }
 
+// unescaping wraps a codec of plain text for a field of COPY text (an
+// array's: its quotes and backslashes come escaped).
+func unescaping(codec fieldCodec) fieldCodec {
+	return func(dst, f []byte) ([]byte, error) {
+		if bytes.IndexByte(f, '\\') >= 0 {
+			f = appendUnescaped(nil, f)
+		}
+		return codec(dst, f)
+	}
+}
+
+func appendTextEscaped(dst, f []byte) ([]byte, error) { return appendUnescaped(dst, f), nil }
+
+func appendJSONBEscaped(dst, f []byte) ([]byte, error) {
+	return appendUnescaped(append(dst, 1), f), nil
+}
+
+// appendByteaEscaped reads bytea's hex output as COPY text has it: its
+// leading backslash doubled, the hex digits as they are.
+func appendByteaEscaped(dst, f []byte) ([]byte, error) {
+	if len(f) < 2 || f[0] != '\\' || f[1] != '\\' {
+		return nil, errors.New("bytea is not in hex format")
+	}
+	return appendBytea(dst, f[1:])
+}
+
 // binaryCodecs returns the codecs of a table's copied columns, in order, when
 // the table is worth loading in binary: every column has a codec and one of
 // them is a date or time. types holds the target's columns by name.
 func binaryCodecs(t *tableInfo, types map[string]colType) []fieldCodec {
-	if len(t.Columns) == 0 || types == nil {
+	if len(t.Columns) == 0 {
 		return nil
 	}
 	codecs := make([]fieldCodec, len(t.Columns))

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 )
 
@@ -425,31 +424,12 @@ func appendTimestamp(withZone bool) fieldCodec {
 			return bad()
 		}
 		y, rest, ok = era(y, rest)
-		if !ok || d > daysIn(y, m) || len(rest) < 9 || rest[0] != ' ' || rest[3] != ':' || rest[6] != ':' {
+		if !ok || d > daysIn(y, m) || len(rest) < 4 || rest[0] != ' ' || rest[3] != ':' {
 			return bad()
 		}
-		h, ok1 := number(rest[1:], 2)
-		mi, ok2 := number(rest[4:], 2)
-		s, ok3 := number(rest[7:], 2)
-		if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || s > 59 {
+		h, us, rest, ok := clock(rest[1:])
+		if !ok || h > 23 {
 			return bad()
-		}
-		rest = rest[9:]
-		var us int64
-		if len(rest) > 0 && rest[0] == '.' {
-			n := 1
-			for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-				n++
-			}
-			digits := n - 1
-			if digits < 1 || digits > 6 {
-				return bad()
-			}
-			us, _ = number(rest[1:], digits)
-			for i := digits; i < 6; i++ {
-				us *= 10
-			}
-			rest = rest[n:]
 		}
 		var offset int64 // seconds east of UTC
 		if withZone {
@@ -481,7 +461,7 @@ func appendTimestamp(withZone bool) fieldCodec {
 		if len(rest) != 0 {
 			return bad()
 		}
-		v := daysSince2000(y, m, d)*usPerDay + ((h*60+mi)*60+s-offset)*1000000 + us
+		v := daysSince2000(y, m, d)*usPerDay + (h*3600-offset)*1000000 + us
 		if v < minTimestamp || v >= endTimestamp {
 			return bad()
 		}
@@ -538,239 +518,244 @@ func commonTimestamp(f []byte, withZone bool) (int64, bool) {
 	return daysSince2000(y, mo, d)*usPerDay + ((h*60+mi)*60+s)*1000000 + us, true
 }
 
+// clock reads "H:MM:SS" (one or more digits of hours) and up to six digits
+// of fraction at the start of f: the hours, the microseconds after the
+// hour, and what follows.
+func clock(f []byte) (h, us int64, rest []byte, ok bool) {
+	colon := bytes.IndexByte(f, ':')
+	if colon < 1 || colon > 18 || len(f) < colon+6 || f[colon+3] != ':' {
+		return 0, 0, nil, false
+	}
+	h, ok1 := number(f, colon)
+	m, ok2 := number(f[colon+1:], 2)
+	s, ok3 := number(f[colon+4:], 2)
+	if !ok1 || !ok2 || !ok3 || m > 59 || s > 59 {
+		return 0, 0, nil, false
+	}
+	us = (m*60 + s) * 1000000
+	rest = f[colon+6:]
+	if len(rest) > 0 && rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		digits := n - 1
+		if digits < 1 || digits > 6 {
+			return 0, 0, nil, false
+		}
+		frac, _ := number(rest[1:], digits)
+		for i := digits; i < 6; i++ {
+			frac *= 10
+		}
+		us += frac
+		rest = rest[n:]
+	}
+	return h, us, rest, true
+}
+
 // appendTime writes time's binary form, microseconds since midnight, from
 // "HH:MM:SS" with up to six digits of fraction (24:00:00 is the end of the
 // day, which time allows).
 func appendTime(dst, f []byte) ([]byte, error) {
-	bad := func() ([]byte, error) { return nil, fmt.Errorf("%q is not a time", f) }
-	if len(f) < 8 || f[2] != ':' || f[5] != ':' {
-		return bad()
+	h, us, rest, ok := clock(f)
+	if !ok || len(rest) != 0 || len(f) < 3 || f[2] != ':' || h*3600*1000000+us > usPerDay {
+		return nil, fmt.Errorf("%q is not a time", f)
 	}
-	h, ok1 := number(f, 2)
-	m, ok2 := number(f[3:], 2)
-	s, ok3 := number(f[6:], 2)
-	if !ok1 || !ok2 || !ok3 || m > 59 || s > 59 {
-		return bad()
-	}
-	var us int64
-	if rest := f[8:]; len(rest) > 0 {
-		digits := len(rest) - 1
-		if rest[0] != '.' || digits < 1 || digits > 6 {
-			return bad()
-		}
-		v, ok := number(rest[1:], digits)
-		if !ok {
-			return bad()
-		}
-		us = v
-		for i := digits; i < 6; i++ {
-			us *= 10
-		}
-	}
-	v := ((h*60+m)*60+s)*1000000 + us
-	if v > 24*3600*1000000 {
-		return bad()
-	}
-	return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
-}
-
-// appendArray returns the codec of an array of elemOID, whose elements
-// elem converts: the number of dimensions, whether an element is NULL, the
-// element type, each dimension's length and lower bound, then the elements
-// (each its length, -1 for NULL, and its binary form).
-func appendArray(elemOID uint32, elem fieldCodec) fieldCodec {
-	return func(dst, f []byte) ([]byte, error) {
-		a, err := parseArray(f)
-		if err != nil {
-			return nil, err
-		}
-		hasNull := uint32(0)
-		if a.hasNull {
-			hasNull = 1
-		}
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(a.dims)))
-		dst = binary.BigEndian.AppendUint32(dst, hasNull)
-		dst = binary.BigEndian.AppendUint32(dst, elemOID)
-		for i, d := range a.dims {
-			dst = binary.BigEndian.AppendUint32(dst, uint32(d))
-			dst = binary.BigEndian.AppendUint32(dst, uint32(a.lbs[i]))
-		}
-		for _, e := range a.elems {
-			if e == nil {
-				dst = binary.BigEndian.AppendUint32(dst, math.MaxUint32)
-				continue
-			}
-			at := len(dst)
-			dst = append(dst, 0, 0, 0, 0)
-			if dst, err = elem(dst, e); err != nil {
-				return nil, fmt.Errorf("array element: %w", err)
-			}
-			binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
-		}
-		return dst, nil
-	}
-}
-
-// arrayValue is an array's text form taken apart.
-type arrayValue struct {
-	dims, lbs []int32
-	elems     [][]byte // nil for NULL
-	hasNull   bool
+	return binary.BigEndian.AppendUint64(dst, uint64(h*3600*1000000+us)), nil
 }
 
 // maxArrayDims is PostgreSQL's MAXDIM.
 const maxArrayDims = 6
 
-// parseArray reads array_out's text: optional bounds ("[0:2]={…}"), nested
-// braces, elements separated by commas, quoted (with backslash escapes) or
-// bare, bare NULL for NULL. Anything else is refused.
-func parseArray(s []byte) (arrayValue, error) {
-	var a arrayValue
-	full := s
-	bad := func(why string) (arrayValue, error) {
-		return arrayValue{}, fmt.Errorf("%q is not an array (%s)", full, why)
-	}
-	var bounds []int32 // lengths from explicit bounds
-	for len(s) > 0 && s[0] == '[' {
-		end := bytes.IndexByte(s, ']')
-		colon := bytes.IndexByte(s, ':')
-		if end < 0 || colon < 0 || colon > end {
-			return bad("bounds")
+// appendArray returns the codec of an array of elemOID, whose elements
+// elem converts, from array_out's text: optional bounds ("[0:2]={…}"),
+// nested braces, elements separated by commas, quoted (with backslash
+// escapes) or bare, bare NULL for NULL; anything else is refused. The
+// binary form is the number of dimensions, whether an element is NULL, the
+// element type, each dimension's length and lower bound, then the elements
+// (each its length, -1 for NULL, and its binary form). The elements are
+// written as they are read, and the header once the shape is known.
+func appendArray(elemOID uint32, elem fieldCodec) fieldCodec {
+	return func(dst, f []byte) ([]byte, error) {
+		s := f
+		bad := func(why string) ([]byte, error) {
+			return nil, fmt.Errorf("%q is not an array (%s)", f, why)
 		}
-		lb, ok1 := parseInt(s[1:colon])
-		ub, ok2 := parseInt(s[colon+1 : end])
-		if !ok1 || !ok2 || ub < lb || lb < math.MinInt32 || ub > math.MaxInt32 {
-			return bad("bounds")
-		}
-		a.lbs = append(a.lbs, int32(lb))
-		bounds = append(bounds, int32(ub-lb+1))
-		s = s[end+1:]
-		if len(s) > 0 && s[0] == '=' {
-			s = s[1:]
-			break
-		}
-		if len(s) == 0 || s[0] != '[' {
-			return bad("bounds without '='")
-		}
-	}
-	if string(s) == "{}" {
-		if bounds != nil {
-			return bad("bounds on an empty array")
-		}
-		return a, nil
-	}
-	ndim := 0
-	for ndim < len(s) && s[ndim] == '{' {
-		ndim++
-	}
-	if ndim == 0 || ndim > maxArrayDims {
-		return bad("dimensions")
-	}
-	a.dims = make([]int32, ndim)
-	for i := range a.dims {
-		a.dims[i] = -1
-	}
-	counts := make([]int32, ndim)
-	level, expectItem := 0, true
-	for i := 0; i < len(s); {
-		switch c := s[i]; {
-		case c == '{':
-			if !expectItem || level == ndim {
-				return bad("nesting")
+		var lbs, bounds [maxArrayDims]int32 // explicit bounds: lower bound, length
+		nb := 0
+		for len(s) > 0 && s[0] == '[' {
+			end := bytes.IndexByte(s, ']')
+			colon := bytes.IndexByte(s, ':')
+			if nb == maxArrayDims || end < 0 || colon < 0 || colon > end {
+				return bad("bounds")
 			}
-			level++
-			counts[level-1] = 0
-			i++
-		case c == '}':
-			if level == 0 || counts[level-1] == 0 || expectItem {
-				return bad("an empty item")
+			lb, ok1 := parseInt(s[1:colon])
+			ub, ok2 := parseInt(s[colon+1 : end])
+			if !ok1 || !ok2 || ub < lb || lb < math.MinInt32 || ub > math.MaxInt32 {
+				return bad("bounds")
 			}
-			if a.dims[level-1] < 0 {
-				a.dims[level-1] = counts[level-1]
-			} else if a.dims[level-1] != counts[level-1] {
-				return bad("not rectangular")
+			lbs[nb], bounds[nb] = int32(lb), int32(ub-lb+1)
+			nb++
+			s = s[end+1:]
+			if len(s) > 0 && s[0] == '=' {
+				s = s[1:]
+				break
 			}
-			level--
-			i++
-			if level == 0 {
+			if len(s) == 0 || s[0] != '[' {
+				return bad("bounds without '='")
+			}
+		}
+		header := len(dst)
+		if string(s) == "{}" {
+			if nb > 0 {
+				return bad("bounds on an empty array")
+			}
+			dst = binary.BigEndian.AppendUint32(dst, 0) // no dimensions
+			dst = binary.BigEndian.AppendUint32(dst, 0) // no NULL
+			return binary.BigEndian.AppendUint32(dst, elemOID), nil
+		}
+		ndim := 0
+		for ndim < len(s) && s[ndim] == '{' {
+			ndim++
+		}
+		if ndim == 0 || ndim > maxArrayDims || (nb > 0 && nb != ndim) {
+			return bad("dimensions")
+		}
+		var header0 [12 + 8*maxArrayDims]byte
+		dst = append(dst, header0[:12+8*ndim]...) // the header, written last
+		var dims, counts [maxArrayDims]int32
+		hasNull := false
+		var scratch []byte // a quoted element with escapes, undone
+		level, expectItem := 0, true
+		for i := 0; i < len(s); {
+			switch c := s[i]; {
+			case c == '{':
+				if !expectItem || level == ndim {
+					return bad("nesting")
+				}
+				level++
+				counts[level-1] = 0
+				i++
+			case c == '}':
+				if level == 0 || counts[level-1] == 0 || expectItem {
+					return bad("an empty item")
+				}
+				if dims[level-1] == 0 {
+					dims[level-1] = counts[level-1]
+				} else if dims[level-1] != counts[level-1] {
+					return bad("not rectangular")
+				}
+				level--
+				i++
+				if level > 0 {
+					counts[level-1]++
+					expectItem = false
+					continue
+				}
 				if i != len(s) {
 					return bad("text after the array")
 				}
-				if bounds == nil {
-					a.lbs = make([]int32, ndim)
-					for j := range a.lbs {
-						a.lbs[j] = 1
-					}
-				} else if !slices.Equal(bounds, a.dims) {
-					return bad("bounds do not match the elements")
+				h := dst[header:]
+				binary.BigEndian.PutUint32(h, uint32(ndim))
+				if hasNull {
+					binary.BigEndian.PutUint32(h[4:], 1)
 				}
-				return a, nil
+				binary.BigEndian.PutUint32(h[8:], elemOID)
+				for d := range ndim {
+					lb := int32(1)
+					if nb > 0 {
+						if bounds[d] != dims[d] {
+							return bad("bounds do not match the elements")
+						}
+						lb = lbs[d]
+					}
+					binary.BigEndian.PutUint32(h[12+8*d:], uint32(dims[d]))
+					binary.BigEndian.PutUint32(h[16+8*d:], uint32(lb))
+				}
+				return dst, nil
+			case c == ',':
+				if expectItem || level == 0 {
+					return bad("a comma out of place")
+				}
+				expectItem = true
+				i++
+			default:
+				if !expectItem || level != ndim {
+					return bad("an element out of place")
+				}
+				var e []byte
+				var n int
+				var ok bool
+				e, n, scratch, ok = arrayElement(s[i:], scratch)
+				if !ok {
+					return bad("an element")
+				}
+				if e == nil {
+					hasNull = true
+					dst = binary.BigEndian.AppendUint32(dst, math.MaxUint32)
+				} else {
+					at := len(dst)
+					dst = append(dst, 0, 0, 0, 0)
+					var err error
+					if dst, err = elem(dst, e); err != nil {
+						return nil, fmt.Errorf("array element: %w", err)
+					}
+					binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+				}
+				counts[level-1]++
+				expectItem = false
+				i += n
 			}
-			counts[level-1]++
-			expectItem = false
-		case c == ',':
-			if expectItem || level == 0 {
-				return bad("a comma out of place")
-			}
-			expectItem = true
-			i++
-		default:
-			if !expectItem || level != ndim {
-				return bad("an element out of place")
-			}
-			e, n, ok := parseArrayElement(s[i:])
-			if !ok {
-				return bad("an element")
-			}
-			if e == nil {
-				a.hasNull = true
-			}
-			a.elems = append(a.elems, e)
-			counts[level-1]++
-			expectItem = false
-			i += n
 		}
+		return bad("unterminated")
 	}
-	return bad("unterminated")
 }
 
-// parseArrayElement reads one element at the start of s: quoted, with
-// backslash escapes, or bare up to the next comma or closing brace. It
-// returns the element (nil for a bare NULL) and the bytes it took.
-func parseArrayElement(s []byte) ([]byte, int, bool) {
+// arrayElement reads one element at the start of s: quoted, with backslash
+// escapes, or bare up to the next comma or closing brace. It returns the
+// element (nil for a bare NULL; a quoted one with escapes is undone into
+// scratch, which it returns for reuse) and the bytes it took.
+func arrayElement(s, scratch []byte) (e []byte, n int, _ []byte, ok bool) {
 	if s[0] == '"' {
-		e := []byte{}
-		for j := 1; j < len(s); j++ {
-			switch s[j] {
-			case '\\':
-				if j+1 >= len(s) {
-					return nil, 0, false
-				}
-				j++
-				e = append(e, s[j])
-			case '"':
-				return e, j + 1, true
-			default:
-				e = append(e, s[j])
+		end := 1
+		escaped := false
+		for ; end < len(s) && s[end] != '"'; end++ {
+			if s[end] == '\\' {
+				escaped = true
+				end++
 			}
 		}
-		return nil, 0, false
+		if end >= len(s) {
+			return nil, 0, scratch, false
+		}
+		e = s[1:end:end]
+		if escaped {
+			scratch = scratch[:0]
+			for j := 0; j < len(e); j++ {
+				if e[j] == '\\' {
+					j++
+				}
+				scratch = append(scratch, e[j])
+			}
+			e = scratch
+		}
+		return e, end + 1, scratch, true
 	}
 	j := 0
 	for j < len(s) && s[j] != ',' && s[j] != '}' {
 		switch s[j] {
 		case '"', '\\', '{', ' ', '\t', '\n', '\r', '\v', '\f':
-			return nil, 0, false // array_out quotes these
+			return nil, 0, scratch, false // array_out quotes these
 		}
 		j++
 	}
 	if j == 0 {
-		return nil, 0, false
+		return nil, 0, scratch, false
 	}
 	if string(s[:j]) == "NULL" {
-		return nil, j, true
+		return nil, j, scratch, true
 	}
-	return s[:j], j, true
+	return s[:j], j, scratch, true
 }
 
 // appendInterval writes interval's binary form (microseconds, days, months)
@@ -797,16 +782,11 @@ func appendInterval(dst, f []byte) ([]byte, error) {
 			if word[0] == '-' || word[0] == '+' {
 				neg, word = word[0] == '-', word[1:]
 			}
-			c1 := bytes.IndexByte(word, ':')
-			h, ok1 := parseInt(word[:c1])
-			if !ok1 || c1 == 0 || word[0] == '-' || word[0] == '+' || len(word) < c1+6 || word[c1+3] != ':' {
+			h, v, tail, ok := clock(word)
+			if !ok || len(tail) != 0 || word[0] == '-' || word[0] == '+' || h > (math.MaxInt64-v)/(3600*1000000) {
 				return bad()
 			}
-			t, err := appendTime(nil, append([]byte("00"), word[c1:]...))
-			if err != nil {
-				return bad()
-			}
-			v := h*3600*1000000 + int64(binary.BigEndian.Uint64(t))
+			v += h * 3600 * 1000000
 			if neg {
 				v = -v
 			}
@@ -814,7 +794,7 @@ func appendInterval(dst, f []byte) ([]byte, error) {
 			continue
 		}
 		n, ok := parseInt(word)
-		if !ok || len(rest) == 0 {
+		if !ok || len(rest) == 0 || n > math.MaxInt32 || n < math.MinInt32 {
 			return bad()
 		}
 		unit := rest
