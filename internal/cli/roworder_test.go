@@ -19,14 +19,7 @@ func TestRowOrder(t *testing.T) {
 	pg := testsrv.Postgres(t)
 	setup(t)
 	src := pg.CreateDatabase(t, "roworder")
-	conn, err := pgx.Connect(context.Background(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(context.Background(), "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 1000) i"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(context.Background())
+	pgExec(t, src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 1000) i")
 	must(t, "init", "--repo", "repo")
 	order := func(args ...string) string {
 		t.Helper()
@@ -68,5 +61,37 @@ func TestRowOrder(t *testing.T) {
 		if r.code != ExitUsage || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("backup %v: %s", c.args, r)
 		}
+	}
+}
+
+// pgExec runs sql on the PostgreSQL database at dsn.
+func pgExec(t *testing.T, dsn, sql string) {
+	t.Helper()
+	pgConn(t, dsn, func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, sql)
+		return err
+	})
+}
+
+// pgString returns the one value sql selects from the database at dsn, as text.
+func pgString(t *testing.T, dsn, sql string) string {
+	t.Helper()
+	var v string
+	pgConn(t, dsn, func(ctx context.Context, c *pgx.Conn) error {
+		return c.QueryRow(ctx, sql).Scan(&v)
+	})
+	return v
+}
+
+func pgConn(t *testing.T, dsn string, fn func(context.Context, *pgx.Conn) error) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if err := fn(ctx, c); err != nil {
+		t.Fatal(err)
 	}
 }

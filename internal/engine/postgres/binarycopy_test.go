@@ -250,6 +250,9 @@ func TestBinaryRowsRefuse(t *testing.T) {
 		{iv, "1 fortnight"},
 		{iv, "04:05:06 1 day"},
 		{iv, ""},
+		{iv, "3000000000 years"},           // months past int32
+		{iv, "3000000000:00:00"},           // microseconds past int64
+		{iv, "99999999999999999999:00:00"}, // hours past int64
 	} {
 		_, err := io.ReadAll(newBinaryRows(strings.NewReader("7\n"+tc.field+"\n"), []fieldCodec{
 			func(dst, f []byte) ([]byte, error) {
