@@ -12,6 +12,7 @@ import (
 	"testing/iotest"
 
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
@@ -352,8 +353,19 @@ INSERT INTO tagged SELECT i, date '2024-01-01' + i, ARRAY['a', 'b' || i], point(
 			t.Helper()
 			logs := &logLines{}
 			dst := newDB(t, pg, db)
-			if err := e.Restore(context.Background(), mem, dst, engine.RestoreOptions{Jobs: 2, Logger: slog.New(logs)}); err != nil {
+			p := progress.New("restore", io.Discard)
+			if err := e.Restore(context.Background(), mem, dst, engine.RestoreOptions{Jobs: 2, Logger: slog.New(logs), Progress: p}); err != nil {
 				t.Fatalf("%s: restore: %v", name, err)
+			}
+			// A load redone as text takes its first attempt's counts back.
+			var size int64
+			for _, table := range []string{"public.stamped", "public.tagged"} {
+				for _, st := range mem.Manifest().TableStreams(table) {
+					size += st.Size
+				}
+			}
+			if p.Rows() != 5100 || p.Bytes() != size {
+				t.Errorf("%s: progress counted %d rows and %d bytes, want 5100 and %d", name, p.Rows(), p.Bytes(), size)
 			}
 			if got := query[int64](t, dst, "SELECT count(*) FROM stamped WHERE at = timestamptz '2024-01-01 10:00:00+00' + id * interval '1 minute'"); got != 5000 {
 				t.Errorf("%s: %d of 5000 stamped rows have their timestamp", name, got)

@@ -230,8 +230,10 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err != nil {
 		return err
 	}
-	if rels.columns, err = targetColumnTypes(ctx, conn); err != nil {
-		return err
+	if !opts.TextCopy {
+		if rels.columns, err = targetColumnTypes(ctx, conn); err != nil {
+			return err
+		}
 	}
 	if partial {
 		// Not every table has its rows: keep foreign keys for new rows but
@@ -305,18 +307,17 @@ func selectTables(all []*tableInfo, names []string) ([]*tableInfo, error) {
 
 // countingReader counts bytes and rows of restored data.
 type countingReader struct {
-	r     io.Reader
-	p     *progress.Progress
-	rows  int64
-	bytes int64
+	r io.Reader
+	p *progress.Progress
+	n *counts // this load's, kept to take back if it is redone
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	if n > 0 {
 		rows := int64(bytes.Count(b[:n], []byte{'\n'}))
-		c.rows += rows
-		c.bytes += int64(n)
+		c.n.rows += rows
+		c.n.bytes += int64(n)
 		c.p.AddBytes(int64(n))
 		c.p.AddRows(rows)
 	}
@@ -517,12 +518,10 @@ func copyIn(ctx context.Context, c *pgx.Conn, snap engine.SnapshotReader, sql st
 		return fmt.Errorf("open stream %s: %w", st.Name, err)
 	}
 	defer r.Close()
-	cr := &countingReader{r: r, p: p}
-	defer func() { n.bytes += cr.bytes; n.rows += cr.rows }()
-	var src io.Reader = cr
+	var src io.Reader = &countingReader{r: r, p: p, n: n}
 	var br *binaryRows
 	if codecs != nil {
-		br = newBinaryRows(cr, codecs)
+		br = newBinaryRows(src, codecs)
 		src = br
 	}
 	if _, err := c.PgConn().CopyFrom(ctx, src, sql); err != nil {
