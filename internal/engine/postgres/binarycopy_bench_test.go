@@ -13,7 +13,7 @@ import (
 func BenchmarkBinaryRows(b *testing.B) {
 	file := os.Getenv("SNAPDATA_BENCH_COPY")
 	if file == "" {
-		b.Skip("set SNAPDATA_BENCH_COPY to a COPY text file of the bench data's orders, events or customers")
+		b.Skip("set SNAPDATA_BENCH_COPY to a COPY text file of the bench data's orders, order_items, events or customers")
 	}
 	text, err := os.ReadFile(file)
 	if err != nil {
@@ -24,6 +24,8 @@ func BenchmarkBinaryRows(b *testing.B) {
 	switch n := bytes.Count(text[:bytes.IndexByte(text, '\n')], []byte{'\t'}) + 1; n {
 	case 8: // orders
 		codecs = []fieldCodec{c(oidInt8), c(oidInt8), c(oidText), c(oidBpchar), c(oidNumeric), c(oidText), c(oidTimestamptz), c(oidTimestamptz)}
+	case 6: // order_items
+		codecs = []fieldCodec{c(oidInt8), c(oidInt8), c(oidInt8), c(oidInt4), c(oidNumeric), c(oidNumeric)}
 	case 5: // events
 		codecs = []fieldCodec{c(oidInt8), c(oidInt8), c(oidText), c(oidTimestamptz), c(oidJSONB)}
 	case 9: // customers

@@ -268,8 +268,12 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 			seq = append(seq, en)
 		}
 	}
+	ss, err := restoreSessionSettings(ctx, conn)
+	if err != nil {
+		return err
+	}
 	opts.Logger.Debug("postgres restore: pre-data done", "elapsed", time.Since(start))
-	if err := e.runGraph(ctx, rels, snap, target, sel, par, postHeader, jobs, !partial, opts); err != nil {
+	if err := e.runGraph(ctx, rels, snap, target, sel, par, postHeader, jobs, !partial, ss, opts); err != nil {
 		return err
 	}
 	opts.Logger.Debug("postgres restore: data, indexes, keys and foreign keys done", "elapsed", time.Since(start))
@@ -328,9 +332,17 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // entries (indexes, keys, index attachments, foreign keys) as one
 // dependency graph on jobs sessions (see schedule.go).
 func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.SnapshotReader, target *dsn.DSN,
-	tabs []*tableInfo, post []dumpEntry, postHeader string, jobs int, validateFKs bool, opts engine.RestoreOptions) error {
+	tabs []*tableInfo, post []dumpEntry, postHeader string, jobs int, validateFKs bool, ss sessionSettings, opts engine.RestoreOptions) error {
 	p := opts.Progress
-	in := planInput{post: post, partitions: rels.partitions, validateFKs: validateFKs, kinds: rels.kinds, jobs: jobs}
+	in := planInput{post: post, partitions: rels.partitions, validateFKs: validateFKs, kinds: rels.kinds, jobs: jobs,
+		colTypes: map[string]map[string]string{}, sortMem: ss.maintenanceWorkMem}
+	for _, t := range tabs {
+		types := map[string]string{}
+		for _, c := range t.Columns {
+			types[c.Name] = c.Type
+		}
+		in.colTypes[t.Name] = types
+	}
 	streams := map[string][]manifest.Stream{}
 	var total int64
 	for _, t := range tabs {
@@ -399,6 +411,10 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 		}
 	}
 	prefix := make([]string, jobs) // session settings last sent on each worker
+	helpers := make([]int, jobs)   // max_parallel_maintenance_workers last set on each worker
+	for w := range helpers {
+		helpers[w] = -1
+	}
 	for _, lt := range plan.tasks {
 		ts, ok := plan.sql[lt]
 		if !ok {
@@ -413,6 +429,19 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 				}
 				prefix[w] = ts.prefix
 			}
+			// An index build may use parallel workers: as many as there
+			// are idle sessions now (up to the server's setting), so
+			// that the restore keeps about --jobs server processes busy.
+			// On a server whose cores the sessions already keep busy,
+			// parallel workers only add work: each sorts its share and
+			// the leader merges them (PostgreSQL 15, an index on 5.9
+			// million bigints: 2.5 CPU-s alone, 3.3-4.0 with 2 workers).
+			if n := min(lt.idle, ss.maxParallelMaintenanceWorkers); n != helpers[w] {
+				if err := execSQL(ctx, conns[w], fmt.Sprintf("SET max_parallel_maintenance_workers = %d;\n", n)); err != nil {
+					return fmt.Errorf("restore %s (session settings): %w", lt.name, err)
+				}
+				helpers[w] = n
+			}
 			if err := execSQL(ctx, conns[w], ts.sql); err != nil {
 				return fmt.Errorf("restore %s: %w", lt.name, err)
 			}
@@ -425,7 +454,7 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 			return err
 		}
 		conns[w] = c
-		if err := execSQL(ctx, c, postHeader+"SET synchronous_commit = off;\nSET maintenance_work_mem = '256MB';\n"); err != nil {
+		if err := execSQL(ctx, c, postHeader+ss.sql()); err != nil {
 			return fmt.Errorf("prepare restore session: %w", err)
 		}
 		return nil
@@ -436,6 +465,39 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 		}
 	}
 	return runTasks(ctx, jobs, plan.tasks, setup, teardown, opts.Logger)
+}
+
+// sessionSettings are what the restore's sessions set beyond pg_dump's
+// header, from the target server's own settings.
+type sessionSettings struct {
+	maintenanceWorkMem            int64 // bytes
+	maxParallelMaintenanceWorkers int
+}
+
+// minMaintenanceWorkMem is the least maintenance_work_mem the restore's
+// sessions build indexes and check foreign keys with; a server set
+// higher keeps its own.
+const minMaintenanceWorkMem = 256 << 20
+
+// restoreSessionSettings reads the target's maintenance_work_mem and
+// max_parallel_maintenance_workers.
+func restoreSessionSettings(ctx context.Context, q queryer) (sessionSettings, error) {
+	var ss sessionSettings
+	var kb int64
+	err := q.QueryRow(ctx, `SELECT (SELECT setting::bigint FROM pg_catalog.pg_settings WHERE name = 'maintenance_work_mem'),
+  current_setting('max_parallel_maintenance_workers')::int`).Scan(&kb, &ss.maxParallelMaintenanceWorkers)
+	if err != nil {
+		return ss, fmt.Errorf("read the target's maintenance settings: %w", err)
+	}
+	ss.maintenanceWorkMem = max(kb<<10, minMaintenanceWorkMem)
+	return ss, nil
+}
+
+// sql sets up a restore session:
+//   - synchronous_commit off: a crash loses the restore either way;
+//   - maintenance_work_mem at least minMaintenanceWorkMem.
+func (ss sessionSettings) sql() string {
+	return fmt.Sprintf("SET synchronous_commit = off;\nSET maintenance_work_mem = '%dkB';\n", ss.maintenanceWorkMem>>10)
 }
 
 // loadTable copies all parts of one table in one transaction. With freeze

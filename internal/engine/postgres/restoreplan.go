@@ -33,6 +33,12 @@ type planInput struct {
 	jobs int
 	// kinds: relkind of every table on the target ('r' plain table).
 	kinds map[string]byte
+	// colTypes: table key -> column -> type as format_type prints it,
+	// from the snapshot.
+	colTypes map[string]map[string]string
+	// sortMem: maintenance_work_mem of the restore sessions in bytes (a
+	// foreign key's validation sorts within it).
+	sortMem int64
 }
 
 // dataLoad is one table's rows.
@@ -299,6 +305,18 @@ func planRestore(in planInput) *planned {
 		t.cost = 0
 		p.sql[t] = taskSQL{en.Prefix, fkRE.ReplaceAllString(stripComments(en.Body), "$1 NOT VALID;")}
 		validate := "ALTER TABLE ONLY " + f.fromTable + " VALIDATE CONSTRAINT " + quoteName(f.name) + ";\n"
+		noHash := "BEGIN;\nSET LOCAL enable_hashjoin = off;\n" + validate + "COMMIT;\n"
+		if sortsInMemory(treeRows(f.from), in.colTypes[f.fromTable], f.cols, in.sortMem) {
+			// Without an index on the referencing columns the planner
+			// hashes the referenced keys and probes the hash table once
+			// per referencing row, in random order. Sorting the
+			// referencing keys and merging them with the referenced
+			// key's index costs less, as long as the sort stays in
+			// memory (PostgreSQL 15, VALIDATE CONSTRAINT of 5.9 million
+			// bigints against 142,000 keys: 3.2-3.6 s hashed, 1.9-2.2 s
+			// sorted and merged).
+			validate = noHash
+		}
 		for _, ix := range indexesOf[f.from[0]] {
 			if !leadingCols(ix.cols, f.cols) {
 				continue
@@ -312,7 +330,7 @@ func planRestore(in planInput) *planned {
 			// 2.2 s against 1.0 s). So wait for that index and turn hash
 			// joins off for this statement.
 			v.deps = append(v.deps, ix.t)
-			validate = "BEGIN;\nSET LOCAL enable_hashjoin = off;\n" + validate + "COMMIT;\n"
+			validate = noHash
 			v.cost /= 2
 			break
 		}
@@ -320,6 +338,63 @@ func planRestore(in planInput) *planned {
 		p.tasks = append(p.tasks, v)
 	}
 	return p
+}
+
+// sortsInMemory reports whether sorting rows keys of the columns cols
+// ("(a, b)" as pg_dump writes them) fits in mem bytes: integer columns
+// only (their width is known), estimated as PostgreSQL 15 sorts them. A
+// sort's array of 24-byte slots doubles as it grows; a single by-value
+// column sorts in the slots alone, several take a tuple each besides.
+// Measured: 5,862,068 bigints sort in 196,609 kB.
+func sortsInMemory(rows int64, types map[string]string, cols string, mem int64) bool {
+	names, ok := columnNames(cols)
+	if !ok || rows <= 0 || mem <= 0 {
+		return false
+	}
+	width := int64(0)
+	for _, n := range names {
+		switch types[n] {
+		case "smallint", "integer", "bigint":
+			width += 8
+		default:
+			return false
+		}
+	}
+	slots := int64(1024)
+	for slots < rows {
+		slots *= 2
+	}
+	need := 24 * slots
+	if len(names) > 1 {
+		need += rows * (32 + width) // minimal tuple and its allocation header
+	}
+	return need <= mem
+}
+
+// columnNames splits a column list "(a, \"B c\")" into unquoted names.
+func columnNames(cols string) ([]string, bool) {
+	s := strings.TrimSpace(cols)
+	if !strings.HasPrefix(s, "(") {
+		return nil, false
+	}
+	s = skipSpace(s[1:])
+	var out []string
+	for {
+		id, rest, ok := scanIdent(s)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, id)
+		rest = skipSpace(rest)
+		switch {
+		case strings.HasPrefix(rest, ","):
+			s = skipSpace(rest[1:])
+		case strings.TrimSpace(rest) == ")":
+			return out, true
+		default:
+			return nil, false
+		}
+	}
 }
 
 // Pseudo table keys (no real table key starts with a NUL byte).

@@ -70,6 +70,9 @@ type task struct {
 	waiting int     // unfinished dependencies
 	prio    float64 // cost of the longest path from here to the end, plus serialized work (prepareTasks)
 	order   int     // position in the task list, the tie-breaker
+	// idle: how many other workers had nothing to run when this task
+	// started (set by the scheduler before run; read by run).
+	idle int
 }
 
 func (t *task) lock(key string, m lockMode) {
@@ -221,6 +224,7 @@ type scheduler struct {
 	ready   []*task // pending, no unfinished dependencies
 	left    int     // tasks not done
 	running int
+	idle    int                // workers blocked in next with nothing to run
 	held    map[string]*[9]int // table key -> running holders per mode
 	groups  map[string]int     // group -> running tasks
 	err     error
@@ -245,14 +249,7 @@ func runTasks(ctx context.Context, workers int, tasks []*task, setup func(ctx co
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &scheduler{left: len(tasks), held: map[string]*[9]int{}, groups: map[string]int{}}
-	s.cond = sync.NewCond(&s.mu)
-	for _, t := range tasks {
-		if t.waiting == 0 {
-			s.ready = append(s.ready, t)
-		}
-	}
-	s.sortReady()
+	s := newScheduler(tasks)
 	stop := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		s.fail(context.Cause(ctx))
@@ -307,6 +304,19 @@ func runTasks(ctx context.Context, workers int, tasks []*task, setup func(ctx co
 }
 
 // fail records the first error and wakes every worker. Callers hold mu.
+// newScheduler holds prepared tasks, the ones without dependencies ready.
+func newScheduler(tasks []*task) *scheduler {
+	s := &scheduler{left: len(tasks), held: map[string]*[9]int{}, groups: map[string]int{}}
+	s.cond = sync.NewCond(&s.mu)
+	for _, t := range tasks {
+		if t.waiting == 0 {
+			s.ready = append(s.ready, t)
+		}
+	}
+	s.sortReady()
+	return s
+}
+
 func (s *scheduler) fail(err error) {
 	if err == nil {
 		err = context.Canceled
@@ -391,6 +401,17 @@ func (s *scheduler) next() *task {
 			if t.group != "" {
 				s.groups[t.group]++
 			}
+			// Idle workers that a task already ready will wake are
+			// not idle for long.
+			t.idle = s.idle
+			for _, r := range s.ready {
+				if t.idle == 0 {
+					break
+				}
+				if !s.conflicts(r) {
+					t.idle--
+				}
+			}
 			return t
 		}
 		if s.running == 0 {
@@ -399,7 +420,9 @@ func (s *scheduler) next() *task {
 			s.fail(fmt.Errorf("schedule: %d restore tasks left but none can start", s.left))
 			return nil
 		}
+		s.idle++
 		s.cond.Wait()
+		s.idle--
 	}
 }
 

@@ -476,3 +476,131 @@ func TestSerializedWorkRaisesPriority(t *testing.T) {
 		t.Errorf("first two tasks %v, want one of the serialized validations among them: %v", first, r.events)
 	}
 }
+
+// A task learns how many workers sat idle when it started, not counting
+// those that a task already startable will wake (the restore gives the
+// idle ones to an index build as parallel workers).
+func TestScheduleCountsIdleWorkers(t *testing.T) {
+	noop := func(context.Context, int) error { return nil }
+	t.Run("dispatch", func(t *testing.T) {
+		for _, tc := range []struct {
+			name      string
+			conflict  bool // b and c lock the same table exclusively
+			idle      int  // workers blocked in next
+			wantB     int
+			wantC     int
+			runsAfter bool // c starts only after b ends
+		}{
+			{name: "another task ready", idle: 1, wantB: 0, wantC: 1},
+			{name: "the other task conflicts", conflict: true, idle: 1, wantB: 1, wantC: 1, runsAfter: true},
+			{name: "nobody idle", idle: 0, wantB: 0, wantC: 0},
+			{name: "two idle, one ready", idle: 2, wantB: 1, wantC: 2},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				b := &task{name: "b", cost: 2, run: noop}
+				c := &task{name: "c", cost: 1, run: noop}
+				if tc.conflict {
+					b.lock("t", lockAccessExclusive)
+					c.lock("t", lockAccessExclusive)
+				}
+				tasks := []*task{b, c}
+				if err := prepareTasks(tasks); err != nil {
+					t.Fatal(err)
+				}
+				s := newScheduler(tasks)
+				s.idle = tc.idle
+				if got := s.next(); got != b || got.idle != tc.wantB {
+					t.Fatalf("first: got %s idle %d, want b idle %d", got.name, got.idle, tc.wantB)
+				}
+				if tc.runsAfter {
+					s.finish(b, nil)
+				}
+				if got := s.next(); got != c || got.idle != tc.wantC {
+					t.Fatalf("second: got %s idle %d, want c idle %d", got.name, got.idle, tc.wantC)
+				}
+			})
+		}
+	})
+	t.Run("workers", func(t *testing.T) {
+		// Two workers: one loads, the other finds nothing to do and
+		// waits; the index build after the load starts with that one idle.
+		load := &task{name: "load", cost: 10, run: func(context.Context, int) error {
+			time.Sleep(200 * time.Millisecond) // the other worker blocks meanwhile
+			return nil
+		}}
+		build := &task{name: "index", cost: 1, deps: []*task{load}, run: noop}
+		first := &task{name: "first", cost: 20, run: noop}
+		if err := runTasks(context.Background(), 2, []*task{first, load, build}, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if build.idle != 1 {
+			t.Errorf("index build started with %d idle workers, want 1", build.idle)
+		}
+	})
+}
+
+// A foreign key without an index on its referencing columns is validated
+// with hash joins off (sort and merge) only when the sort of integer keys
+// fits in maintenance_work_mem.
+func TestPlanValidatesBySortingWhenItFits(t *testing.T) {
+	const mib = 1 << 20
+	big := map[string]string{"a": "bigint", "b": "integer", "Cust Id": "smallint", "code": "text", "at": "timestamp with time zone"}
+	for _, c := range []struct {
+		rows int64
+		cols string
+		mem  int64
+		want bool
+	}{
+		{5862068, "(a)", 256 * mib, true},  // measured: 196,609 kB
+		{5862068, "(a)", 128 * mib, false}, // spills
+		{8388608, "(a)", 192 * mib, true},  // exactly 2^23 slots of 24 bytes
+		{8388609, "(a)", 256 * mib, false}, // one more row doubles the slots
+		{1000000, "(a, b)", 256 * mib, true},
+		{3000000, "(a, b)", 256 * mib, true},  // 96 MiB of slots + 137 MiB of tuples
+		{3500000, "(a, b)", 256 * mib, false}, // 96 + 160 MiB and the rest
+		{1000, `("Cust Id")`, 256 * mib, true},
+		{1000, "(code)", 256 * mib, false}, // width unknown
+		{1000, "(at)", 256 * mib, false},
+		{1000, "(missing)", 256 * mib, false},
+		{1000, "(a", 256 * mib, false},
+		{1000, "a", 256 * mib, false},
+		{1000, "(a b)", 256 * mib, false},
+		{0, "(a)", 256 * mib, false},
+		{1000, "(a)", 0, false},
+	} {
+		if got := sortsInMemory(c.rows, big, c.cols, c.mem); got != c.want {
+			t.Errorf("sortsInMemory(%d, %s, %d MiB) = %v, want %v", c.rows, c.cols, c.mem/mib, got, c.want)
+		}
+	}
+
+	in, _ := shopPlan()
+	in.validateFKs = true
+	in.kinds = map[string]byte{"public.customers": 'r', "public.events": 'r', "public.orders": 'r'}
+	in.data[1].rows = 5862068 // events
+	in.data[2].rows = 9000000 // orders: too many to sort in memory
+	in.colTypes = map[string]map[string]string{
+		"public.events": {"customer_id": "bigint"},
+		"public.orders": {"customer_id": "bigint"},
+	}
+	in.sortMem = 256 * mib
+	p := planRestore(in)
+	sqls := map[string]string{}
+	for tk, ts := range p.sql {
+		sqls[tk.name] = entrySQL(ts.sql)
+	}
+	for name, want := range map[string]string{
+		`schema entry "Name: ALTER TABLE ONLY public.events ADD CONSTRAINT ev_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`:  "BEGIN;\nSET LOCAL enable_hashjoin = off;\nALTER TABLE ONLY public.events VALIDATE CONSTRAINT \"ev_cust\";\nCOMMIT;\n",
+		`schema entry "Name: ALTER TABLE ONLY public.orders ADD CONSTRAINT ord_cust FOREIGN KEY (customer_id) REFERENCES public.customers(id);" (validate)`: "ALTER TABLE ONLY public.orders VALIDATE CONSTRAINT \"ord_cust\";\n",
+	} {
+		if got := sqls[name]; got != want {
+			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
+		}
+	}
+	in.sortMem = 128 * mib
+	p = planRestore(in)
+	for tk, ts := range p.sql {
+		if strings.Contains(ts.sql, "enable_hashjoin") {
+			t.Errorf("%s turns hash joins off although its sort would spill", tk.name)
+		}
+	}
+}

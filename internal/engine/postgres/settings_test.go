@@ -1,0 +1,62 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/snapdata/snapdata/internal/testsrv"
+)
+
+// The restore's sessions take maintenance_work_mem and the parallel
+// maintenance workers from the target: at least 256 MB of memory (a server
+// set higher keeps its own), its own limit of workers; and they turn
+// synchronous commits off.
+func TestRestoreSessionSettings(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		set     []string // ALTER DATABASE … SET
+		mem     int64
+		workers int
+		show    string // maintenance_work_mem in a session set up with it
+	}{
+		{name: "server default", mem: 256 << 20, workers: 2, show: "256MB"},
+		{name: "lower", set: []string{"maintenance_work_mem = '16MB'"}, mem: 256 << 20, workers: 2, show: "256MB"},
+		{name: "higher", set: []string{"maintenance_work_mem = '1GB'", "max_parallel_maintenance_workers = 5"}, mem: 1 << 30, workers: 5, show: "1GB"},
+		{name: "no parallel workers", set: []string{"max_parallel_maintenance_workers = 0"}, mem: 256 << 20, workers: 0, show: "256MB"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDB(t, pg, "settings")
+			for _, s := range c.set {
+				pg.Exec(t, "postgres", "ALTER DATABASE "+pgx.Identifier{d.Database()}.Sanitize()+" SET "+s)
+			}
+			conn, err := connect(ctx, d, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			ss, err := restoreSessionSettings(ctx, conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ss.maintenanceWorkMem != c.mem || ss.maxParallelMaintenanceWorkers != c.workers {
+				t.Fatalf("settings = %+v, want %d bytes and %d workers", ss, c.mem, c.workers)
+			}
+			if err := execSQL(ctx, conn, ss.sql()); err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range map[string]string{"maintenance_work_mem": c.show, "synchronous_commit": "off"} {
+				var got string
+				if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("%s = %s, want %s", name, got, want)
+				}
+			}
+		})
+	}
+}
