@@ -380,7 +380,7 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 	f.StringVar(&to, "to", "", "target database: a DSN or a config source name")
 	f.StringVar(&source, "source", "", "with latest: the source whose latest snapshot to use")
 	f.StringArrayVar(&tables, "table", nil, "restore only this table (repeatable)")
-	f.IntVarP(&jobs, "jobs", "j", 0, "parallel workers (default: number of cores)")
+	f.IntVarP(&jobs, "jobs", "j", 0, "database sessions that load tables and build indexes in parallel (default: number of cores); a PostgreSQL index build started while others sit idle gets their share as parallel workers")
 	f.BoolVar(&clean, "clean", false, "replace an existing, non-empty target")
 	f.BoolVar(&noOwner, "no-owner", false, "do not restore object owners")
 	f.BoolVar(&noPriv, "no-privileges", false, "do not restore grants")

@@ -12,7 +12,8 @@ package postgres
 // cores the difference is wall time.
 //
 // Only tables whose every column has a codec here are converted (integers,
-// numeric, float8, text and its kin, json, jsonb, bytea, uuid, bool, date,
+// numeric, float4, float8, text and its kin, json, jsonb, bytea, uuid, inet,
+// cidr, bool, date,
 // time, timestamp, timestamptz, interval, enums, domains over these and
 // arrays of these), and only when one of them is a date or time
 // (binaryCodecs); every other table is loaded as text, as before. The
@@ -65,6 +66,9 @@ const (
 	oidText        = 25
 	oidOID         = 26
 	oidJSON        = 114
+	oidCidr        = 650
+	oidInet        = 869
+	oidFloat4      = 700
 	oidFloat8      = 701
 	oidBpchar      = 1042
 	oidVarchar     = 1043
@@ -140,12 +144,18 @@ func typeCodec(ct colType, copyText bool) (fieldCodec, bool) {
 		return pick(appendText, appendTextEscaped), false
 	case oidJSONB:
 		return pick(appendJSONB, appendJSONBEscaped), false
+	case oidFloat4:
+		return appendFloat4, false
 	case oidFloat8:
 		return appendFloat8, false
 	case oidNumeric:
 		return appendNumeric, false
 	case oidUUID:
 		return appendUUID, false
+	case oidInet:
+		return appendInet(false), false
+	case oidCidr:
+		return appendInet(true), false
 	case oidDate:
 		return appendDate, true
 	case oidTime:

@@ -50,6 +50,14 @@ INSERT INTO edge VALUES
  (10, true, 5, 5, 5, 7, -2.5e-300, 12345678.9, -0.5, repeat('long ', 70000), 'g', 'h', 'i',
   '5', '5', decode(repeat('00ff', 100), 'hex'), NULL, '1900-02-28', '1900-03-01 00:00:00', '1582-10-10 00:00:00+00', NULL, NULL, NULL);
 INSERT INTO edge (n, by) SELECT 11, decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex') FROM generate_series(0, 255) i;
+ALTER TABLE edge ADD COLUMN f4 real;
+UPDATE edge SET f4 = (ARRAY['0', '-0', 'NaN', 'Infinity', '-Infinity', '3.4028235e38', '1e-45', '0.1',
+  '1.1754944e-38', '-2.5', '16777217', '1.0000001'])[n]::real;
+ALTER TABLE edge ADD COLUMN ip inet, ADD COLUMN net cidr;
+UPDATE edge SET ip = (ARRAY['192.168.1.5', '192.168.1.5/24', '10.0.0.0/8', '::1', '2001:db8::1/64', '::ffff:1.2.3.4',
+  '0.0.0.0/0', '::/0', 'fe80::1', '255.255.255.255', NULL])[n]::inet,
+  net = (ARRAY['10.0.0.0/8', '192.168.1.0/24', '2001:db8::/32', '0.0.0.0/0', '1.2.3.4/32', '::ffff:1.2.3.0/120',
+  '::/0', '10.1.2.3', '2001:db8:0:0:0:0:0:1/128', NULL, '172.16.0.0/12'])[n]::cidr;
 CREATE TABLE edge_copy (LIKE edge);
 CREATE TABLE arr (n int, ia int[], ta text[], tza timestamptz[], na numeric[], ma mood[], ba bool[], ua uuid[], da date[], iv interval);
 INSERT INTO arr VALUES
@@ -64,6 +72,9 @@ INSERT INTO arr VALUES
  (7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-178000000 years'),
  (8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2 days'),
  (9, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-2147483648 days -2562047788 hours');
+ALTER TABLE arr ADD COLUMN fa real[];
+ALTER TABLE arr ADD COLUMN ipa inet[];
+UPDATE arr SET fa = '{1.5,NaN,-Infinity,NULL,-0,7e-45}', ipa = '{1.2.3.4,::1/64,NULL,10.0.0.0/8}' WHERE n = 2;
 CREATE TABLE arr_copy (LIKE arr);
 `
 
@@ -94,8 +105,8 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ table, cols string }{
-		{"edge", "n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm"},
-		{"arr", "n ia ta tza na ma ba ua da iv"},
+		{"edge", "n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm f4 ip net"},
+		{"arr", "n ia ta tza na ma ba ua da iv fa ipa"},
 	} {
 		ti := &tableInfo{Name: "public." + tc.table}
 		for _, col := range strings.Fields(tc.cols) {
@@ -184,6 +195,9 @@ func TestBinaryRowsRefuse(t *testing.T) {
 	i8, _ := codecFor(colType{oid: oidInt8, typtype: 'b'})
 	num, _ := codecFor(colType{oid: oidNumeric, typtype: 'b'})
 	f8, _ := codecFor(colType{oid: oidFloat8, typtype: 'b'})
+	f4, _ := codecFor(colType{oid: oidFloat4, typtype: 'b'})
+	inet, _ := codecFor(colType{oid: oidInet, typtype: 'b'})
+	cidr, _ := codecFor(colType{oid: oidCidr, typtype: 'b'})
 	bl, _ := codecFor(colType{oid: oidBool, typtype: 'b'})
 	by, _ := codecFor(colType{oid: oidBytea, typtype: 'b'})
 	uu, _ := codecFor(colType{oid: oidUUID, typtype: 'b'})
@@ -220,6 +234,19 @@ func TestBinaryRowsRefuse(t *testing.T) {
 		{num, "--1"},
 		{f8, "0x1p-2"},
 		{f8, "1_000"},
+		{f8, "1e309"},  // past float8's range
+		{f4, "3.5e38"}, // past float4's range
+		{f4, "inf"},
+		{f4, "0x1p-2"},
+		{inet, "fe80::1%eth0"}, // a zone
+		{inet, "1.2.3.4/33"},
+		{inet, "256.1.1.1"},
+		{inet, "1.2.3"},    // an abbreviation the server reads but never prints
+		{inet, "01.2.3.4"}, // a leading zero
+		{inet, ""},
+		{cidr, "10.1.0.0/8"}, // bits past the mask
+		{cidr, "10.0.0.0"},   // no mask
+		{cidr, "::1/64"},
 		{bl, "true"},
 		{by, `\\000`}, // escape format
 		{by, `\\x0`},  // odd hex

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 )
 
@@ -134,25 +135,108 @@ func appendOID(dst, f []byte) ([]byte, error) {
 
 // appendFloat8 parses like float8in (both round correctly); NaN gets the
 // bits PostgreSQL's own NaN has.
+// appendFloat8 and appendFloat4 write float8's and float4's binary forms
+// (IEEE 754, big-endian). The text is what the server prints with
+// extra_float_digits 1: the shortest decimal that reads back exactly, and
+// strconv rounds it to the same value as the server's own input function
+// (strtod, strtof).
 func appendFloat8(dst, f []byte) ([]byte, error) {
+	v, err := parseFloat(f, 64)
+	if err != nil {
+		return nil, err
+	}
+	if v != v {
+		return binary.BigEndian.AppendUint64(dst, 0x7ff8000000000000), nil // the server's NaN
+	}
+	return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)), nil
+}
+
+func appendFloat4(dst, f []byte) ([]byte, error) {
+	v, err := parseFloat(f, 32)
+	if err != nil {
+		return nil, err
+	}
+	if v != v {
+		return binary.BigEndian.AppendUint32(dst, 0x7fc00000), nil // the server's NaN
+	}
+	return binary.BigEndian.AppendUint32(dst, math.Float32bits(float32(v))), nil
+}
+
+func parseFloat(f []byte, bits int) (float64, error) {
 	switch string(f) {
 	case "NaN":
-		return binary.BigEndian.AppendUint64(dst, 0x7ff8000000000000), nil
+		return math.NaN(), nil
 	case "Infinity":
-		return binary.BigEndian.AppendUint64(dst, math.Float64bits(math.Inf(1))), nil
+		return math.Inf(1), nil
 	case "-Infinity":
-		return binary.BigEndian.AppendUint64(dst, math.Float64bits(math.Inf(-1))), nil
+		return math.Inf(-1), nil
 	}
 	for _, c := range f { // digits, sign, point and exponent only
 		if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
-			return nil, fmt.Errorf("%q is not a float8", f)
+			return 0, fmt.Errorf("%q is not a float%d", f, bits/8)
 		}
 	}
-	v, err := strconv.ParseFloat(string(f), 64)
+	v, err := strconv.ParseFloat(string(f), bits)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a float8", f)
+		return 0, fmt.Errorf("%q is not a float%d", f, bits/8)
 	}
-	return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)), nil
+	return v, nil
+}
+
+// Address families of inet's binary form (PGSQL_AF_INET, PGSQL_AF_INET6).
+const (
+	inetFamily4 = 2
+	inetFamily6 = 3
+)
+
+// appendInet writes inet's or cidr's binary form: family, mask bits, a
+// cidr flag, the address length and the address. The text is what the
+// server prints: an address, "/bits" after it unless an inet's mask is
+// full (a cidr always has it). A cidr with bits set past its mask, which
+// the server would refuse, is refused here.
+func appendInet(cidr bool) fieldCodec {
+	return func(dst, f []byte) ([]byte, error) {
+		bad := func() ([]byte, error) {
+			if cidr {
+				return nil, fmt.Errorf("%q is not a cidr", f)
+			}
+			return nil, fmt.Errorf("%q is not an inet", f)
+		}
+		var addr netip.Addr
+		var bits int
+		if slash := bytes.IndexByte(f, '/'); slash >= 0 {
+			p, err := netip.ParsePrefix(string(f))
+			if err != nil {
+				return bad()
+			}
+			addr, bits = p.Addr(), p.Bits()
+			if cidr && p.Masked().Addr() != addr {
+				return bad()
+			}
+		} else {
+			if cidr {
+				return bad()
+			}
+			a, err := netip.ParseAddr(string(f))
+			if err != nil {
+				return bad()
+			}
+			addr, bits = a, a.BitLen()
+		}
+		if addr.Zone() != "" {
+			return bad()
+		}
+		flag := byte(0)
+		if cidr {
+			flag = 1
+		}
+		if addr.Is4() {
+			a := addr.As4()
+			return append(append(dst, inetFamily4, byte(bits), flag, 4), a[:]...), nil
+		}
+		a := addr.As16()
+		return append(append(dst, inetFamily6, byte(bits), flag, 16), a[:]...), nil
+	}
 }
 
 // Signs of numeric's binary form.
