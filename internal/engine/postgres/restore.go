@@ -429,14 +429,7 @@ func (e *Engine) runGraph(ctx context.Context, rels relations, snap engine.Snaps
 				}
 				prefix[w] = ts.prefix
 			}
-			// An index build may use parallel workers: as many as there
-			// are idle sessions now (up to the server's setting), so
-			// that the restore keeps about --jobs server processes busy.
-			// On a server whose cores the sessions already keep busy,
-			// parallel workers only add work: each sorts its share and
-			// the leader merges them (PostgreSQL 15, an index on 5.9
-			// million bigints: 2.5 CPU-s alone, 3.3-4.0 with 2 workers).
-			if n := min(lt.idle, ss.maxParallelMaintenanceWorkers); n != helpers[w] {
+			if n := ss.parallelWorkers(lt.idle, jobs); n >= 0 && n != helpers[w] {
 				if err := execSQL(ctx, conns[w], fmt.Sprintf("SET max_parallel_maintenance_workers = %d;\n", n)); err != nil {
 					return fmt.Errorf("restore %s (session settings): %w", lt.name, err)
 				}
@@ -491,6 +484,23 @@ func restoreSessionSettings(ctx context.Context, q queryer) (sessionSettings, er
 	}
 	ss.maintenanceWorkMem = max(kb<<10, minMaintenanceWorkMem)
 	return ss, nil
+}
+
+// parallelWorkers is max_parallel_maintenance_workers for a task started
+// while idle of the restore's jobs sessions had nothing to do, or -1 to
+// leave the server's setting. An index build may use parallel workers: as
+// many as there are idle sessions (up to the server's setting), so that
+// the restore keeps about jobs server processes busy. On a server whose
+// cores the sessions already keep busy, parallel workers only add work:
+// each sorts its share and the leader merges them (PostgreSQL 15, an index
+// on 5.9 million bigints: 2.5 CPU-s alone, 3.3-4.0 with 2 workers, in
+// about the same time). A restore on one session leaves the server's
+// setting, as pg_restore does: nothing of its own competes with them.
+func (ss sessionSettings) parallelWorkers(idle, jobs int) int {
+	if jobs <= 1 {
+		return -1
+	}
+	return max(0, min(idle, ss.maxParallelMaintenanceWorkers))
 }
 
 // sql sets up a restore session:

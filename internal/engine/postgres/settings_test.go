@@ -60,3 +60,20 @@ func TestRestoreSessionSettings(t *testing.T) {
 		})
 	}
 }
+
+// An index build gets as many parallel workers as sessions sat idle, up to
+// the server's limit; a restore on one session leaves the server's setting.
+func TestParallelWorkersFollowIdleSessions(t *testing.T) {
+	for _, c := range []struct{ idle, jobs, max, want int }{
+		{idle: 0, jobs: 2, max: 2, want: 0},
+		{idle: 1, jobs: 2, max: 2, want: 1},
+		{idle: 3, jobs: 4, max: 2, want: 2},
+		{idle: 3, jobs: 4, max: 0, want: 0},
+		{idle: 0, jobs: 1, max: 2, want: -1},
+	} {
+		ss := sessionSettings{maxParallelMaintenanceWorkers: c.max}
+		if got := ss.parallelWorkers(c.idle, c.jobs); got != c.want {
+			t.Errorf("parallelWorkers(idle %d, jobs %d, max %d) = %d, want %d", c.idle, c.jobs, c.max, got, c.want)
+		}
+	}
+}
