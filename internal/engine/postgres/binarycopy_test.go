@@ -236,6 +236,8 @@ func TestBinaryRowsRefuse(t *testing.T) {
 		{f8, "1_000"},
 		{f8, "1e309"},  // past float8's range
 		{f4, "3.5e38"}, // past float4's range
+		{f4, "1e-46"},  // rounds to zero: the server refuses it
+		{f8, "1e-400"},
 		{f4, "inf"},
 		{f4, "0x1p-2"},
 		{inet, "fe80::1%eth0"}, // a zone

@@ -133,8 +133,6 @@ func appendOID(dst, f []byte) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(dst, uint32(v)), nil
 }
 
-// appendFloat8 parses like float8in (both round correctly); NaN gets the
-// bits PostgreSQL's own NaN has.
 // appendFloat8 and appendFloat4 write float8's and float4's binary forms
 // (IEEE 754, big-endian). The text is what the server prints with
 // extra_float_digits 1: the shortest decimal that reads back exactly, and
@@ -179,6 +177,18 @@ func parseFloat(f []byte, bits int) (float64, error) {
 	v, err := strconv.ParseFloat(string(f), bits)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a float%d", f, bits/8)
+	}
+	if v == 0 {
+		// strconv rounds a value too small for the type to zero; the
+		// server refuses it.
+		for _, c := range f {
+			if c == 'e' || c == 'E' {
+				break
+			}
+			if c >= '1' && c <= '9' {
+				return 0, fmt.Errorf("%q is out of float%d's range", f, bits/8)
+			}
+		}
 	}
 	return v, nil
 }

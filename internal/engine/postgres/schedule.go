@@ -303,7 +303,6 @@ func runTasks(ctx context.Context, workers int, tasks []*task, setup func(ctx co
 	return nil
 }
 
-// fail records the first error and wakes every worker. Callers hold mu.
 // newScheduler holds prepared tasks, the ones without dependencies ready.
 func newScheduler(tasks []*task) *scheduler {
 	s := &scheduler{left: len(tasks), held: map[string]*[9]int{}, groups: map[string]int{}}
@@ -317,6 +316,7 @@ func newScheduler(tasks []*task) *scheduler {
 	return s
 }
 
+// fail records the first error and wakes every worker. Callers hold mu.
 func (s *scheduler) fail(err error) {
 	if err == nil {
 		err = context.Canceled
