@@ -14,7 +14,7 @@ package postgres
 // Only tables whose every column has a codec here are converted (integers,
 // numeric, float4, float8, text and its kin, json, jsonb, bytea, uuid, inet,
 // cidr, bool, date,
-// time, timestamp, timestamptz, interval, enums, domains over these and
+// time, timetz, timestamp, timestamptz, interval, enums, domains over these and
 // arrays of these), and only when one of them is a date or time
 // (binaryCodecs); every other table is loaded as text, as before. The
 // snapshot's text comes from sessions with DateStyle ISO, TimeZone UTC,
@@ -77,6 +77,7 @@ const (
 	oidTimestamp   = 1114
 	oidTimestamptz = 1184
 	oidInterval    = 1186
+	oidTimeTZ      = 1266
 	oidNumeric     = 1700
 	oidUUID        = 2950
 	oidJSONB       = 3802
@@ -166,6 +167,8 @@ func typeCodec(ct colType, copyText bool) (fieldCodec, bool) {
 		return appendTimestamp(true), true
 	case oidInterval:
 		return appendInterval, true
+	case oidTimeTZ:
+		return appendTimeTZ, true
 	}
 	return nil, false
 }

@@ -53,6 +53,9 @@ INSERT INTO edge (n, by) SELECT 11, decode(string_agg(lpad(to_hex(i), 2, '0'), '
 ALTER TABLE edge ADD COLUMN f4 real;
 UPDATE edge SET f4 = (ARRAY['0', '-0', 'NaN', 'Infinity', '-Infinity', '3.4028235e38', '1e-45', '0.1',
   '1.1754944e-38', '-2.5', '16777217', '1.0000001'])[n]::real;
+ALTER TABLE edge ADD COLUMN ttz timetz;
+UPDATE edge SET ttz = (ARRAY['00:00:00+00', '12:34:56.5+05:30', '23:59:59.999999-14:59', '24:00:00+00', '01:02:03-08',
+  '12:00:00+15:59:59', '12:00:00-15:59:59', '00:00:00.000001+00:00:01', '10:00:00-00:30', NULL, '06:07:08.09+01'])[n]::timetz;
 ALTER TABLE edge ADD COLUMN ip inet, ADD COLUMN net cidr;
 UPDATE edge SET ip = (ARRAY['192.168.1.5', '192.168.1.5/24', '10.0.0.0/8', '::1', '2001:db8::1/64', '::ffff:1.2.3.4',
   '0.0.0.0/0', '::/0', 'fe80::1', '255.255.255.255', NULL])[n]::inet,
@@ -105,7 +108,7 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ table, cols string }{
-		{"edge", "n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm f4 ip net"},
+		{"edge", "n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm f4 ttz ip net"},
 		{"arr", "n ia ta tza na ma ba ua da iv fa ipa"},
 	} {
 		ti := &tableInfo{Name: "public." + tc.table}
@@ -198,6 +201,7 @@ func TestBinaryRowsRefuse(t *testing.T) {
 	f4, _ := codecFor(colType{oid: oidFloat4, typtype: 'b'})
 	inet, _ := codecFor(colType{oid: oidInet, typtype: 'b'})
 	cidr, _ := codecFor(colType{oid: oidCidr, typtype: 'b'})
+	ttz, _ := codecFor(colType{oid: oidTimeTZ, typtype: 'b'})
 	bl, _ := codecFor(colType{oid: oidBool, typtype: 'b'})
 	by, _ := codecFor(colType{oid: oidBytea, typtype: 'b'})
 	uu, _ := codecFor(colType{oid: oidUUID, typtype: 'b'})
@@ -249,6 +253,12 @@ func TestBinaryRowsRefuse(t *testing.T) {
 		{cidr, "10.1.0.0/8"}, // bits past the mask
 		{cidr, "10.0.0.0"},   // no mask
 		{cidr, "::1/64"},
+		{ttz, "12:00:00"},        // no offset
+		{ttz, "12:00:00+16"},     // past the largest offset
+		{ttz, "12:00:00+05:60"},  // no such minute
+		{ttz, "24:00:01+00"},     // past midnight
+		{ttz, "12:00:00 +00"},    // a space
+		{ttz, "12:00:00+05:30x"}, // text after the offset
 		{bl, "true"},
 		{by, `\\000`}, // escape format
 		{by, `\\x0`},  // odd hex

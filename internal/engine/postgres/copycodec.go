@@ -527,29 +527,8 @@ func appendTimestamp(withZone bool) fieldCodec {
 		}
 		var offset int64 // seconds east of UTC
 		if withZone {
-			if len(rest) < 3 || (rest[0] != '+' && rest[0] != '-') {
+			if offset, rest, ok = parseOffset(rest); !ok {
 				return bad()
-			}
-			west := rest[0] == '-'
-			oh, ok := number(rest[1:], 2)
-			if !ok {
-				return bad()
-			}
-			offset = oh * 3600
-			rest = rest[3:]
-			for unit := int64(60); len(rest) > 0 && unit >= 1; unit /= 60 {
-				if len(rest) < 3 || rest[0] != ':' {
-					return bad()
-				}
-				v, ok := number(rest[1:], 2)
-				if !ok || v > 59 {
-					return bad()
-				}
-				offset += v * unit
-				rest = rest[3:]
-			}
-			if west {
-				offset = -offset
 			}
 		}
 		if len(rest) != 0 {
@@ -561,6 +540,57 @@ func appendTimestamp(withZone bool) fieldCodec {
 		}
 		return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
 	}
+}
+
+// parseOffset reads a UTC offset as the server prints it, "+HH", then
+// ":MM" and ":SS" when they are not zero, and returns it in seconds east
+// of UTC with the text after it.
+func parseOffset(f []byte) (int64, []byte, bool) {
+	if len(f) < 3 || (f[0] != '+' && f[0] != '-') {
+		return 0, nil, false
+	}
+	west := f[0] == '-'
+	oh, ok := number(f[1:], 2)
+	if !ok {
+		return 0, nil, false
+	}
+	offset := oh * 3600
+	rest := f[3:]
+	for unit := int64(60); len(rest) > 0 && rest[0] == ':' && unit >= 1; unit /= 60 {
+		if len(rest) < 3 {
+			return 0, nil, false
+		}
+		v, ok := number(rest[1:], 2)
+		if !ok || v > 59 {
+			return 0, nil, false
+		}
+		offset += v * unit
+		rest = rest[3:]
+	}
+	if west {
+		offset = -offset
+	}
+	return offset, rest, true
+}
+
+// tzDispLimit is the server's TZDISP_LIMIT: a time zone offset is less
+// than 16 hours either way.
+const tzDispLimit = 16 * 3600
+
+// appendTimeTZ writes timetz's binary form: microseconds since midnight and
+// the zone in seconds west of UTC. The text is "HH:MM:SS[.ffffff]" and an
+// offset ("+05:30").
+func appendTimeTZ(dst, f []byte) ([]byte, error) {
+	h, us, rest, ok := clock(f)
+	if !ok || len(f) < 3 || f[2] != ':' || h*3600*1000000+us > usPerDay {
+		return nil, fmt.Errorf("%q is not a time with time zone", f)
+	}
+	offset, rest, ok := parseOffset(rest)
+	if !ok || len(rest) != 0 || offset <= -tzDispLimit || offset >= tzDispLimit {
+		return nil, fmt.Errorf("%q is not a time with time zone", f)
+	}
+	dst = binary.BigEndian.AppendUint64(dst, uint64(h*3600*1000000+us))
+	return binary.BigEndian.AppendUint32(dst, uint32(int32(-offset))), nil
 }
 
 // commonTimestamp reads the usual timestamp quickly: a four-digit year of
