@@ -709,6 +709,32 @@ func TestSingleTransactionFallback(t *testing.T) {
 	restoreAndCompare(t, e, my, mem, res, src, "fallback_restored", engine.RestoreOptions{})
 }
 
+// waitNoConnections waits until the server has let go of every session of
+// user: it ends a session a moment after the client has closed it, and a
+// user limited to a few connections would be refused meanwhile.
+func waitNoConnections(t *testing.T, my *testsrv.My, user string) {
+	t.Helper()
+	db, err := sql.Open("mysql", my.DriverDSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?", user).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions of %s still open 10 s after the checksums returned", n, user)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Checksums open no more connections than there are tables: a user
 // limited to 3 connections gets the checksums of a 2-table database with
 // --jobs 8, aligned (FLUSH TABLES WITH READ LOCK) and private alike.
@@ -737,6 +763,7 @@ func TestChecksumsOpenAConnectionPerTableAtMost(t *testing.T) {
 			got[i].Bytes = 0
 		}
 		compareTables(t, got, want)
+		waitNoConnections(t, my, user)
 	}
 }
 
