@@ -92,6 +92,9 @@ type colType struct {
 	baseType byte
 	elemOID  uint32 // of an array type (typcategory 'A'): its element type
 	elemType byte
+	// of an array of a domain: the domain's base type
+	elemBaseOID  uint32
+	elemBaseType byte
 }
 
 // codecFor returns the codec of a column type for a field of COPY text, and
@@ -120,8 +123,8 @@ func typeCodec(ct colType, copyText bool) (fieldCodec, bool) {
 	if kind != 'b' {
 		return nil, false
 	}
-	if ct.elemOID != 0 && ct.typtype == 'b' { // an array of a base type or an enum
-		elem, datetime := typeCodec(colType{oid: ct.elemOID, typtype: ct.elemType}, false)
+	if ct.elemOID != 0 && ct.typtype == 'b' { // an array of a base type, an enum or a domain
+		elem, datetime := typeCodec(colType{oid: ct.elemOID, typtype: ct.elemType, baseOID: ct.elemBaseOID, baseType: ct.elemBaseType}, false)
 		if elem == nil {
 			return nil, false
 		}
@@ -230,12 +233,14 @@ func binaryCodecs(t *tableInfo, types map[string]colType) []fieldCodec {
 // by qualified table name (as tableInfo.Name) and column name.
 func targetColumnTypes(ctx context.Context, q queryer) (map[string]map[string]colType, error) {
 	rows, err := q.Query(ctx, `SELECT n.nspname, c.relname, a.attname, t.oid, t.typtype::text,
-  coalesce(b.oid, 0), coalesce(b.typtype::text, ''), coalesce(e.oid, 0), coalesce(e.typtype::text, '')
+  coalesce(b.oid, 0), coalesce(b.typtype::text, ''), coalesce(e.oid, 0), coalesce(e.typtype::text, ''),
+  coalesce(eb.oid, 0), coalesce(eb.typtype::text, '')
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type b ON b.oid = t.typbasetype AND t.typtype = 'd'
 LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' AND t.typlen = -1
+LEFT JOIN pg_type eb ON eb.oid = e.typbasetype AND e.typtype = 'd'
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`)
@@ -245,9 +250,10 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 	defer rows.Close()
 	out := map[string]map[string]colType{}
 	for rows.Next() {
-		var schema, table, col, typtype, baseType, elemType string
+		var schema, table, col, typtype, baseType, elemType, elemBaseType string
 		var ct colType
-		if err := rows.Scan(&schema, &table, &col, &ct.oid, &typtype, &ct.baseOID, &baseType, &ct.elemOID, &elemType); err != nil {
+		if err := rows.Scan(&schema, &table, &col, &ct.oid, &typtype, &ct.baseOID, &baseType, &ct.elemOID, &elemType,
+			&ct.elemBaseOID, &elemBaseType); err != nil {
 			return nil, fmt.Errorf("read the restored tables' column types: %w", err)
 		}
 		if typtype != "" {
@@ -258,6 +264,9 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 		}
 		if elemType != "" {
 			ct.elemType = elemType[0]
+		}
+		if elemBaseType != "" {
+			ct.elemBaseType = elemBaseType[0]
 		}
 		key := qualified(schema, table)
 		if out[key] == nil {

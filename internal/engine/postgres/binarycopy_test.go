@@ -76,7 +76,8 @@ INSERT INTO arr VALUES
  (8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2 days'),
  (9, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-2147483648 days -2562047788 hours');
 ALTER TABLE arr ADD COLUMN fa real[];
-ALTER TABLE arr ADD COLUMN ipa inet[];
+ALTER TABLE arr ADD COLUMN ipa inet[], ADD COLUMN sa stamp[];
+UPDATE arr SET sa = '{"2024-06-01 12:00:00.5+05:30",NULL,infinity}' WHERE n = 3;
 UPDATE arr SET fa = '{1.5,NaN,-Infinity,NULL,-0,7e-45}', ipa = '{1.2.3.4,::1/64,NULL,10.0.0.0/8}' WHERE n = 2;
 CREATE TABLE arr_copy (LIKE arr);
 `
@@ -109,7 +110,7 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 	}
 	for _, tc := range []struct{ table, cols string }{
 		{"edge", "n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm f4 ttz ip net"},
-		{"arr", "n ia ta tza na ma ba ua da iv fa ipa"},
+		{"arr", "n ia ta tza na ma ba ua da iv fa ipa sa"},
 	} {
 		ti := &tableInfo{Name: "public." + tc.table}
 		for _, col := range strings.Fields(tc.cols) {
