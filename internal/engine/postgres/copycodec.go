@@ -8,10 +8,12 @@ package postgres
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -351,36 +353,41 @@ func appendNumeric(dst, f []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// appendUUID writes a uuid's 16 bytes from its five groups of hex digits
+// ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").
 func appendUUID(dst, f []byte) ([]byte, error) {
 	if len(f) != 36 || f[8] != '-' || f[13] != '-' || f[18] != '-' || f[23] != '-' {
 		return nil, fmt.Errorf("%q is not a uuid", f)
 	}
-	for i := 0; i < 36; {
-		if f[i] == '-' {
-			i++
-			continue
-		}
-		if !isHex(f[i]) || !isHex(f[i+1]) {
+	for _, g := range [...][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}} {
+		var ok bool
+		if dst, ok = appendHex(dst, f[g[0]:g[1]]); !ok {
 			return nil, fmt.Errorf("%q is not a uuid", f)
 		}
-		dst = append(dst, byte(hexVal(f[i])<<4|hexVal(f[i+1])))
-		i += 2
 	}
 	return dst, nil
 }
 
 // appendBytea decodes bytea's hex output (\x…).
 func appendBytea(dst, f []byte) ([]byte, error) {
-	if len(f) < 2 || f[0] != '\\' || f[1] != 'x' || len(f)%2 != 0 {
+	if len(f) < 2 || f[0] != '\\' || f[1] != 'x' {
 		return nil, errors.New("bytea is not in hex format")
 	}
-	for i := 2; i < len(f); i += 2 {
-		if !isHex(f[i]) || !isHex(f[i+1]) {
-			return nil, errors.New("bytea is not in hex format")
-		}
-		dst = append(dst, byte(hexVal(f[i])<<4|hexVal(f[i+1])))
+	dst, ok := appendHex(dst, f[2:])
+	if !ok {
+		return nil, errors.New("bytea is not in hex format")
 	}
 	return dst, nil
+}
+
+// appendHex appends the bytes of an even number of hex digits.
+func appendHex(dst, digits []byte) ([]byte, bool) {
+	n := len(dst)
+	dst = slices.Grow(dst, len(digits)/2)[:n+len(digits)/2]
+	if _, err := hex.Decode(dst[n:], digits); err != nil {
+		return nil, false
+	}
+	return dst, true
 }
 
 // Limits of PostgreSQL's dates and timestamps, in days and microseconds
@@ -581,15 +588,15 @@ const tzDispLimit = 16 * 3600
 // the zone in seconds west of UTC. The text is "HH:MM:SS[.ffffff]" and an
 // offset ("+05:30").
 func appendTimeTZ(dst, f []byte) ([]byte, error) {
-	h, us, rest, ok := clock(f)
-	if !ok || len(f) < 3 || f[2] != ':' || h*3600*1000000+us > usPerDay {
+	us, rest, ok := timeOfDay(f)
+	if !ok {
 		return nil, fmt.Errorf("%q is not a time with time zone", f)
 	}
 	offset, rest, ok := parseOffset(rest)
 	if !ok || len(rest) != 0 || offset <= -tzDispLimit || offset >= tzDispLimit {
 		return nil, fmt.Errorf("%q is not a time with time zone", f)
 	}
-	dst = binary.BigEndian.AppendUint64(dst, uint64(h*3600*1000000+us))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(us))
 	return binary.BigEndian.AppendUint32(dst, uint32(int32(-offset))), nil
 }
 
@@ -677,15 +684,24 @@ func clock(f []byte) (h, us int64, rest []byte, ok bool) {
 	return h, us, rest, true
 }
 
-// appendTime writes time's binary form, microseconds since midnight, from
-// "HH:MM:SS" with up to six digits of fraction (24:00:00 is the end of the
-// day, which time allows).
-func appendTime(dst, f []byte) ([]byte, error) {
+// timeOfDay reads the time of day that time and timetz print, "HH:MM:SS"
+// with up to six digits of fraction (24:00:00 is the end of the day, which
+// both allow), in microseconds since midnight, and what follows it.
+func timeOfDay(f []byte) (int64, []byte, bool) {
 	h, us, rest, ok := clock(f)
-	if !ok || len(rest) != 0 || len(f) < 3 || f[2] != ':' || h*3600*1000000+us > usPerDay {
+	if !ok || len(f) < 3 || f[2] != ':' || h*3600*1000000+us > usPerDay {
+		return 0, nil, false
+	}
+	return h*3600*1000000 + us, rest, true
+}
+
+// appendTime writes time's binary form, microseconds since midnight.
+func appendTime(dst, f []byte) ([]byte, error) {
+	us, rest, ok := timeOfDay(f)
+	if !ok || len(rest) != 0 {
 		return nil, fmt.Errorf("%q is not a time", f)
 	}
-	return binary.BigEndian.AppendUint64(dst, uint64(h*3600*1000000+us)), nil
+	return binary.BigEndian.AppendUint64(dst, uint64(us)), nil
 }
 
 // maxArrayDims is PostgreSQL's MAXDIM.

@@ -2,10 +2,14 @@ package postgres
 
 import (
 	"context"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
@@ -74,6 +78,46 @@ func TestParallelWorkersFollowIdleSessions(t *testing.T) {
 		ss := sessionSettings{maxParallelMaintenanceWorkers: c.max}
 		if got := ss.parallelWorkers(c.idle, c.jobs); got != c.want {
 			t.Errorf("parallelWorkers(idle %d, jobs %d, max %d) = %d, want %d", c.idle, c.jobs, c.max, got, c.want)
+		}
+	}
+}
+
+// A whole restore sets its sessions up as restoreSessionSettings says and
+// gives each post-data task its parallel workers: the target database logs
+// every statement, and its maintenance_work_mem (777 MB) marks the lines.
+func TestRestoreSessionsUseTheirSettings(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	e := New()
+	mem, _ := backupMem(t, e, loadRich(t, pg), 2)
+	for _, jobs := range []int{2, 1} {
+		d := newDB(t, pg, "settings_restore")
+		name := pgx.Identifier{d.Database()}.Sanitize()
+		pg.Exec(t, "postgres", "ALTER DATABASE "+name+" SET log_statement = 'all'",
+			"ALTER DATABASE "+name+" SET maintenance_work_mem = '777MB'")
+		before, err := os.ReadFile(pg.LogPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		restoreTo(t, e, mem, d, engine.RestoreOptions{Jobs: jobs})
+		all, err := os.ReadFile(pg.LogPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := string(all[len(before):])
+		if n := strings.Count(log, "SET maintenance_work_mem = '795648kB'"); n != jobs {
+			t.Errorf("jobs %d: %d sessions set the server's maintenance_work_mem, want %d", jobs, n, jobs)
+		}
+		sets := regexp.MustCompile(`SET max_parallel_maintenance_workers = (\d+)`).FindAllStringSubmatch(log, -1)
+		switch {
+		case jobs == 1 && len(sets) > 0:
+			t.Errorf("jobs 1: parallel workers set %d times, want the server's setting left alone", len(sets))
+		case jobs == 2 && len(sets) == 0:
+			t.Errorf("jobs 2: parallel workers never set")
+		}
+		for _, m := range sets {
+			if m[1] != "0" && m[1] != "1" {
+				t.Errorf("jobs %d: %s, but at most one other session can be idle", jobs, m[0])
+			}
 		}
 	}
 }
