@@ -3,6 +3,7 @@ package testsrv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,7 +32,19 @@ type PGOptions struct {
 	// clients may use sslmode=require (the certificate is not trusted,
 	// so not verify-ca).
 	TLS bool
+	// Major picks the server's major version (e.g. 12 or 17); 0 means the
+	// newest installed. A major that Debian's packages do not provide here
+	// comes from the binary cache, where scripts/install-deps puts the
+	// server programs of the majors that the version tests use
+	// (OtherPostgresMajors).
+	Major int
 }
+
+// OtherPostgresMajors are the PostgreSQL majors besides Debian's that
+// scripts/install-deps fetches into the binary cache (the server programs
+// only: initdb and postgres; the client programs, pg_dump and psql, are
+// Debian's). Keep the two lists in step.
+var OtherPostgresMajors = []int{12, 13, 14, 16, 17}
 
 // PG is a running PostgreSQL server.
 type PG struct {
@@ -41,12 +55,17 @@ type PG struct {
 	Dir      string // temporary directory with data/, the socket and the log
 
 	binDir string
+	major  int
 	stop   func()
 }
 
-// BinDir is the directory holding the server's programs (pg_dump, psql, ...),
-// matching the running server's version.
+// BinDir is the directory holding the client programs (pg_dump, psql, ...):
+// those of the server's own version for Debian's server, else the newest
+// installed (whose pg_dump dumps only servers up to its own major).
 func (p *PG) BinDir() string { return p.binDir }
+
+// Major is the server's major version.
+func (p *PG) Major() int { return p.major }
 
 // SocketDir is the directory of the server's unix socket.
 func (p *PG) SocketDir() string { return filepath.Join(p.Dir, "sock") }
@@ -148,6 +167,97 @@ func PostgresBinDir() (string, error) {
 	return filepath.Dir(p), nil
 }
 
+// postgresMajorBinDir finds the server programs of one major version:
+// Debian's /usr/lib/postgresql/N/bin, else N/bin under the binary cache's
+// postgresql directory (scripts/install-deps).
+func postgresMajorBinDir(major int) (string, error) {
+	dirs := []string{fmt.Sprintf("/usr/lib/postgresql/%d/bin", major)}
+	if c := BinCache(); c != "" {
+		dirs = append(dirs, filepath.Join(c, "postgresql", strconv.Itoa(major), "bin"))
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d, nil
+		}
+	}
+	return "", &MissingError{What: fmt.Sprintf("PostgreSQL %d (postgres, in %s)", major, strings.Join(dirs, " or ")),
+		Hint: "scripts/install-deps fetches the majors of the version tests into the binary cache"}
+}
+
+// serverMajor reads the major version that a directory's postgres reports.
+func serverMajor(ctx context.Context, binDir string) (int, error) {
+	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "postgres"), "--version").Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s/postgres --version: %w", binDir, err)
+	}
+	// "postgres (PostgreSQL) 17.10"
+	f := strings.Fields(string(out))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("%s/postgres --version printed %q", binDir, out)
+	}
+	v := f[len(f)-1]
+	if i := strings.IndexByte(v, '.'); i > 0 {
+		v = v[:i]
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s/postgres --version printed %q", binDir, out)
+	}
+	return n, nil
+}
+
+// linkTree recreates the tree src at dst (which must not exist) with hard
+// links to src's files (copies where the file system refuses links) and the
+// same symlinks; directories are readable by everyone.
+func linkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.Mkdir(to, 0o755)
+		case d.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		default:
+			if err := os.Link(path, to); err == nil {
+				return nil
+			}
+			return copyFile(path, to)
+		}
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
 func pgVersion(binDir string) int {
 	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return n
@@ -175,9 +285,22 @@ func pgCredential() (*syscall.Credential, error) {
 }
 
 func startPostgres(opts PGOptions) (pg *PG, err error) {
-	binDir, err := PostgresBinDir()
+	clientDir, err := PostgresBinDir()
 	if err != nil {
 		return nil, err
+	}
+	binDir := clientDir
+	if opts.Major != 0 {
+		if binDir, err = postgresMajorBinDir(opts.Major); err != nil {
+			return nil, err
+		}
+	}
+	major, err := serverMajor(context.Background(), binDir)
+	if err != nil {
+		return nil, fmt.Errorf("start PostgreSQL: %w", err)
+	}
+	if opts.Major != 0 && major != opts.Major {
+		return nil, fmt.Errorf("start PostgreSQL %d: %s/postgres is PostgreSQL %d", opts.Major, binDir, major)
 	}
 	cred, err := pgCredential()
 	if err != nil {
@@ -192,7 +315,16 @@ func startPostgres(opts PGOptions) (pg *PG, err error) {
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	p := &PG{Host: "127.0.0.1", User: "snapdata", Password: randomHex(16), Dir: dir, binDir: binDir}
+	if cred != nil && opts.Major != 0 && !strings.HasPrefix(binDir, "/usr/") {
+		// The binary cache may sit in root's home, which the server's
+		// user cannot enter: give the server its own hard-linked tree.
+		tree := filepath.Join(dir, "install")
+		if err := linkTree(filepath.Dir(binDir), tree); err != nil {
+			return nil, fmt.Errorf("start PostgreSQL %d: %w", opts.Major, err)
+		}
+		binDir = filepath.Join(tree, "bin")
+	}
+	p := &PG{Host: "127.0.0.1", User: "snapdata", Password: randomHex(16), Dir: dir, binDir: clientDir, major: major}
 	for _, d := range []string{p.DataDir(), p.SocketDir()} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			return nil, fmt.Errorf("start PostgreSQL: %w", err)

@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/engine/enginetest"
+	"github.com/snapdata/snapdata/internal/testsrv"
+)
+
+// TestOtherServerVersions runs the engine against every PostgreSQL major
+// from 12 to 17 besides Debian's 15 (server programs that scripts/install-deps
+// fetches; the client programs, pg_dump and psql, stay Debian's 15):
+//
+//   - 12, 13 and 14, which pg_dump 15 can dump: the Chinook and rich
+//     databases back up (in key order, and in physical order, which 12 and 13
+//     cannot do and fall back from), restore into the same server with the
+//     same checksums and schema, and restore into the 15 server (an upgrade
+//     by backup and restore) with the same checksums;
+//   - 16 and 17: a backup is refused with the client package to install, and
+//     snapshots taken on 15 restore into them (in COPY binary where they did
+//     on 15) with the same checksums, sequences that continue where they
+//     were, and an `export --format sql` of them loads with psql.
+//
+// Every step also reads the server's catalog, settings and change marker on
+// that version (fingerprint, the list of databases, the restore's session
+// settings and column types, the checksums).
+func TestOtherServerVersions(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skipf("the other PostgreSQL majors are fetched for linux/amd64 only (this is %s/%s)", runtime.GOOS, runtime.GOARCH)
+	}
+	base := testsrv.Postgres(t)
+	e := New()
+	ctx := context.Background()
+	dumpMajor := base.Major() // Debian's pg_dump: the newest installed
+
+	// Snapshots taken on Debian's server, for the newer ones.
+	e.SplitThreshold = 1
+	richMem, richRes := backupMem(t, e, loadRich(t, base), 2)
+	e.SplitThreshold = 0
+	chinookMem, chinookRes := backupMem(t, e, loadChinook(t, base), 2)
+
+	for _, major := range testsrv.OtherPostgresMajors {
+		t.Run(fmt.Sprint(major), func(t *testing.T) {
+			pg := testsrv.NewPostgres(t, testsrv.PGOptions{Major: major})
+			if got := query[string](t, mustDSN(t, pg.DSN("postgres")), "SHOW server_version_num"); !strings.HasPrefix(got, fmt.Sprint(major)) {
+				t.Fatalf("server_version_num %s, want PostgreSQL %d", got, major)
+			}
+			if fp, err := e.Fingerprint(ctx, mustDSN(t, pg.DSN("postgres"))); err != nil || fp == "" {
+				t.Errorf("fingerprint on PostgreSQL %d: %q, %v", major, fp, err)
+			}
+
+			if major <= dumpMajor {
+				chinook := loadChinook(t, pg)
+				rich := loadRich(t, pg)
+				dbs, err := e.Databases(ctx, mustDSN(t, pg.DSN("postgres")))
+				if err != nil || !contains(dbs, chinook.Database()) || !contains(dbs, rich.Database()) {
+					t.Errorf("databases on PostgreSQL %d: %v, %v (want %s and %s)", major, dbs, err, chinook.Database(), rich.Database())
+				}
+				e.SplitThreshold = 0
+				mem, res := backupMem(t, e, chinook, 2)
+				dst := mustDSN(t, pg.DSN("chinook_restored"))
+				restoreTo(t, e, mem, dst, engine.RestoreOptions{Jobs: 2})
+				compareChecksums(t, e, res.Tables, dst)
+				sameSchema(t, pg, chinook, dst)
+				up := mustDSN(t, base.DSN(fmt.Sprintf("chinook_from_%d", major)))
+				restoreTo(t, e, mem, up, engine.RestoreOptions{Jobs: 2})
+				compareChecksums(t, e, res.Tables, up)
+
+				e.SplitThreshold = 1
+				mem, res = backupMem(t, e, rich, 3)
+				dst = mustDSN(t, pg.DSN("rich_restored"))
+				restoreTo(t, e, mem, dst, engine.RestoreOptions{Jobs: 2})
+				compareChecksums(t, e, res.Tables, dst)
+				sameSchema(t, pg, rich, dst)
+				up = mustDSN(t, base.DSN(fmt.Sprintf("rich_from_%d", major)))
+				restoreTo(t, e, mem, up, engine.RestoreOptions{Jobs: 2})
+				compareChecksums(t, e, res.Tables, up)
+
+				// Physical order: TID ranges from 14 on, key order before.
+				logs := &logLines{}
+				pmem := enginetest.NewMemory()
+				pres, err := e.Backup(ctx, rich, engine.BackupOptions{Jobs: 2, RowOrder: engine.RowOrderPhysical, Logger: slog.New(logs)}, pmem)
+				if err != nil {
+					t.Fatalf("backup in physical order on PostgreSQL %d: %v", major, err)
+				}
+				pmem.Finish(pres, "postgres")
+				warned := len(logs.grep("row order physical needs PostgreSQL 14")) > 0
+				if warned != (major < 14) {
+					t.Errorf("PostgreSQL %d: warned of key order: %v, want %v", major, warned, major < 14)
+				}
+				dst = mustDSN(t, pg.DSN("rich_physical"))
+				restoreTo(t, e, pmem, dst, engine.RestoreOptions{Jobs: 2})
+				compareChecksums(t, e, res.Tables, dst)
+				e.SplitThreshold = 0
+				return
+			}
+
+			// pg_dump 15 cannot dump a newer server.
+			src := newDB(t, pg, "newer")
+			exec1(t, src, "CREATE TABLE t (x int PRIMARY KEY)")
+			_, err := e.Backup(ctx, src, engine.BackupOptions{Logger: testLogger(t)}, enginetest.NewMemory())
+			want := fmt.Sprintf("pg_dump %d is older than the server (%d): install postgresql-client-%d", dumpMajor, major, major)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("backup of PostgreSQL %d with pg_dump %d: %v, want %q", major, dumpMajor, err, want)
+			}
+
+			dst := mustDSN(t, pg.DSN("chinook_restored"))
+			restoreTo(t, e, chinookMem, dst, engine.RestoreOptions{Jobs: 2})
+			compareChecksums(t, e, chinookRes.Tables, dst)
+
+			logs := &logLines{}
+			dst = mustDSN(t, pg.DSN("rich_restored"))
+			if err := e.Restore(ctx, richMem, dst, engine.RestoreOptions{Jobs: 2, Logger: slog.New(logs)}); err != nil {
+				t.Fatalf("restore into PostgreSQL %d: %v", major, err)
+			}
+			compareChecksums(t, e, richRes.Tables, dst)
+			for _, table := range []string{"app.users", "app.events_2023", "app.events_2024"} {
+				if len(logs.grep("table="+table+" format=binary")) == 0 {
+					t.Errorf("PostgreSQL %d: %s not loaded in COPY binary: %q", major, table, logs.grep("table="+table+" "))
+				}
+			}
+			if got := logs.grep("did not convert"); len(got) > 0 {
+				t.Errorf("PostgreSQL %d: fell back to text: %q", major, got)
+			}
+			if got := query[int64](t, dst, "SELECT nextval('app.ticket_seq')"); got != 4270 {
+				t.Errorf("PostgreSQL %d: ticket_seq continues at %d, want 4270", major, got)
+			}
+			if got := query[int64](t, dst, "INSERT INTO app.users (name) VALUES ('new') RETURNING id"); got != 5 {
+				t.Errorf("PostgreSQL %d: identity continues at %d, want 5", major, got)
+			}
+
+			// export --format sql of the 15 snapshot loads into this server.
+			f, err := os.Create(filepath.Join(t.TempDir(), "rich.sql"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ExportSQL(ctx, richMem, f); err != nil {
+				t.Fatalf("export sql: %v", err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			exported := newDB(t, pg, "rich_exported")
+			psql(t, pg, exported, f.Name())
+			compareChecksums(t, e, richRes.Tables, exported)
+		})
+	}
+}
