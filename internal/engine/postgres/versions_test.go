@@ -151,7 +151,7 @@ PGPASSWORD='%s' exec '%s' "${args[@]}" '--dbname=%s'
 				if len(mem.Manifest().TableStreams("app.events_2023")) < 2 {
 					t.Errorf("PostgreSQL %d, %s order: app.events_2023 was not split", major, order)
 				}
-				dst := mustDSN(t, pg.DSN("rich_" + order))
+				dst := mustDSN(t, pg.DSN("rich_"+order))
 				restoreTo(t, e, mem, dst, engine.RestoreOptions{Jobs: 2})
 				compareChecksums(t, e, res.Tables, dst)
 			}
