@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -165,6 +166,15 @@ func planRestore(in planInput) *planned {
 		t    *task  // the task that builds it
 	}
 	indexesOf := map[string][]builtIndex{} // table key -> its plain B-tree indexes
+	// The unique keys and unique indexes of each table that a foreign key
+	// can reference, by their columns; opaqueKeys marks a table with a key
+	// or unique index whose columns could not be read.
+	type uniqueKey struct {
+		cols  string // sameCols form
+		tasks []*task
+	}
+	uniqueOf := map[string][]uniqueKey{}
+	opaqueKeys := map[string]bool{}
 	var keyTasks, unknownKeys, attaches []*task
 	type fk struct {
 		t         *task
@@ -173,6 +183,8 @@ func planRestore(in planInput) *planned {
 		fromTable string
 		name      string
 		cols      string // referencing columns, "(a, b)"
+		refCols   string // referenced columns, "(a, b)"
+		toTable   string
 		from      []string
 		to        []string
 		unknown   bool
@@ -229,6 +241,7 @@ func planRestore(in planInput) *planned {
 				p.tasks = append(p.tasks, c)
 				indexesOf[table] = append(indexesOf[table], builtIndex{kc.cols, t})
 				keysOf[table] = append(keysOf[table], t, c)
+				uniqueOf[table] = append(uniqueOf[table], uniqueKey{sameCols(kc.cols), []*task{t, c}})
 				keyTasks = append(keyTasks, t, c)
 				continue
 			}
@@ -236,8 +249,18 @@ func planRestore(in planInput) *planned {
 				t.lock(k, mode)
 			}
 			t.lock(lockEverything, lockAccessShare)
-			if cols, ok := parseIndexCols(stmt); ok && en.Type == entryIndex && len(keys) == 1 {
+			cols, colsOK := parseIndexCols(stmt)
+			if colsOK && en.Type == entryIndex && len(keys) == 1 {
 				indexesOf[table] = append(indexesOf[table], builtIndex{cols, t})
+			}
+			switch {
+			case en.Type == entryConstraint:
+				// A key or exclusion constraint of another form.
+				opaqueKeys[table] = true
+			case isUniqueIndex(stmt) && colsOK && len(keys) == 1:
+				uniqueOf[table] = append(uniqueOf[table], uniqueKey{sameCols(cols), []*task{t}})
+			case isUniqueIndex(stmt):
+				opaqueKeys[table] = true
 			}
 			keysOf[table] = append(keysOf[table], t)
 			keyTasks = append(keyTasks, t)
@@ -247,12 +270,12 @@ func planRestore(in planInput) *planned {
 			t.lock(lockEverything, lockAccessShare)
 			attaches = append(attaches, t)
 		case entryFK:
-			from, name, cols, to, ok := parseFKCols(stmt)
+			from, name, cols, to, refCols, ok := parseFKCols(stmt)
 			if !ok {
 				fks = append(fks, fk{t: t, unknown: true})
 				continue
 			}
-			fks = append(fks, fk{t: t, idx: i, stmt: stmt, fromTable: from, name: name, cols: cols, from: tree(from), to: tree(to)})
+			fks = append(fks, fk{t: t, idx: i, stmt: stmt, fromTable: from, name: name, cols: cols, refCols: refCols, toTable: to, from: tree(from), to: tree(to)})
 		default:
 			// Not expected here: run it after everything else scheduled.
 			fks = append(fks, fk{t: t, unknown: true})
@@ -260,6 +283,27 @@ func planRestore(in planInput) *planned {
 	}
 	for _, a := range attaches {
 		a.deps = keyTasks
+	}
+	// referencedKey returns the tasks that build the one unique key or
+	// unique index of a plain table whose columns are refCols, or nil when
+	// there is none, more than one (PostgreSQL would tie the foreign key to
+	// whichever exists first), or a key whose columns are unknown.
+	referencedKey := func(table, refCols string) []*task {
+		if refCols == "" || opaqueKeys[table] || partition[table] || in.kinds[table] != 'r' {
+			return nil
+		}
+		var found []*task
+		n := 0
+		for _, k := range uniqueOf[table] {
+			if k.cols == sameCols(refCols) {
+				found = k.tasks
+				n++
+			}
+		}
+		if n != 1 {
+			return nil
+		}
+		return found
 	}
 	for _, f := range fks {
 		t := f.t
@@ -269,8 +313,15 @@ func planRestore(in planInput) *planned {
 			continue
 		}
 		t.deps = append(loadsOf(f.from), loadsOf(f.to)...)
-		for _, k := range f.to {
-			t.deps = append(t.deps, keysOf[k]...)
+		if key := referencedKey(f.toTable, f.refCols); key != nil && len(f.to) == 1 {
+			// Only the key it references: the table's other index builds
+			// need not finish first (they do not run beside it: adding
+			// the key takes SHARE ROW EXCLUSIVE on both tables).
+			t.deps = append(t.deps, key...)
+		} else {
+			for _, k := range f.to {
+				t.deps = append(t.deps, keysOf[k]...)
+			}
 		}
 		t.deps = append(t.deps, unknownKeys...)
 		if len(f.from) > 1 || len(f.to) > 1 || partition[f.from[0]] || partition[f.to[0]] {
@@ -483,38 +534,67 @@ func alterTableHead(s string) (table, rest string, ok bool) {
 // FOREIGN KEY (cols) REFERENCES schema.table(cols) …": the table key, the
 // constraint name (unquoted) and the referenced table key.
 func parseFK(s string) (from, name, to string, ok bool) {
-	from, name, _, to, ok = parseFKCols(s)
+	from, name, _, to, _, ok = parseFKCols(s)
 	return from, name, to, ok
 }
 
-// parseFKCols is parseFK that also returns the referencing columns as
-// pg_dump wrote them, parentheses included.
-func parseFKCols(s string) (from, name, cols, to string, ok bool) {
+// parseFKCols is parseFK that also returns the referencing and the
+// referenced columns as pg_dump wrote them, parentheses included (refCols
+// is empty when the statement does not name them).
+func parseFKCols(s string) (from, name, cols, to, refCols string, ok bool) {
 	if from, s, ok = alterTableHead(s); !ok {
-		return "", "", "", "", false
+		return "", "", "", "", "", false
 	}
 	if s, ok = expectWords(s, "ADD", "CONSTRAINT"); !ok {
-		return "", "", "", "", false
+		return "", "", "", "", "", false
 	}
 	if name, s, ok = scanIdent(skipSpace(s)); !ok {
-		return "", "", "", "", false
+		return "", "", "", "", "", false
 	}
 	if s, ok = expectWords(s, "FOREIGN", "KEY"); !ok {
-		return "", "", "", "", false
+		return "", "", "", "", "", false
 	}
 	s = skipSpace(s)
 	rest, ok := skipParens(s)
 	if !ok {
-		return "", "", "", "", false
+		return "", "", "", "", "", false
 	}
 	cols, s = s[:len(s)-len(rest)], rest
 	if s, ok = expectWords(s, "REFERENCES"); !ok {
-		return "", "", "", "", false
+		return "", "", "", "", "", false
 	}
-	if to, _, ok = scanQualified(skipSpace(s)); !ok {
-		return "", "", "", "", false
+	if to, s, ok = scanQualified(skipSpace(s)); !ok {
+		return "", "", "", "", "", false
 	}
-	return from, name, cols, to, true
+	// The referenced columns, "(a, b)"; pg_dump always names them.
+	s = skipSpace(s)
+	if rest, ok := skipParens(s); ok {
+		refCols = s[:len(s)-len(rest)]
+	}
+	return from, name, cols, to, refCols, true
+}
+
+// isUniqueIndex reports whether s is "CREATE UNIQUE INDEX …".
+func isUniqueIndex(s string) bool {
+	_, ok := expectWords(s, "CREATE", "UNIQUE", "INDEX")
+	return ok
+}
+
+// sameCols puts a column list "(b, a)" into a form in which two lists of
+// the same columns in any order are equal (a foreign key's referenced
+// columns match a unique key's as a set). A list with quoted names is kept
+// as it is: equal only when written the same.
+func sameCols(cols string) string {
+	inner := strings.TrimSuffix(strings.TrimPrefix(cols, "("), ")")
+	if strings.ContainsAny(inner, `"()`) {
+		return cols
+	}
+	names := strings.Split(inner, ",")
+	for i := range names {
+		names[i] = strings.TrimSpace(names[i])
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
 }
 
 // parseIndexCols reads the column list of a plain B-tree index, "CREATE

@@ -55,9 +55,24 @@ func TestIndexColumnsForForeignKeys(t *testing.T) {
 			t.Errorf("parseIndexCols(%q) = %q, %v; want %q", c.index, got, ok, c.cols)
 		}
 	}
-	from, name, cols, to, ok := parseFKCols("ALTER TABLE ONLY public.items\n    ADD CONSTRAINT f FOREIGN KEY (order_id, \"Line\") REFERENCES public.orders(id, line);")
-	if !ok || from != "public.items" || name != "f" || cols != `(order_id, "Line")` || to != "public.orders" {
-		t.Errorf("parseFKCols = %q %q %q %q %v", from, name, cols, to, ok)
+	from, name, cols, to, refCols, ok := parseFKCols("ALTER TABLE ONLY public.items\n    ADD CONSTRAINT f FOREIGN KEY (order_id, \"Line\") REFERENCES public.orders(id, line) DEFERRABLE;")
+	if !ok || from != "public.items" || name != "f" || cols != `(order_id, "Line")` || to != "public.orders" || refCols != "(id, line)" {
+		t.Errorf("parseFKCols = %q %q %q %q %q %v", from, name, cols, to, refCols, ok)
+	}
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"(a, b)", "(b, a)", true},
+		{"(a,b)", "(b, a)", true},
+		{"(a)", "(a, b)", false},
+		{`("A", b)`, `("A", b)`, true},
+		{`("A", b)`, `(b, "A")`, false}, // quoted names: only as written
+		{"(lower(a))", "(a)", false},
+	} {
+		if got := sameCols(c.a) == sameCols(c.b); got != c.same {
+			t.Errorf("sameCols(%s) == sameCols(%s): %v, want %v", c.a, c.b, got, c.same)
+		}
 	}
 	for _, c := range []struct {
 		idx, fk string
@@ -602,5 +617,88 @@ func TestPlanValidatesBySortingWhenItFits(t *testing.T) {
 		if strings.Contains(ts.sql, "enable_hashjoin") {
 			t.Errorf("%s turns hash joins off although its sort would spill", tk.name)
 		}
+	}
+}
+
+// A foreign key waits for the one unique key or index it references, not
+// for the referenced table's other index builds; when that key cannot be
+// told for certain, for all of them.
+func TestForeignKeyWaitsForItsKeyOnly(t *testing.T) {
+	const (
+		pkey   = `schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);"`
+		email  = `schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_email_key UNIQUE (email);"`
+		byName = `schema entry "Name: CREATE INDEX customers_name ON public.customers USING btree (name);"`
+		pair   = `schema entry "Name: CREATE UNIQUE INDEX customers_pair ON public.customers USING btree (region, code);"`
+	)
+	base := []dumpEntry{
+		entry(entryConstraint, "ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);"),
+		entry(entryConstraint, "ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_email_key UNIQUE (email);"),
+		entry(entryIndex, "CREATE INDEX customers_name ON public.customers USING btree (name);"),
+		entry(entryIndex, "CREATE UNIQUE INDEX customers_pair ON public.customers USING btree (region, code);"),
+	}
+	all := []string{pkey + " (index)", pkey, email + " (index)", email, byName, pair}
+	for _, c := range []struct {
+		name  string
+		fk    string
+		extra []dumpEntry
+		kind  byte
+		want  []string // the key tasks it waits for
+	}{
+		{"primary key", "FOREIGN KEY (customer_id) REFERENCES public.customers(id)", nil, 'r', []string{pkey + " (index)", pkey}},
+		{"unique constraint", "FOREIGN KEY (customer_email) REFERENCES public.customers(email)", nil, 'r', []string{email + " (index)", email}},
+		{"unique index, columns in another order", "FOREIGN KEY (c, r) REFERENCES public.customers(code, region)", nil, 'r', []string{pair}},
+		{"no matching key: all", "FOREIGN KEY (x) REFERENCES public.customers(x)", nil, 'r', all},
+		{"two keys on the same columns: all", "FOREIGN KEY (customer_id) REFERENCES public.customers(id)",
+			[]dumpEntry{entry(entryIndex, "CREATE UNIQUE INDEX customers_id2 ON public.customers USING btree (id);")}, 'r',
+			append(all, `schema entry "Name: CREATE UNIQUE INDEX customers_id2 ON public.customers USING btree (id);"`)},
+		{"a key of unknown columns: all", "FOREIGN KEY (customer_id) REFERENCES public.customers(id)",
+			[]dumpEntry{entry(entryConstraint, "ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_excl EXCLUDE USING gist (span WITH &&);")}, 'r',
+			append(all, `schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_excl EXCLUDE USING gist (span WITH &&);"`)},
+		{"not a plain table: all", "FOREIGN KEY (customer_id) REFERENCES public.customers(id)", nil, 'p', nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fkSQL := "ALTER TABLE ONLY public.orders ADD CONSTRAINT ord_cust " + c.fk + ";"
+			in := planInput{
+				data:        []dataLoad{{table: "public.customers", bytes: 100, rows: 10}, {table: "public.orders", bytes: 200, rows: 20}},
+				post:        append(append(append([]dumpEntry{}, base...), c.extra...), entry(entryFK, fkSQL)),
+				kinds:       map[string]byte{"public.customers": c.kind, "public.orders": 'r'},
+				validateFKs: true,
+			}
+			p := planRestore(in)
+			var add *task
+			keyTasks := map[string]bool{}
+			for _, tk := range p.tasks {
+				if tk.name == `schema entry "Name: `+fkSQL+`"` {
+					add = tk
+				}
+				if strings.HasPrefix(tk.name, "schema entry") && strings.Contains(tk.name, "public.customers") && !strings.Contains(tk.name, "FOREIGN KEY") {
+					keyTasks[tk.name] = true
+				}
+			}
+			if add == nil {
+				t.Fatalf("no task adds the foreign key: %v", p.tasks)
+			}
+			var got []string
+			for _, d := range add.deps {
+				if keyTasks[d.name] {
+					got = append(got, d.name)
+				}
+			}
+			want := c.want
+			if want == nil { // every index and key task of customers
+				for n := range keyTasks {
+					want = append(want, n)
+				}
+			}
+			slices.Sort(got)
+			want = slices.Clone(want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("adding the key waits for\n %q\nwant\n %q", got, want)
+			}
+			if _, err := runPlan(t, p, 2, ""); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
