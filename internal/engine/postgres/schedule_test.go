@@ -702,3 +702,60 @@ func TestForeignKeyWaitsForItsKeyOnly(t *testing.T) {
 		})
 	}
 }
+
+// An index build's cost follows its key's column types (a text key sorts
+// several times slower than an integer one), and falls back to the
+// table-wide estimate when the columns or their types are unknown.
+func TestIndexCostFollowsKeyTypes(t *testing.T) {
+	types := map[string]string{"id": "bigint", "email": "character varying(200)", "name": "text",
+		"total": "numeric(12,2)", "at": "timestamp with time zone", "doc": "jsonb"}
+	const bytes, rows = 111_000_000, 757_575
+	for _, c := range []struct {
+		cols string
+		want float64
+	}{
+		{"(id)", 0.02*bytes + 45*rows},
+		{"(email)", 0.02*bytes + 180*rows},
+		{"(name)", 0.02*bytes + 180*rows},
+		{"(total)", 0.02*bytes + 70*rows},
+		{"(id, at)", 0.02*bytes + 90*rows},
+		{"(doc)", 0.02*bytes + 60*rows},
+		{"(missing)", indexCost(bytes, rows)},
+		{"(lower(email))", indexCost(bytes, rows)},
+	} {
+		if got := keyCost(bytes, rows, types, c.cols); got != c.want {
+			t.Errorf("keyCost %s = %.0f, want %.0f", c.cols, got, c.want)
+		}
+	}
+	// Measured on the bench (PostgreSQL 15, C.UTF-8): customers' email
+	// key took 1.7-2.4 s, its primary key 0.37 s.
+	if r := keyCost(bytes, rows, types, "(email)") / keyCost(bytes, rows, types, "(id)"); r < 3 || r > 7 {
+		t.Errorf("text key / integer key cost ratio %.1f, measured 4.6-6.5", r)
+	}
+
+	in := planInput{
+		data: []dataLoad{{table: "public.customers", bytes: bytes, rows: rows}},
+		post: []dumpEntry{
+			entry(entryConstraint, "ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);"),
+			entry(entryConstraint, "ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_email_key UNIQUE (email);"),
+			entry(entryIndex, "CREATE INDEX customers_at ON public.customers USING btree (at);"),
+			entry(entryIndex, "CREATE INDEX customers_lower ON public.customers USING btree (lower(name));"),
+		},
+		kinds:    map[string]byte{"public.customers": 'r'},
+		colTypes: map[string]map[string]string{"public.customers": types},
+	}
+	costs := map[string]float64{}
+	for _, tk := range planRestore(in).tasks {
+		costs[tk.name] = tk.cost
+	}
+	for name, want := range map[string]float64{
+		`schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);" (index)`:    keyCost(bytes, rows, types, "(id)"),
+		`schema entry "Name: ALTER TABLE ONLY public.customers ADD CONSTRAINT customers_email_key UNIQUE (email);" (index)`: keyCost(bytes, rows, types, "(email)"),
+		`schema entry "Name: CREATE INDEX customers_at ON public.customers USING btree (at);"`:                              keyCost(bytes, rows, types, "(at)"),
+		`schema entry "Name: CREATE INDEX customers_lower ON public.customers USING btree (lower(name));"`:                  indexCost(bytes, rows),
+	} {
+		if got, ok := costs[name]; !ok || got != want {
+			t.Errorf("%s: cost %.0f (planned: %v), want %.0f", name, got, ok, want)
+		}
+	}
+}
