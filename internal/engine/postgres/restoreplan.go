@@ -100,7 +100,7 @@ func compareCost(typ string) float64 {
 		return 60
 	}
 }
-func fkCost(from, to int64) float64       { return 30*float64(from) + 10*float64(to) }
+func fkCost(from, to int64) float64 { return 30*float64(from) + 10*float64(to) }
 
 // planned is the graph with what each task stands for.
 type planned struct {
