@@ -57,6 +57,7 @@ type dataLoad struct {
 // validation per row of both tables.
 func loadCost(bytes, rows int64) float64  { return float64(bytes) + 43*float64(rows) }
 func indexCost(bytes, rows int64) float64 { return 0.25*float64(bytes) + 40*float64(rows) }
+func fkCost(from, to int64) float64       { return 30*float64(from) + 10*float64(to) }
 
 // keyCost is the cost of building a B-tree index on the columns cols ("(a,
 // b)") of a table: a pass over the table, and per row the sort's
@@ -100,8 +101,6 @@ func compareCost(typ string) float64 {
 		return 60
 	}
 }
-func fkCost(from, to int64) float64 { return 30*float64(from) + 10*float64(to) }
-
 // planned is the graph with what each task stands for.
 type planned struct {
 	tasks []*task
