@@ -101,6 +101,7 @@ func compareCost(typ string) float64 {
 		return 60
 	}
 }
+
 // planned is the graph with what each task stands for.
 type planned struct {
 	tasks []*task
