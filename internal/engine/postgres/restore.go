@@ -206,14 +206,29 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	defer conn.Close(context.Background())
 
 	opts.Logger.Debug("postgres restore: target ready", "elapsed", time.Since(start))
+	older, err := olderTarget(ctx, conn, snap.Manifest().EngineVersion)
+	if err != nil {
+		return err
+	}
+	if older != "" {
+		opts.Logger.Warn("restoring into an older PostgreSQL: " + older)
+	}
+	// schemaErr says, on a schema statement's error, when the target is
+	// older than the snapshot's source: the likely cause.
+	schemaErr := func(what string, err error) error {
+		if older != "" {
+			return fmt.Errorf("restore schema %s: %w (%s)", what, err, older)
+		}
+		return fmt.Errorf("restore schema %s: %w", what, err)
+	}
 	// pre-data, entry by entry on one session.
 	preHeader, preEntries := parseDump(string(pre))
 	if err := execSQL(ctx, conn, preHeader); err != nil {
-		return fmt.Errorf("restore schema (pre-data settings): %w", err)
+		return schemaErr("(pre-data settings)", err)
 	}
 	for _, en := range filterEntries(preEntries, opts.NoOwner, opts.NoPrivileges) {
 		if err := execSQL(ctx, conn, en.Body); err != nil {
-			return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
+			return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
 		}
 	}
 
@@ -274,19 +289,53 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	}
 	opts.Logger.Debug("postgres restore: pre-data done", "elapsed", time.Since(start))
 	if err := e.runGraph(ctx, rels, snap, target, sel, par, postHeader, jobs, !partial, ss, opts); err != nil {
+		if older != "" {
+			return fmt.Errorf("%w (%s)", err, older)
+		}
 		return err
 	}
 	opts.Logger.Debug("postgres restore: data, indexes, keys and foreign keys done", "elapsed", time.Since(start))
 	if err := execSQL(ctx, conn, postHeader); err != nil {
-		return fmt.Errorf("restore schema (post-data settings): %w", err)
+		return schemaErr("(post-data settings)", err)
 	}
 	for _, en := range seq {
 		if err := execSQL(ctx, conn, en.Body); err != nil {
-			return fmt.Errorf("restore schema entry %q: %w", en.Title, err)
+			return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
 		}
 	}
 	opts.Logger.Debug("postgres restore done", "database", target.Database(), "tables", len(sel), "elapsed", time.Since(start))
 	return nil
+}
+
+// olderTarget compares the target server's major version with that of the
+// snapshot's source (its engine_version, e.g. "15.18 (Debian 15.18-0+deb12u1)")
+// and, when the target is older, says so: pg_dump's schema is made for a
+// server of the same or a newer version, so a statement may use what the
+// older one lacks. "" when the target is not older or the source's version
+// is unknown.
+func olderTarget(ctx context.Context, conn *pgx.Conn, sourceVersion string) (string, error) {
+	src := leadingInt(sourceVersion)
+	if src == 0 {
+		return "", nil
+	}
+	var num int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
+		return "", fmt.Errorf("read the target's server version: %w", err)
+	}
+	if tgt := num / 10000; tgt < src {
+		return fmt.Sprintf("the snapshot comes from PostgreSQL %d and this server is PostgreSQL %d: "+
+			"pg_dump writes the schema for a server of the same or a newer version", src, tgt), nil
+	}
+	return "", nil
+}
+
+// leadingInt reads the number a string starts with (0 if none).
+func leadingInt(s string) int {
+	n := 0
+	for i := 0; i < len(s) && s[i] >= '0' && s[i] <= '9' && n < 1e6; i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
 }
 
 // selectTables returns the chosen tables (all when names is empty).

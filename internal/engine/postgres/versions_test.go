@@ -25,7 +25,9 @@ import (
 //     databases back up (in key order, and in physical order, which 12 and 13
 //     cannot do and fall back from), restore into the same server with the
 //     same checksums and schema, and restore into the 15 server (an upgrade
-//     by backup and restore) with the same checksums;
+//     by backup and restore) with the same checksums; a 15 snapshot restores
+//     into them with a warning, and one that uses what they lack (a view
+//     option, a key option) fails naming both versions;
 //   - 16 and 17: a backup is refused with the client package to install; with
 //     a stand-in for the newer pg_dump, the rest of a backup (catalog, snapshot,
 //     COPY in key order and in TID ranges) works and restores; and
@@ -107,8 +109,34 @@ func TestOtherServerVersions(t *testing.T) {
 				restoreTo(t, e, mem, up, engine.RestoreOptions{Jobs: 2})
 				compareChecksums(t, e, res.Tables, up)
 
-				// Physical order: TID ranges from 14 on, key order before.
+				// A snapshot of the newer server restores into this older one
+				// with a warning; where its schema uses what this server
+				// lacks, the error says why.
 				logs := &logLines{}
+				dst = mustDSN(t, pg.DSN("rich_from_newer"))
+				if err := e.Restore(ctx, richMem, dst, engine.RestoreOptions{Jobs: 2, Logger: slog.New(logs)}); err != nil {
+					t.Fatalf("restore of a PostgreSQL %d snapshot into %d: %v", dumpMajor, major, err)
+				}
+				compareChecksums(t, e, richRes.Tables, dst)
+				older := fmt.Sprintf("the snapshot comes from PostgreSQL %d and this server is PostgreSQL %d", dumpMajor, major)
+				if len(logs.grep(older)) == 0 {
+					t.Errorf("no warning of the older target: %q", logs.lines)
+				}
+				for _, c := range []struct{ name, sql, want string }{
+					{"pre-data", "CREATE TABLE t (a int); CREATE VIEW v WITH (security_invoker = true) AS SELECT a FROM t", "security_invoker"},
+					{"post-data", "CREATE TABLE t (a int, CONSTRAINT t_a_key UNIQUE NULLS NOT DISTINCT (a))", "NULLS"},
+				} {
+					src := newDB(t, base, "newer_"+c.name)
+					exec1(t, src, c.sql)
+					mem, _ := backupMem(t, e, src, 1)
+					err := e.Restore(ctx, mem, mustDSN(t, pg.DSN("newer_"+c.name)), engine.RestoreOptions{Jobs: 2, Logger: testLogger(t)})
+					if err == nil || !strings.Contains(err.Error(), older) || !strings.Contains(err.Error(), c.want) {
+						t.Errorf("restore of a %s feature of PostgreSQL %d into %d: %v, want an error naming %q and the versions", c.name, dumpMajor, major, err, c.want)
+					}
+				}
+
+				// Physical order: TID ranges from 14 on, key order before.
+				logs = &logLines{}
 				pmem := enginetest.NewMemory()
 				pres, err := e.Backup(ctx, rich, engine.BackupOptions{Jobs: 2, RowOrder: engine.RowOrderPhysical, Logger: slog.New(logs)}, pmem)
 				if err != nil {
