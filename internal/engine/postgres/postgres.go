@@ -451,8 +451,9 @@ func (e *Engine) findPgDump(ctx context.Context, serverMajor int) (string, int, 
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].major > fs[j].major })
 	best := fs[0]
 	if best.major < serverMajor {
-		return "", 0, fmt.Errorf("pg_dump %d is older than the server (%d): install %s (found %s)",
-			best.major, serverMajor, pkg, best.path)
+		return "", 0, fmt.Errorf("pg_dump %d is older than the server (%d): install %s (on Debian and Ubuntu from "+
+			"the PostgreSQL project's apt repository, apt.postgresql.org) or put a pg_dump %d or newer first in PATH (found %s)",
+			best.major, serverMajor, pkg, serverMajor, best.path)
 	}
 	return best.path, best.major, nil
 }
