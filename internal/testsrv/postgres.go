@@ -295,7 +295,9 @@ func startPostgres(opts PGOptions) (pg *PG, err error) {
 			return nil, err
 		}
 	}
-	major, err := serverMajor(context.Background(), binDir)
+	vctx, vcancel := context.WithTimeout(context.Background(), startTimeout)
+	major, err := serverMajor(vctx, binDir)
+	vcancel()
 	if err != nil {
 		return nil, fmt.Errorf("start PostgreSQL: %w", err)
 	}

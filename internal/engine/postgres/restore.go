@@ -206,20 +206,20 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	defer conn.Close(context.Background())
 
 	opts.Logger.Debug("postgres restore: target ready", "elapsed", time.Since(start))
-	older, err := olderTarget(ctx, conn, snap.Manifest().EngineVersion)
-	if err != nil {
-		return err
-	}
+	older := olderTarget(snap.Manifest().EngineVersion, conn.PgConn().ParameterStatus("server_version"))
 	if older != "" {
 		opts.Logger.Warn("restoring into an older PostgreSQL: " + older)
 	}
-	// schemaErr says, on a schema statement's error, when the target is
-	// older than the snapshot's source: the likely cause.
-	schemaErr := func(what string, err error) error {
+	// withCause adds, to an error of the schema or the task graph, that the
+	// target is older than the snapshot's source: the likely cause.
+	withCause := func(err error) error {
 		if older != "" {
-			return fmt.Errorf("restore schema %s: %w (%s)", what, err, older)
+			return fmt.Errorf("%w (%s)", err, older)
 		}
-		return fmt.Errorf("restore schema %s: %w", what, err)
+		return err
+	}
+	schemaErr := func(what string, err error) error {
+		return withCause(fmt.Errorf("restore schema %s: %w", what, err))
 	}
 	// pre-data, entry by entry on one session.
 	preHeader, preEntries := parseDump(string(pre))
@@ -289,10 +289,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	}
 	opts.Logger.Debug("postgres restore: pre-data done", "elapsed", time.Since(start))
 	if err := e.runGraph(ctx, rels, snap, target, sel, par, postHeader, jobs, !partial, ss, opts); err != nil {
-		if older != "" {
-			return fmt.Errorf("%w (%s)", err, older)
-		}
-		return err
+		return withCause(err)
 	}
 	opts.Logger.Debug("postgres restore: data, indexes, keys and foreign keys done", "elapsed", time.Since(start))
 	if err := execSQL(ctx, conn, postHeader); err != nil {
@@ -307,26 +304,19 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	return nil
 }
 
-// olderTarget compares the target server's major version with that of the
-// snapshot's source (its engine_version, e.g. "15.18 (Debian 15.18-0+deb12u1)")
-// and, when the target is older, says so: pg_dump's schema is made for a
-// server of the same or a newer version, so a statement may use what the
-// older one lacks. "" when the target is not older or the source's version
-// is unknown.
-func olderTarget(ctx context.Context, conn *pgx.Conn, sourceVersion string) (string, error) {
-	src := leadingInt(sourceVersion)
-	if src == 0 {
-		return "", nil
+// olderTarget compares the major version of the snapshot's source with the
+// target's (both as server_version reads, e.g. "15.18 (Debian
+// 15.18-0+deb12u1)") and, when the target is older, says so: pg_dump's
+// schema is made for a server of the same or a newer version, so a
+// statement may use what the older one lacks. "" when the target is not
+// older or either version is unknown.
+func olderTarget(sourceVersion, targetVersion string) string {
+	src, tgt := leadingInt(sourceVersion), leadingInt(targetVersion)
+	if src == 0 || tgt == 0 || tgt >= src {
+		return ""
 	}
-	var num int
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
-		return "", fmt.Errorf("read the target's server version: %w", err)
-	}
-	if tgt := num / 10000; tgt < src {
-		return fmt.Sprintf("the snapshot comes from PostgreSQL %d and this server is PostgreSQL %d: "+
-			"pg_dump writes the schema for a server of the same or a newer version", src, tgt), nil
-	}
-	return "", nil
+	return fmt.Sprintf("the snapshot comes from PostgreSQL %d and this server is PostgreSQL %d: "+
+		"pg_dump writes the schema for a server of the same or a newer version", src, tgt)
 }
 
 // leadingInt reads the number a string starts with (0 if none).

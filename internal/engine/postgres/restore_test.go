@@ -120,3 +120,27 @@ func pgxExec(d *dsn.DSN, sql string) (int64, error) {
 	tag, err := c.Exec(ctx, sql)
 	return tag.RowsAffected(), err
 }
+
+// The restore names an older target only when both versions are known and
+// the target's major is below the source's.
+func TestOlderTarget(t *testing.T) {
+	for _, c := range []struct {
+		source, target string
+		older          bool
+	}{
+		{"15.18 (Debian 15.18-0+deb12u1)", "12.22", true},
+		{"15.18", "15.2", false},
+		{"15.18", "17.10", false},
+		{"", "12.22", false},              // a snapshot without the source's version
+		{"PostgreSQL 15", "12.22", false}, // not a version string
+		{"15.18", "", false},              // the server did not report its version
+	} {
+		got := olderTarget(c.source, c.target)
+		if (got != "") != c.older {
+			t.Errorf("olderTarget(%q, %q) = %q, want older %v", c.source, c.target, got, c.older)
+		}
+		if c.older && !strings.Contains(got, "PostgreSQL 15 and this server is PostgreSQL 12") {
+			t.Errorf("olderTarget(%q, %q) = %q", c.source, c.target, got)
+		}
+	}
+}

@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -263,19 +263,22 @@ func planRestore(in planInput) *planned {
 			}
 			keys := tree(table)
 			t.deps = loadsOf(keys)
+			// The key's columns: a plain key constraint's, or a plain
+			// B-tree index's.
+			kc, simple := parseSimpleKey(stmt)
+			cols, colsOK := parseIndexCols(stmt)
+			if simple {
+				cols, colsOK = kc.cols, true
+			}
 			t.cost = indexCost(treeBytes(keys), treeRows(keys))
-			if len(keys) == 1 {
-				if kc, ok := parseSimpleKey(stmt); ok {
-					t.cost = keyCost(treeBytes(keys), treeRows(keys), in.colTypes[table], kc.cols)
-				} else if cols, ok := parseIndexCols(stmt); ok {
-					t.cost = keyCost(treeBytes(keys), treeRows(keys), in.colTypes[table], cols)
-				}
+			if colsOK && len(keys) == 1 {
+				t.cost = keyCost(treeBytes(keys), treeRows(keys), in.colTypes[table], cols)
 			}
 			mode := lockAccessExclusive // ALTER TABLE ADD PRIMARY KEY/UNIQUE
 			if en.Type == entryIndex {
 				mode = lockShare
 			}
-			if kc, ok := parseSimpleKey(stmt); ok && len(keys) == 1 && !partition[table] && in.kinds[table] == 'r' {
+			if simple && len(keys) == 1 && !partition[table] && in.kinds[table] == 'r' {
 				// Build the key's index with CREATE UNIQUE INDEX (SHARE
 				// lock: beside the table's other index builds), then
 				// make it the constraint with ADD … USING INDEX (a catalog
@@ -299,7 +302,6 @@ func planRestore(in planInput) *planned {
 				t.lock(k, mode)
 			}
 			t.lock(lockEverything, lockAccessShare)
-			cols, colsOK := parseIndexCols(stmt)
 			if colsOK && en.Type == entryIndex && len(keys) == 1 {
 				indexesOf[table] = append(indexesOf[table], builtIndex{cols, t})
 			}
@@ -342,10 +344,11 @@ func planRestore(in planInput) *planned {
 		if refCols == "" || opaqueKeys[table] || partition[table] || in.kinds[table] != 'r' {
 			return nil
 		}
+		want := sameCols(refCols)
 		var found []*task
 		n := 0
 		for _, k := range uniqueOf[table] {
-			if k.cols == sameCols(refCols) {
+			if k.cols == want {
 				found = k.tasks
 				n++
 			}
@@ -635,15 +638,11 @@ func isUniqueIndex(s string) bool {
 // columns match a unique key's as a set). A list with quoted names is kept
 // as it is: equal only when written the same.
 func sameCols(cols string) string {
-	inner := strings.TrimSuffix(strings.TrimPrefix(cols, "("), ")")
-	if strings.ContainsAny(inner, `"()`) {
+	names, ok := columnNames(cols)
+	if !ok || strings.Contains(cols, `"`) {
 		return cols
 	}
-	names := strings.Split(inner, ",")
-	for i := range names {
-		names[i] = strings.TrimSpace(names[i])
-	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return strings.Join(names, ",")
 }
 
