@@ -58,6 +58,12 @@ def m(name):
 rows = []  # (metric, snapdata, anchor-label, anchor, ratio, bar, status)
 
 
+def cell(text):
+    """Escapes the pipes of a shell command for a markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+
 def ratio_row(metric, s, a, anchor_label, fmt, bar=None, pct=False):
     r = None
     if s is not None and a not in (None, 0):
@@ -72,7 +78,7 @@ def ratio_row(metric, s, a, anchor_label, fmt, bar=None, pct=False):
     if bar is not None and r is not None:
         status = "pass" if r <= bar else "**MISS**"
     bars = "—" if bar is None else (f"≤ {bar * 100:g} %" if pct else f"≤ {bar:g}×")
-    rows.append((metric, fmt(s), f"{anchor_label}: {fmt(a)}", rs, bars, status))
+    rows.append((metric, fmt(s), f"{cell(anchor_label)}: {fmt(a)}", rs, bars, status))
 
 
 def rss_row(metric, kib, bar_mib=300):
@@ -155,12 +161,41 @@ out.append("|---|---|---|---|---|---|")
 for r in rows:
     out.append("| " + " | ".join(r) + " |")
 
+
+# ---- every run of the timings with a bar
+def runs_of(name):
+    v = res.get("time." + name + ".runs")
+    return [float(x) for x in v.split(" / ")] if v else []
+
+
+spread = []
+for metric, s, a, bar in [("PG backup ÷ `pg_dump -Fc`", "pg_snap_backup1", "pg_fc", 0.3),
+                          ("PG backup ÷ `pg_dump -Fp | zstd -3 -T0`", "pg_snap_backup1", "pg_fp_zstd", 1.1),
+                          ("PG restore ÷ `pg_restore -j 2`", "pg_snap_restore", "pg_restore_j2", 0.8),
+                          ("MariaDB backup ÷ `mariadb-dump | zstd -3 -T0`", "my_snap_backup", "my_dump_zstd", 1.1)]:
+    rs, ra = runs_of(s), runs_of(a)
+    ms, ma = num("time." + s + ".median"), num("time." + a + ".median")
+    if not rs or not ra or not ms or not ma:
+        continue
+    pairs = " / ".join(f"{x / y:.2f}" for x, y in zip(rs, ra))
+    spread.append(f"| {cell(metric)} | {' / '.join(fsec(x) for x in rs)} | {' / '.join(fsec(x) for x in ra)} | "
+                  f"{min(rs) / min(ra):.2f}× | {ms / ma:.2f}× | {pairs} | ≤ {bar:g}× |")
+if spread:
+    out.append("\n## Timings with a bar: every run\n")
+    out.append("Each runs several times, alternating with its anchor, and the table above counts the fastest run of "
+               "each side. Here every run, in order, the ratio of the medians, and the ratio of each run to the "
+               "anchor's run next to it.\n")
+    out.append("| ratio | snapdata runs | anchor runs | fastest ÷ fastest | median ÷ median | run by run | bar |")
+    out.append("|---|---|---|---|---|---|---|")
+    out.extend(spread)
+
 # ---- anchors' own resources
-anch = [(k[5:], num(k), num("rss." + k[5:])) for k in res if k.startswith("time.") and not k.endswith(".runs")]
+anch = [(k[5:], num(k), num("rss." + k[5:])) for k in res if k.startswith("time.") and not k.endswith((".runs", ".median"))]
 if anch:
     ncpu = num("tp.cpus") or os.cpu_count() or 1
     out.append("\n## Every command: wall time, CPU and peak RSS\n")
-    out.append("Commands measured twice (`NAME` and `NAME_2`) count with their faster run; `NAME` shows that one. "
+    out.append("Commands measured more than once (`NAME`, `NAME_2`, ...) count with their fastest run; `NAME` shows "
+               "that one. "
                "CPU is the command's own user+system time (its child processes included); machine busy is the CPU "
                f"time all {ncpu:g} cores spent busy during the command (`/proc/stat`: the command, the database "
                "servers and anything else), against wall × cores.\n")
