@@ -24,6 +24,7 @@ type BackupOptions struct {
 	Jobs          int
 	Progress      *progress.Progress
 	RowOrder      string // overrides the source's row_order when set
+	TextCopy      bool   // PostgreSQL: read every table as COPY text
 }
 
 // BackupOutcome is what a backup did.
@@ -91,7 +92,7 @@ func (a *App) Backup(ctx context.Context, repo *repository.Repository, src Sourc
 	if err != nil {
 		return nil, err
 	}
-	res, err := eng.Backup(ctx, src.DSN, engine.BackupOptions{Jobs: opts.Jobs, Progress: opts.Progress, Logger: a.Logger.With("source", src.Name), RowOrder: rowOrder}, sess)
+	res, err := eng.Backup(ctx, src.DSN, engine.BackupOptions{Jobs: opts.Jobs, Progress: opts.Progress, Logger: a.Logger.With("source", src.Name), RowOrder: rowOrder, TextCopy: opts.TextCopy}, sess)
 	if err != nil {
 		_ = sess.Wait()
 		return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)

@@ -137,6 +137,7 @@ func (e *env) backupCommand() *cobra.Command {
 	var jobs int
 	var asJSON, allDBs bool
 	var rowOrder string
+	var textCopy bool
 	cmd := &cobra.Command{
 		Use:   "backup SOURCE...",
 		Short: "Back up databases into the repository",
@@ -158,7 +159,11 @@ backup reads the data and records nothing if every stream equals the latest snap
 
 --row-order (PostgreSQL) chooses how tables with a primary key are read: key (default) puts
 the rows an append-heavy workload adds or updates into the last chunks, so little is stored
-again; physical (PostgreSQL 14+) saves the server the index scan but stores more after churn.`,
+again; physical (PostgreSQL 14+) saves the server the index scan but stores more after churn.
+
+PostgreSQL tables with a date or time column (and only types snapdata prints exactly) are read
+in COPY's binary format and stored as the same COPY text the server prints, which costs the
+server less; --text-copy reads every table as text.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr{errors.New("backup expects at least one SOURCE (a DSN such as sqlite:./app.db, or a source name from the config)")}
@@ -191,7 +196,7 @@ again; physical (PostgreSQL 14+) saves the server the index scan but stores more
 			failed := 0
 			for _, s := range srcs {
 				p := e.newProgress("backup " + s.Name)
-				out, err := e.app.Backup(e.ctx, r, s, app.BackupOptions{Tags: tags, SkipUnchanged: skip, Jobs: jobs, Progress: p, RowOrder: rowOrder})
+				out, err := e.app.Backup(e.ctx, r, s, app.BackupOptions{Tags: tags, SkipUnchanged: skip, Jobs: jobs, Progress: p, RowOrder: rowOrder, TextCopy: textCopy})
 				p.Done()
 				if err != nil {
 					if len(srcs) == 1 {
@@ -226,6 +231,7 @@ again; physical (PostgreSQL 14+) saves the server the index scan but stores more
 	cmd.Flags().BoolVar(&skip, "skip-unchanged", false, "record nothing when the data equals the source's latest snapshot")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers (default: number of cores)")
 	cmd.Flags().StringVar(&rowOrder, "row-order", "", "PostgreSQL: key (default; least bytes stored after churn) or physical (less server CPU); overrides the source's row_order")
+	cmd.Flags().BoolVar(&textCopy, "text-copy", false, "PostgreSQL: read every table in COPY's text format (by default a table with a date or time column is read in COPY binary and stored as the same text)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new snapshots as JSON")
 	cmd.Flags().BoolVar(&allDBs, "all-databases", false, "back up every user database of the server each SOURCE names, one snapshot each")
 	return cmd

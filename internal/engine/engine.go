@@ -50,6 +50,10 @@ type BackupOptions struct {
 	// RowOrder is RowOrderKey (or "", the default) or RowOrderPhysical.
 	// Only engines that implement PhysicalOrderer accept RowOrderPhysical.
 	RowOrder string
+	// TextCopy (PostgreSQL) reads every table in COPY's text format; by
+	// default a table with a date or time column is read in COPY binary
+	// and printed as the same text.
+	TextCopy bool
 }
 
 // Row orders of BackupOptions.RowOrder.

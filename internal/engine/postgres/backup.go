@@ -31,6 +31,9 @@ type workItem struct {
 	t     *tableInfo
 	part  int
 	query string // the COPY … TO STDOUT statement
+	// printers, when set: the query reads COPY binary, which textRows
+	// prints as the COPY text the stream holds.
+	printers []fieldPrinter
 }
 
 // Backup implements engine.Engine.
@@ -122,9 +125,26 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	if physicalAll && !tidRanges {
 		log.Warn("row order physical needs PostgreSQL 14 or newer (TID range scans): reading tables in key order", "server_version", verStr)
 	}
+	// Tables with a date or time column whose every column type has a
+	// printer are read in COPY binary and printed as the same text, which
+	// costs the server less (see textcopy.go).
+	var types map[string]map[string]colType
+	if !opts.TextCopy && len(tabs) > 0 {
+		if types, err = columnTypes(ctx, coord); err != nil {
+			return nil, err
+		}
+	}
 	var items []workItem
 	var totalSize int64
+	binaryTables := 0
 	for _, t := range tabs {
+		var printers []fieldPrinter
+		if types != nil {
+			printers = textPrinters(t, types[t.Name])
+		}
+		if printers != nil {
+			binaryTables++
+		}
 		var queries []string
 		if tidRanges && (physicalAll || len(t.PK) == 0) {
 			wheres, err := e.planBlocks(ctx, coord, t)
@@ -145,7 +165,10 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 		}
 		t.Parts = len(queries)
 		for i, q := range queries {
-			items = append(items, workItem{t: t, part: i, query: q})
+			if printers != nil {
+				q += " (FORMAT binary)"
+			}
+			items = append(items, workItem{t: t, part: i, query: q, printers: printers})
 		}
 		totalSize += t.size
 	}
@@ -261,13 +284,15 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 			"jobs":            strconv.Itoa(jobs),
 			"row_order":       rowOrder,
 			"checksum":        e.sum.String(),
+			// tables read in COPY binary and printed as text (textcopy.go)
+			"copy_binary_tables": strconv.Itoa(binaryTables),
 		},
 	}
 	for _, t := range tabs {
 		s := sums[t.Name]
 		res.Tables = append(res.Tables, manifest.Table{Name: t.Name, Rows: s.Rows, Checksum: s.String(), Bytes: s.bytes})
 	}
-	log.Debug("postgres backup done", "database", dbName, "tables", len(tabs), "streams", len(items))
+	log.Debug("postgres backup done", "database", dbName, "tables", len(tabs), "streams", len(items), "read_in_binary", binaryTables)
 	return res, nil
 }
 
@@ -353,8 +378,22 @@ func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink
 	rs := newRowSumAlgo(algo)
 	pw := &progressWriter{w: w, rs: rs, p: opts.Progress}
 	bw := bufio.NewWriterSize(pw, 256<<10)
-	if _, err := conn.PgConn().CopyTo(ctx, bw, it.query); err != nil {
+	var dst io.Writer = bw
+	var tr *textRows
+	if it.printers != nil {
+		// textRows writes at most one Write's worth of rows at a time,
+		// and the rows of a binary COPY come one per message: bw gathers
+		// them.
+		tr = newTextRows(bw, it.printers)
+		dst = tr
+	}
+	if _, err := conn.PgConn().CopyTo(ctx, dst, it.query); err != nil {
 		return nil, fmt.Errorf("copy rows: %w", err)
+	}
+	if tr != nil {
+		if err := tr.Close(); err != nil {
+			return nil, fmt.Errorf("copy rows in binary: %w (backup --text-copy reads them as text)", err)
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("write stream %s: %w", st.Name, err)

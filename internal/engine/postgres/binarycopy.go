@@ -229,9 +229,10 @@ func binaryCodecs(t *tableInfo, types map[string]colType) []fieldCodec {
 	return codecs
 }
 
-// targetColumnTypes reads the column types of the target's tables, keyed
-// by qualified table name (as tableInfo.Name) and column name.
-func targetColumnTypes(ctx context.Context, q queryer) (map[string]map[string]colType, error) {
+// columnTypes reads the column types of the database's tables (the
+// restore's target, the backup's source), keyed by qualified table name (as
+// tableInfo.Name) and column name.
+func columnTypes(ctx context.Context, q queryer) (map[string]map[string]colType, error) {
 	rows, err := q.Query(ctx, `SELECT n.nspname, c.relname, a.attname, t.oid, t.typtype::text,
   coalesce(b.oid, 0), coalesce(b.typtype::text, ''), coalesce(e.oid, 0), coalesce(e.typtype::text, ''),
   coalesce(eb.oid, 0), coalesce(eb.typtype::text, '')
@@ -245,7 +246,7 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`)
 	if err != nil {
-		return nil, fmt.Errorf("read the restored tables' column types: %w", err)
+		return nil, fmt.Errorf("read the tables' column types: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]map[string]colType{}
@@ -254,7 +255,7 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 		var ct colType
 		if err := rows.Scan(&schema, &table, &col, &ct.oid, &typtype, &ct.baseOID, &baseType, &ct.elemOID, &elemType,
 			&ct.elemBaseOID, &elemBaseType); err != nil {
-			return nil, fmt.Errorf("read the restored tables' column types: %w", err)
+			return nil, fmt.Errorf("read the tables' column types: %w", err)
 		}
 		if typtype != "" {
 			ct.typtype = typtype[0]
@@ -275,7 +276,7 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 		out[key][col] = ct
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the restored tables' column types: %w", err)
+		return nil, fmt.Errorf("read the tables' column types: %w", err)
 	}
 	return out, nil
 }

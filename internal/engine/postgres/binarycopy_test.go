@@ -104,7 +104,7 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 		}
 		return b.Bytes()
 	}
-	types, err := targetColumnTypes(ctx, c)
+	types, err := columnTypes(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}

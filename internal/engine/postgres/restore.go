@@ -246,7 +246,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		return err
 	}
 	if !opts.TextCopy {
-		if rels.columns, err = targetColumnTypes(ctx, conn); err != nil {
+		if rels.columns, err = columnTypes(ctx, conn); err != nil {
 			return err
 		}
 	}

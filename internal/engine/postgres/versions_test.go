@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/engine/enginetest"
 	"github.com/snapdata/snapdata/internal/testsrv"
@@ -91,6 +92,7 @@ func TestOtherServerVersions(t *testing.T) {
 				rich := loadRich(t, pg)
 				e.SplitThreshold = 0
 				mem, res := backupMem(t, e, chinook, 2)
+				sameAsTextCopy(t, e, chinook, mem, res)
 				dst := mustDSN(t, pg.DSN("chinook_restored"))
 				restoreTo(t, e, mem, dst, engine.RestoreOptions{Jobs: 2})
 				compareChecksums(t, e, res.Tables, dst)
@@ -197,6 +199,7 @@ PGPASSWORD='%s' exec '%s' "${args[@]}" '--dbname=%s'
 					t.Fatalf("backup of PostgreSQL %d in %s order: %v", major, order, err)
 				}
 				mem.Finish(res, "postgres")
+				sameAsTextCopy(t, ef, rich, mem, res)
 				if len(mem.Manifest().TableStreams("app.events_2023")) < 2 {
 					t.Errorf("PostgreSQL %d, %s order: app.events_2023 was not split", major, order)
 				}
@@ -246,4 +249,18 @@ PGPASSWORD='%s' exec '%s' "${args[@]}" '--dbname=%s'
 			compareChecksums(t, e, richRes.Tables, exported)
 		})
 	}
+}
+
+// sameAsTextCopy checks that a backup that read tables in COPY binary
+// stored the same bytes as one that reads every table as text.
+func sameAsTextCopy(t *testing.T, e *Engine, src *dsn.DSN, mem *enginetest.Memory, res *engine.BackupResult) {
+	t.Helper()
+	if res.Meta["copy_binary_tables"] == "0" {
+		t.Errorf("%s: no table read in COPY binary", src.Database())
+	}
+	tmem, tres := backupMemWith(t, e, src, engine.BackupOptions{Jobs: 2, RowOrder: res.Meta["row_order"], TextCopy: true})
+	if tres.Meta["copy_binary_tables"] != "0" {
+		t.Errorf("%s: text copy read %s tables in binary", src.Database(), tres.Meta["copy_binary_tables"])
+	}
+	sameStreams(t, mem, tmem)
 }
