@@ -33,7 +33,7 @@ type workItem struct {
 	query string // the COPY … TO STDOUT statement
 	// printers, when set: the query reads COPY binary, which textRows
 	// prints as the COPY text the stream holds.
-	printers []fieldPrinter
+	printers []printerMaker
 }
 
 // Backup implements engine.Engine.
@@ -138,7 +138,7 @@ func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOpt
 	var totalSize int64
 	binaryTables := 0
 	for _, t := range tabs {
-		var printers []fieldPrinter
+		var printers []printerMaker
 		if types != nil {
 			printers = textPrinters(t, types[t.Name])
 		}

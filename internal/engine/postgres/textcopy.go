@@ -27,6 +27,7 @@ package postgres
 // compare the printed text with the server's own on every edge value.
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -39,48 +40,56 @@ import (
 // one non-NULL field's binary value to dst.
 type fieldPrinter func(dst, v []byte) ([]byte, error)
 
-// printerFor returns the printer of a column type and whether the type is
-// a date or time; nil when the type has none here.
-func printerFor(ct colType) (fieldPrinter, bool) {
+// printerMaker makes a column's printer for one stream: a printer may keep
+// state (the timestamps' last date), so streams read at once each have
+// their own.
+type printerMaker func() fieldPrinter
+
+// stateless makes the same printer for every stream.
+func stateless(p fieldPrinter) printerMaker { return func() fieldPrinter { return p } }
+
+// printerFor returns the printer maker of a column type and whether the
+// type is a date or time; nil when the type has none here.
+func printerFor(ct colType) (printerMaker, bool) {
 	oid, kind := ct.oid, ct.typtype
 	if kind == 'd' { // a domain: binary output goes through its base type
 		oid, kind = ct.baseOID, ct.baseType
 	}
 	if kind == 'e' { // an enum's binary form is its label
-		return printText, false
+		return stateless(printText), false
 	}
 	if kind != 'b' || ct.elemOID != 0 {
 		return nil, false
 	}
 	switch oid {
 	case oidBool:
-		return printBool, false
+		return stateless(printBool), false
 	case oidInt2:
-		return printInt(2), false
+		return stateless(printInt(2)), false
 	case oidInt4:
-		return printInt(4), false
+		return stateless(printInt(4)), false
 	case oidInt8:
-		return printInt(8), false
+		return stateless(printInt(8)), false
 	case oidOID:
-		return printOID, false
+		return stateless(printOID), false
 	case oidText, oidVarchar, oidBpchar, oidName, oidJSON:
-		return printText, false
+		return stateless(printText), false
 	case oidJSONB:
-		return printJSONB, false
+		return stateless(printJSONB), false
 	case oidBytea:
-		return printBytea, false
+		return stateless(printBytea), false
 	case oidUUID:
-		return printUUID, false
+		return stateless(printUUID), false
 	case oidNumeric:
-		return printNumeric, false
+		return stateless(printNumeric), false
 	case oidDate:
-		return printDate, true
+		return stateless(printDate), true
 	case oidTime:
-		return printTime, true
+		return stateless(printTime), true
 	case oidTimestamp:
-		return printTimestamp(false), true
+		return func() fieldPrinter { return printTimestamp(false) }, true
 	case oidTimestamptz:
-		return printTimestamp(true), true
+		return func() fieldPrinter { return printTimestamp(true) }, true
 	}
 	return nil, false
 }
@@ -89,11 +98,11 @@ func printerFor(ct colType) (fieldPrinter, bool) {
 // when the table is worth reading in binary: every column has a printer
 // and one of them is a date or time. types holds the table's columns by
 // name.
-func textPrinters(t *tableInfo, types map[string]colType) []fieldPrinter {
+func textPrinters(t *tableInfo, types map[string]colType) []printerMaker {
 	if len(t.Columns) == 0 {
 		return nil
 	}
-	printers := make([]fieldPrinter, len(t.Columns))
+	printers := make([]printerMaker, len(t.Columns))
 	worth := false
 	for i, c := range t.Columns {
 		ct, ok := types[c.Name]
@@ -118,6 +127,7 @@ func textPrinters(t *tableInfo, types map[string]colType) []fieldPrinter {
 // way. Close reports a stream that ended before its trailer.
 type textRows struct {
 	w        io.Writer
+	bw       *bufio.Writer // w, when it is one: rows are printed into its buffer
 	printers []fieldPrinter
 	in       []byte // binary received but not printed yet: a partial row
 	out      []byte // text not yet written to w
@@ -126,8 +136,13 @@ type textRows struct {
 	row      int64
 }
 
-func newTextRows(w io.Writer, printers []fieldPrinter) *textRows {
-	return &textRows{w: w, printers: printers, out: make([]byte, 0, 4<<10)}
+func newTextRows(w io.Writer, makers []printerMaker) *textRows {
+	r := &textRows{w: w, printers: make([]fieldPrinter, len(makers))}
+	for i, m := range makers {
+		r.printers[i] = m()
+	}
+	r.bw, _ = w.(*bufio.Writer)
+	return r
 }
 
 func (r *textRows) Write(p []byte) (int, error) {
@@ -135,6 +150,11 @@ func (r *textRows) Write(p []byte) (int, error) {
 	if len(r.in) > 0 {
 		r.in = append(r.in, p...)
 		data = r.in
+	}
+	if r.bw != nil {
+		// Print straight into the buffered writer's free space; Write
+		// then only copies what did not fit.
+		r.out = r.bw.AvailableBuffer()
 	}
 	used, err := r.print(data)
 	if err != nil {
@@ -439,6 +459,18 @@ func j2date(jd int64) (year, month, day int) {
 	return year, month, day
 }
 
+// digitPairs holds "00" to "99": two digits at a time.
+const digitPairs = "0001020304050607080910111213141516171819" +
+	"2021222324252627282930313233343536373839" +
+	"4041424344454647484950515253545556575859" +
+	"6061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendPair appends n (0 to 99) as two digits.
+func appendPair(dst []byte, n int64) []byte {
+	return append(dst, digitPairs[2*n], digitPairs[2*n+1])
+}
+
 // appendPadded appends n with at least width digits.
 func appendPadded(dst []byte, n int64, width int) []byte {
 	var buf [20]byte
@@ -452,13 +484,20 @@ func appendPadded(dst []byte, n int64, width int) []byte {
 // appendYMD appends DateStyle ISO's date; BC years as their positive
 // number (the caller appends " BC").
 func appendYMD(dst []byte, year, month, day int) []byte {
-	y := year
+	y := int64(year)
 	if y <= 0 {
 		y = 1 - y
 	}
-	dst = appendPadded(dst, int64(y), 4)
-	dst = append(dst, '-', byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10))
-	return dst
+	if y < 10000 {
+		dst = appendPair(dst, y/100)
+		dst = appendPair(dst, y%100)
+	} else {
+		dst = strconv.AppendInt(dst, y, 10)
+	}
+	dst = append(dst, '-')
+	dst = appendPair(dst, int64(month))
+	dst = append(dst, '-')
+	return appendPair(dst, int64(day))
 }
 
 // appendClock appends HH:MM:SS and the microseconds without their trailing
@@ -470,20 +509,19 @@ func appendClock(dst []byte, usec int64) []byte {
 	usec -= minute * 60_000_000
 	sec := usec / 1_000_000
 	frac := usec - sec*1_000_000
-	dst = appendPadded(dst, hour, 2)
-	dst = append(dst, ':', byte('0'+minute/10), byte('0'+minute%10), ':', byte('0'+sec/10), byte('0'+sec%10))
+	dst = appendPair(dst, hour) // at most 24
+	dst = append(dst, ':')
+	dst = appendPair(dst, minute)
+	dst = append(dst, ':')
+	dst = appendPair(dst, sec)
 	if frac != 0 {
-		var f [7]byte
-		f[0] = '.'
-		n := 7
-		for i := 6; i >= 1; i-- {
-			f[i] = byte('0' + frac%10)
-			frac /= 10
-			if f[i] == '0' && n == i+1 {
-				n = i
-			}
+		dst = append(dst, '.')
+		dst = appendPair(dst, frac/10000)
+		dst = appendPair(dst, frac/100%100)
+		dst = appendPair(dst, frac%100)
+		for dst[len(dst)-1] == '0' {
+			dst = dst[:len(dst)-1]
 		}
-		dst = append(dst, f[:n]...)
 	}
 	return dst
 }
@@ -519,8 +557,12 @@ func printTime(dst, v []byte) ([]byte, error) {
 }
 
 // printTimestamp prints a timestamp, or with tz a timestamptz in the
-// sessions' TimeZone UTC (offset "+00").
+// sessions' TimeZone UTC (offset "+00"). It keeps the text of the last
+// date it printed: a table's rows in key order often share it.
 func printTimestamp(tz bool) fieldPrinter {
+	lastDate := int64(math.MinInt64)
+	var date []byte // lastDate's text
+	bc := false
 	return func(dst, v []byte) ([]byte, error) {
 		if len(v) != 8 {
 			return nil, fmt.Errorf("a timestamp of %d bytes", len(v))
@@ -533,24 +575,29 @@ func printTimestamp(tz bool) fieldPrinter {
 			return append(dst, "infinity"...), nil
 		}
 		const usecPerDay = 86_400_000_000
-		date := ts / usecPerDay
-		usec := ts - date*usecPerDay
+		days := ts / usecPerDay
+		usec := ts - days*usecPerDay
 		if usec < 0 {
 			usec += usecPerDay
-			date--
+			days--
 		}
-		date += postgresEpochJDate
-		if date < 0 || date > math.MaxInt32 {
-			return nil, fmt.Errorf("a timestamp out of range (%d microseconds)", ts)
+		if days != lastDate {
+			jd := days + postgresEpochJDate
+			if jd < 0 || jd > math.MaxInt32 {
+				return nil, fmt.Errorf("a timestamp out of range (%d microseconds)", ts)
+			}
+			y, m, d := j2date(jd)
+			date = appendYMD(date[:0], y, m, d)
+			date = append(date, ' ')
+			bc = y <= 0
+			lastDate = days
 		}
-		y, m, d := j2date(date)
-		dst = appendYMD(dst, y, m, d)
-		dst = append(dst, ' ')
+		dst = append(dst, date...)
 		dst = appendClock(dst, usec)
 		if tz {
 			dst = append(dst, '+', '0', '0')
 		}
-		if y <= 0 {
+		if bc {
 			dst = append(dst, " BC"...)
 		}
 		return dst, nil

@@ -22,7 +22,7 @@ const printedCols = "n b i2 i4 i8 o num money t vc ch nm j jb by u d ts tz m s t
 
 // printBinary runs a binary COPY through textRows, feeding it in pieces of
 // the given sizes (cycled; 0 means all at once).
-func printBinary(t *testing.T, bin []byte, printers []fieldPrinter, pieces ...int) []byte {
+func printBinary(t *testing.T, bin []byte, printers []printerMaker, pieces ...int) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	tr := newTextRows(&out, printers)
@@ -259,24 +259,32 @@ func binaryStream(rows ...[]*int64) []byte {
 	return append(b, 0xff, 0xff)
 }
 
+func makers(ps ...fieldPrinter) []printerMaker {
+	var ms []printerMaker
+	for _, p := range ps {
+		ms = append(ms, stateless(p))
+	}
+	return ms
+}
+
 func TestTextRowsRefuse(t *testing.T) {
 	one, two := int64(1), int64(-2)
-	ints := []fieldPrinter{printInt(8), printInt(8)}
+	ints := makers(printInt(8), printInt(8))
 	good := binaryStream([]*int64{&one, nil}, []*int64{&two, &one})
 	if got := printBinary(t, good, ints, 3); string(got) != "1\t\\N\n-2\t1\n" {
 		t.Fatalf("printed %q", got)
 	}
 	for _, tc := range []struct {
 		name, stream, want string
-		printers           []fieldPrinter
+		printers           []printerMaker
 	}{
 		{"no trailer", string(good[:len(good)-2]), "without its trailer", ints},
 		{"cut inside a row", string(good[:len(good)-5]), "without its trailer", ints},
 		{"bytes after the trailer", string(good) + "\x00", "after its trailer", ints},
 		{"another signature", "PGCOPY\n\xff\r\n\x01" + string(good[11:]), "signature", ints},
 		{"three fields for two columns", string(binaryStream([]*int64{&one, &one, &one})), "has 3 fields, want 2", ints},
-		{"an int4 of 8 bytes", string(good), "row 1, column 1: an integer of 8 bytes, want 4", []fieldPrinter{printInt(4), printInt(8)}},
-		{"a jsonb of version 8", string(good), "row 1, column 1: a jsonb value of an unknown binary version", []fieldPrinter{printJSONB, printInt(8)}},
+		{"an int4 of 8 bytes", string(good), "row 1, column 1: an integer of 8 bytes, want 4", makers(printInt(4), printInt(8))},
+		{"a jsonb of version 8", string(good), "row 1, column 1: a jsonb value of an unknown binary version", makers(printJSONB, printInt(8))},
 	} {
 		var out bytes.Buffer
 		tr := newTextRows(&out, tc.printers)
