@@ -150,6 +150,15 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 	}
 }
 
+// tableWith is a table public.t with the named columns.
+func tableWith(cols ...string) *tableInfo {
+	ti := &tableInfo{Name: "public.t"}
+	for _, c := range cols {
+		ti.Columns = append(ti.Columns, column{Name: c})
+	}
+	return ti
+}
+
 func TestBinaryCodecsChooseTables(t *testing.T) {
 	ts := colType{oid: oidTimestamptz, typtype: 'b'}
 	i8 := colType{oid: oidInt8, typtype: 'b'}
@@ -158,29 +167,22 @@ func TestBinaryCodecsChooseTables(t *testing.T) {
 	pointArr := colType{oid: 1017, typtype: 'b', elemOID: 600, elemType: 'b'}         // point[]
 	dom := colType{oid: 90000, typtype: 'd', baseOID: oidDate, baseType: 'b'}
 	comp := colType{oid: 90001, typtype: 'c'}
-	tab := func(cols ...string) *tableInfo {
-		ti := &tableInfo{Name: "public.t"}
-		for _, c := range cols {
-			ti.Columns = append(ti.Columns, column{Name: c})
-		}
-		return ti
-	}
 	for _, tc := range []struct {
 		name  string
 		table *tableInfo
 		types map[string]colType
 		want  bool
 	}{
-		{"a timestamp and an integer", tab("id", "at"), map[string]colType{"id": i8, "at": ts}, true},
-		{"a domain over date", tab("id", "d"), map[string]colType{"id": i8, "d": dom}, true},
-		{"integers only: the server parses them cheaply", tab("id"), map[string]colType{"id": i8}, false},
-		{"an array beside a timestamp", tab("at", "tags"), map[string]colType{"at": ts, "tags": arr}, true},
-		{"an array of timestamps", tab("id", "ats"), map[string]colType{"id": i8, "ats": tsArr}, true},
-		{"an array of a type without a codec", tab("at", "ps"), map[string]colType{"at": ts, "ps": pointArr}, false},
-		{"an array of text only", tab("id", "tags"), map[string]colType{"id": i8, "tags": arr}, false},
-		{"a composite beside a timestamp", tab("at", "c"), map[string]colType{"at": ts, "c": comp}, false},
-		{"a column the target lacks", tab("at", "gone"), map[string]colType{"at": ts}, false},
-		{"no columns", tab(), map[string]colType{}, false},
+		{"a timestamp and an integer", tableWith("id", "at"), map[string]colType{"id": i8, "at": ts}, true},
+		{"a domain over date", tableWith("id", "d"), map[string]colType{"id": i8, "d": dom}, true},
+		{"integers only: the server parses them cheaply", tableWith("id"), map[string]colType{"id": i8}, false},
+		{"an array beside a timestamp", tableWith("at", "tags"), map[string]colType{"at": ts, "tags": arr}, true},
+		{"an array of timestamps", tableWith("id", "ats"), map[string]colType{"id": i8, "ats": tsArr}, true},
+		{"an array of a type without a codec", tableWith("at", "ps"), map[string]colType{"at": ts, "ps": pointArr}, false},
+		{"an array of text only", tableWith("id", "tags"), map[string]colType{"id": i8, "tags": arr}, false},
+		{"a composite beside a timestamp", tableWith("at", "c"), map[string]colType{"at": ts, "c": comp}, false},
+		{"a column the target lacks", tableWith("at", "gone"), map[string]colType{"at": ts}, false},
+		{"no columns", tableWith(), map[string]colType{}, false},
 	} {
 		if got := binaryCodecs(tc.table, tc.types) != nil; got != tc.want {
 			t.Errorf("%s: binary %v, want %v", tc.name, got, tc.want)

@@ -211,28 +211,21 @@ func TestTextPrintersChooseTables(t *testing.T) {
 	dom := colType{oid: 90000, typtype: 'd', baseOID: oidDate, baseType: 'b'}
 	enum := colType{oid: 90001, typtype: 'e'}
 	comp := colType{oid: 90002, typtype: 'c'}
-	tab := func(cols ...string) *tableInfo {
-		ti := &tableInfo{Name: "public.t"}
-		for _, c := range cols {
-			ti.Columns = append(ti.Columns, column{Name: c})
-		}
-		return ti
-	}
 	for _, tc := range []struct {
 		name  string
 		table *tableInfo
 		types map[string]colType
 		want  bool
 	}{
-		{"a timestamp and an integer", tab("id", "at"), map[string]colType{"id": i8, "at": ts}, true},
-		{"a domain over date and an enum", tab("d", "e"), map[string]colType{"d": dom, "e": enum}, true},
-		{"integers and numerics only: about the same cost to the server", tab("id", "n"), map[string]colType{"id": i8, "n": num}, false},
-		{"an array beside a timestamp: arrays are read as text", tab("at", "tags"), map[string]colType{"at": ts, "tags": arr}, false},
-		{"an interval beside a timestamp", tab("at", "iv"), map[string]colType{"at": ts, "iv": iv}, false},
-		{"a composite type", tab("at", "c"), map[string]colType{"at": ts, "c": comp}, false},
-		{"a column the catalog does not list", tab("at", "gone"), map[string]colType{"at": ts}, false},
-		{"a float beside a timestamp: floats are read as text", tab("at", "f"), map[string]colType{"at": ts, "f": {oid: oidFloat8, typtype: 'b'}}, false},
-		{"no columns", tab(), map[string]colType{}, false},
+		{"a timestamp and an integer", tableWith("id", "at"), map[string]colType{"id": i8, "at": ts}, true},
+		{"a domain over date and an enum", tableWith("d", "e"), map[string]colType{"d": dom, "e": enum}, true},
+		{"integers and numerics only: about the same cost to the server", tableWith("id", "n"), map[string]colType{"id": i8, "n": num}, false},
+		{"an array beside a timestamp: arrays are read as text", tableWith("at", "tags"), map[string]colType{"at": ts, "tags": arr}, false},
+		{"an interval beside a timestamp", tableWith("at", "iv"), map[string]colType{"at": ts, "iv": iv}, false},
+		{"a composite type", tableWith("at", "c"), map[string]colType{"at": ts, "c": comp}, false},
+		{"a column the catalog does not list", tableWith("at", "gone"), map[string]colType{"at": ts}, false},
+		{"a float beside a timestamp: floats are read as text", tableWith("at", "f"), map[string]colType{"at": ts, "f": {oid: oidFloat8, typtype: 'b'}}, false},
+		{"no columns", tableWith(), map[string]colType{}, false},
 	} {
 		got := textPrinters(tc.table, tc.types) != nil
 		if got != tc.want {
