@@ -134,7 +134,7 @@ func TestEndToEnd(t *testing.T) {
 // TestAllDatabasesCLI backs up every user database of a server with
 // backup --all-databases (one snapshot each, not mysql, sys or the schemas
 // of the server itself), and picks up a database created after the first
-// run on the next one.
+// run on the next one, given the server under its other scheme name.
 func TestAllDatabasesCLI(t *testing.T) {
 	my := testsrv.NewMariaDB(t, testsrv.MariaDBOptions{}) // its own server: a known list of databases
 	for _, db := range []string{"alpha", "beta"} {
@@ -174,6 +174,8 @@ func TestAllDatabasesCLI(t *testing.T) {
 	}
 	my.Exec(t, "", "CREATE DATABASE gamma")
 	my.Exec(t, "gamma", "CREATE TABLE t (id INT)", "INSERT INTO t VALUES (1)")
+	// The same server under its other scheme name.
+	server = strings.Replace(server, "mysql://", "mariadb://", 1)
 	if got := databases(run("backup", "--repo", repo, "--all-databases", server, "--json")); !slices.Equal(got, []string{"alpha", "beta", "gamma"}) {
 		t.Fatalf("second backup --all-databases made snapshots of %q, want alpha, beta and gamma", got)
 	}

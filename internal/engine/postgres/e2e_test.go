@@ -82,7 +82,7 @@ func TestEndToEndCLI(t *testing.T) {
 // TestAllDatabasesCLI backs up every user database of a server with
 // backup --all-databases (one snapshot each, not the maintenance and
 // template databases), and picks up a database created after the first
-// run on the next one.
+// run on the next one, given the server under its other scheme name.
 func TestAllDatabasesCLI(t *testing.T) {
 	pg := testsrv.NewPostgres(t, testsrv.PGOptions{}) // its own server: a known list of databases
 	for _, db := range []string{"alpha", "beta"} {
@@ -122,6 +122,8 @@ func TestAllDatabasesCLI(t *testing.T) {
 	}
 	pg.Exec(t, "postgres", "CREATE DATABASE gamma")
 	pg.Exec(t, "gamma", "CREATE TABLE t (id int)", "INSERT INTO t VALUES (1)")
+	// The same server under its other scheme name.
+	server = strings.Replace(server, "postgres://", "postgresql://", 1)
 	if got := databases(run("backup", "--repo", repo, "--all-databases", server, "--json")); !slices.Equal(got, []string{"alpha", "beta", "gamma"}) {
 		t.Fatalf("second backup --all-databases made snapshots of %q, want alpha, beta and gamma", got)
 	}

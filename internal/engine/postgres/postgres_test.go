@@ -682,3 +682,18 @@ func contains(xs []string, x string) bool {
 }
 
 var _ = time.Second
+
+// TestImportNamesUnmappableColumns: a portable export whose column types
+// PostgreSQL has no type for here is refused before the target is
+// contacted (this DSN points nowhere), naming each such column.
+func TestImportNamesUnmappableColumns(t *testing.T) {
+	target := mustDSN(t, "postgres://nobody@127.0.0.1:1/never?sslmode=disable")
+	bad := []engine.TableSchema{
+		{Name: "ok", Columns: []engine.Column{{Name: "id", Type: "integer"}}},
+		{Name: "x", Columns: []engine.Column{{Name: "c", Type: "interval", SourceType: "INTERVAL"}, {Name: "d", Type: "point", SourceType: "POINT"}}},
+	}
+	err := New().Import(context.Background(), target, bad, nil, engine.RestoreOptions{Logger: testLogger(t)})
+	if err == nil || !strings.Contains(err.Error(), "x.c (interval/INTERVAL), x.d (point/POINT)") {
+		t.Errorf("import of unmappable columns: %v, want an error naming x.c and x.d with their types", err)
+	}
+}

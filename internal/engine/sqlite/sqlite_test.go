@@ -415,3 +415,21 @@ func TestSyncFile(t *testing.T) {
 		t.Fatalf("sync of a missing file: got %v, want a not-exist error", err)
 	}
 }
+
+// TestImportNamesUnmappableColumns: a portable export whose column types
+// SQLite has no type for is refused before the target is touched, naming
+// each such column.
+func TestImportNamesUnmappableColumns(t *testing.T) {
+	target := filepath.Join(t.TempDir(), "never.db")
+	bad := []engine.TableSchema{
+		{Name: "ok", Columns: []engine.Column{{Name: "id", Type: "integer"}}},
+		{Name: "x", Columns: []engine.Column{{Name: "c", Type: "interval"}, {Name: "d", Type: "point"}}},
+	}
+	err := New().Import(context.Background(), mustDSN(t, target), bad, nil, engine.RestoreOptions{})
+	if err == nil || !strings.Contains(err.Error(), "x.c (interval), x.d (point)") {
+		t.Errorf("import of unmappable columns: %v, want an error naming x.c (interval) and x.d (point)", err)
+	}
+	if _, serr := os.Stat(target); serr == nil {
+		t.Errorf("the refused import created %s", target)
+	}
+}
