@@ -3,6 +3,7 @@ package mysql_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/snapdata/snapdata/internal/cli"
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/engine/enginetest"
 	"github.com/snapdata/snapdata/internal/engine/mysql"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -101,6 +103,40 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "customers") || !strings.Contains(out, "orders") {
 		t.Errorf("verify output lacks the tables: %s", out)
 	}
+
+	// A manifest that no longer matches its data: verify exits 1. A row
+	// count the data lacks already stops the load, naming the table; a
+	// checksum the data does not have is flagged in the table-by-table
+	// verdict. Either way the scratch database is dropped.
+	tampered := enginetest.TamperLatest(t, repo, "repo-password-e2e", "", "orders")
+	vcode, vout, verrs := run("verify", tampered[:10], "--scratch", my.DSN(""))
+	if vcode != 1 || !strings.Contains(verrs, "failed verification") {
+		t.Errorf("verify of a tampered manifest: exit %d, %s", vcode, verrs)
+	}
+	flagged := map[string]string{}
+	for _, line := range strings.Split(vout, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.Contains(line, "MISMATCH") {
+			flagged[f[0]] = line
+		}
+	}
+	if len(flagged) != 1 || !strings.Contains(flagged["orders"], "checksum differs") {
+		t.Errorf("verify of a tampered manifest flagged %q, want orders (checksum):\n%s", flagged, vout)
+	}
+	// (on top of the tampered copy, now the latest)
+	tampered = enginetest.TamperLatest(t, repo, "repo-password-e2e", "customers", "")
+	vcode, _, verrs = run("verify", tampered[:10], "--scratch", my.DSN(""))
+	if vcode != 1 || !strings.Contains(verrs, "loading table customers: the server took 3 rows, the snapshot has 4") {
+		t.Errorf("verify of a manifest with a row too many: exit %d, %s", vcode, verrs)
+	}
+	sdb, err := sql.Open("mysql", my.DriverDSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := sdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'snapdata\\_verify\\_%'").Scan(&left); err != nil || left != 0 {
+		t.Errorf("verify left %d scratch databases (%v)", left, err)
+	}
+	sdb.Close()
 
 	// export --format sql loads with the mariadb client.
 	sqlFile := filepath.Join(dir, "dump.sql")

@@ -11,8 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/snapdata/snapdata/internal/cli"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/engine/enginetest"
 	"github.com/snapdata/snapdata/internal/engine/postgres"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -68,6 +71,32 @@ func TestEndToEndCLI(t *testing.T) {
 	if !strings.Contains(out, "app.users") {
 		t.Errorf("verify output names no tables:\n%s", out)
 	}
+
+	// A manifest that no longer matches its data: verify exits 1, flags
+	// exactly the two tables, and drops its scratch database all the same.
+	tampered := enginetest.TamperLatest(t, repo, "e2e-repo-pw", "app.users", "app.events_2023")
+	vcode, vout, verrs := run("verify", tampered[:10], "--repo", repo, "--scratch", pg.DSN("postgres"))
+	if vcode != 1 || !strings.Contains(verrs, "failed verification") {
+		t.Errorf("verify of a tampered manifest: exit %d, %s", vcode, verrs)
+	}
+	flagged := map[string]string{}
+	for _, line := range strings.Split(vout, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.Contains(line, "MISMATCH") {
+			flagged[f[0]] = line
+		}
+	}
+	if len(flagged) != 2 || !strings.Contains(flagged["app.users"], "manifest says") || !strings.Contains(flagged["app.events_2023"], "checksum differs") {
+		t.Errorf("verify of a tampered manifest flagged %q, want app.users (rows) and app.events_2023 (checksum):\n%s", flagged, vout)
+	}
+	conn, err := pgx.Connect(context.Background(), pg.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM pg_database WHERE datname LIKE 'snapdata\\_verify\\_%'").Scan(&left); err != nil || left != 0 {
+		t.Errorf("verify left %d scratch databases (%v)", left, err)
+	}
+	conn.Close(context.Background())
 
 	sqlFile := filepath.Join(t.TempDir(), "dump.sql")
 	mustRun("export", "latest", "--repo", repo, "--format", "sql", "-o", sqlFile)
