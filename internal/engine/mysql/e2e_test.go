@@ -75,6 +75,23 @@ func TestEndToEnd(t *testing.T) {
 	mustRun("backup", srcDSN, "--jobs", "2")
 	mustRun("backup", srcDSN) // a second, unchanged backup
 
+	// A wrong password and an unknown database: exit 1, a message that says
+	// which, no password shown, no snapshot written.
+	wrong := strings.Replace(srcDSN, ":"+my.Password+"@", ":wrong-Password-42@", 1)
+	for _, c := range []struct{ dsn, want string }{
+		{wrong, "Access denied"},
+		{my.DSN("no_such_db_e2e"), "no_such_db_e2e"},
+	} {
+		code, _, errOut := run("backup", c.dsn)
+		if code != 1 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "wrong-Password-42") {
+			t.Errorf("backup naming %s: exit %d, %q; want 1 and a message saying %q", c.want, code, errOut, c.want)
+		}
+	}
+	var snaps []json.RawMessage
+	if err := json.Unmarshal([]byte(mustRun("snapshots", "--json")), &snaps); err != nil || len(snaps) != 2 {
+		t.Errorf("after two failed backups the repository holds %d snapshots (%v), want the two before", len(snaps), err)
+	}
+
 	targetDSN := my.DSN(src.Database() + "_restored")
 	mustRun("restore", "latest", "--to", targetDSN, "--jobs", "2")
 	target, _ := dsn.Parse(targetDSN)

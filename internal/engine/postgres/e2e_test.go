@@ -49,6 +49,23 @@ func TestEndToEndCLI(t *testing.T) {
 	mustRun("init", "--repo", repo)
 	mustRun("backup", "--repo", repo, src.Raw)
 
+	// A wrong password and an unknown database: exit 1, a message that says
+	// which, no password shown, no snapshot written.
+	wrong := strings.Replace(src.Raw, ":"+pg.Password+"@", ":wrong-secret-pw@", 1)
+	for _, c := range []struct{ dsn, want string }{
+		{wrong, "password authentication failed"},
+		{src.WithDatabase("no_such_db").Raw, `database "no_such_db" does not exist`},
+	} {
+		code, _, errs := run("backup", "--repo", repo, c.dsn)
+		if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, "wrong-secret-pw") {
+			t.Errorf("backup of %s: exit %d, %q; want 1 and a message saying %q", c.want, code, errs, c.want)
+		}
+	}
+	var snaps []json.RawMessage
+	if err := json.Unmarshal([]byte(mustRun("snapshots", "--repo", repo, "--json")), &snaps); err != nil || len(snaps) != 1 {
+		t.Errorf("after two failed backups the repository holds %d snapshots (%v), want the one before", len(snaps), err)
+	}
+
 	dst := src.WithDatabase("rich_e2e_restored")
 	mustRun("restore", "latest", "--repo", repo, "--to", dst.Raw, "--jobs", "2")
 	e := postgres.New()
@@ -59,11 +76,11 @@ func TestEndToEndCLI(t *testing.T) {
 	postgres.CompareChecksums(t, e, want, dst)
 	postgres.SameSchema(t, pg, src, dst)
 
-	// A second restore into the now non-empty target is refused (exit 1)
-	// with a clear message, and works with --clean.
+	// A second restore into the now non-empty target is refused by a
+	// safety rule (exit 3) with a clear message, and works with --clean.
 	code, _, errs := run("restore", "latest", "--repo", repo, "--to", dst.Raw)
-	if code == 0 || !strings.Contains(errs, "not empty") {
-		t.Errorf("restore into a non-empty target: exit %d, %s", code, errs)
+	if code != 3 || !strings.Contains(errs, "not empty") {
+		t.Errorf("restore into a non-empty target: exit %d, %s; want 3", code, errs)
 	}
 	mustRun("restore", "latest", "--repo", repo, "--to", dst.Raw, "--clean")
 
