@@ -9,13 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/snapdata/snapdata/internal/cli"
+	"github.com/snapdata/snapdata/internal/cli/clitest"
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/engine/enginetest"
@@ -184,55 +183,19 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// TestAllDatabasesCLI backs up every user database of a server with
-// backup --all-databases (one snapshot each, not mysql, sys or the schemas
-// of the server itself), and picks up a database created after the first
-// run on the next one, given the server under its other scheme name.
+// TestAllDatabasesCLI: backup --all-databases makes one snapshot per user
+// database (not mysql, sys or the server's own schemas) and picks up new
+// ones.
 func TestAllDatabasesCLI(t *testing.T) {
 	my := testsrv.NewMariaDB(t, testsrv.MariaDBOptions{}) // its own server: a known list of databases
-	for _, db := range []string{"alpha", "beta"} {
-		my.Exec(t, "", "CREATE DATABASE "+db)
-		my.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, at DATETIME(6))", "INSERT INTO t VALUES (1, NOW(6)), (2, NULL)")
-	}
-	repo := filepath.Join(t.TempDir(), "repo")
-	t.Setenv("SNAPDATA_PASSWORD", "all-dbs-pw")
-	run := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := cli.Run(context.Background(), args, strings.NewReader(""), &out, &errb); code != 0 {
-			t.Fatalf("snapdata %s: exit %d\n%s", strings.Join(args, " "), code, errb.String())
-		}
-		if strings.Contains(out.String()+errb.String(), my.Password) {
-			t.Fatalf("snapdata %s printed the server's password", args[0])
-		}
-		return out.String()
-	}
-	databases := func(out string) []string {
-		t.Helper()
-		var snaps []struct{ Database string }
-		if err := json.Unmarshal([]byte(out), &snaps); err != nil {
-			t.Fatalf("snapshots --json: %v\n%s", err, out)
-		}
-		var names []string
-		for _, s := range snaps {
-			names = append(names, s.Database)
-		}
-		sort.Strings(names)
-		return names
-	}
 	server := my.DSN("")
-	run("init", "--repo", repo)
-	if got := databases(run("backup", "--repo", repo, "--all-databases", server, "--json")); !slices.Equal(got, []string{"alpha", "beta"}) {
-		t.Fatalf("first backup --all-databases made snapshots of %q, want alpha and beta", got)
-	}
-	my.Exec(t, "", "CREATE DATABASE gamma")
-	my.Exec(t, "gamma", "CREATE TABLE t (id INT)", "INSERT INTO t VALUES (1)")
-	// The same server under its other scheme name.
-	server = strings.Replace(server, "mysql://", "mariadb://", 1)
-	if got := databases(run("backup", "--repo", repo, "--all-databases", server, "--json")); !slices.Equal(got, []string{"alpha", "beta", "gamma"}) {
-		t.Fatalf("second backup --all-databases made snapshots of %q, want alpha, beta and gamma", got)
-	}
-	if got := databases(run("snapshots", "--repo", repo, "--json")); !slices.Equal(got, []string{"alpha", "alpha", "beta", "beta", "gamma"}) {
-		t.Errorf("the repository holds snapshots of %q", got)
-	}
+	clitest.AllDatabases(t, clitest.Server{
+		DSN:         server,
+		OtherScheme: strings.Replace(server, "mysql://", "mariadb://", 1),
+		Secret:      my.Password,
+		CreateDatabase: func(t *testing.T, db string) {
+			my.Exec(t, "", "CREATE DATABASE "+db)
+			my.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, at DATETIME(6))", "INSERT INTO t VALUES (1, NOW(6)), (2, NULL)")
+		},
+	})
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/testsrv"
@@ -82,6 +84,19 @@ UPDATE arr SET fa = '{1.5,NaN,-Infinity,NULL,-0,7e-45}', ipa = '{1.2.3.4,::1/64,
 CREATE TABLE arr_copy (LIKE arr);
 `
 
+// copyOutOf returns a function that runs a COPY … TO STDOUT on c and
+// returns what it wrote.
+func copyOutOf(t *testing.T, c *pgx.Conn) func(sql string) []byte {
+	return func(sql string) []byte {
+		t.Helper()
+		var b bytes.Buffer
+		if _, err := c.PgConn().CopyTo(context.Background(), &b, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return b.Bytes()
+	}
+}
+
 // TestBinaryRowsMatchServer converts the COPY text of every edge value with
 // the codecs and compares the result byte for byte with the server's own
 // COPY binary output; the converted stream then loads, and the loaded table
@@ -96,14 +111,7 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	copyOut := func(sql string) []byte {
-		t.Helper()
-		var b bytes.Buffer
-		if _, err := c.PgConn().CopyTo(ctx, &b, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		return b.Bytes()
-	}
+	copyOut := copyOutOf(t, c)
 	types, err := columnTypes(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -112,10 +120,7 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 		{"edge", "n b i2 i4 i8 o f8 num money t vc ch nm j jb by u d ts tz m s tm f4 ttz ip net"},
 		{"arr", "n ia ta tza na ma ba ua da iv fa ipa sa"},
 	} {
-		ti := &tableInfo{Name: "public." + tc.table}
-		for _, col := range strings.Fields(tc.cols) {
-			ti.Columns = append(ti.Columns, column{Name: col})
-		}
+		ti := publicTable(tc.table, tc.cols)
 		codecs := binaryCodecs(ti, types[ti.Name])
 		if codecs == nil {
 			t.Fatalf("%s: no codecs for a table of types that all have one", tc.table)
@@ -148,6 +153,14 @@ func TestBinaryRowsMatchServer(t *testing.T) {
 			t.Errorf("%s: the table loaded in binary reads back differently:\n%s\nwant\n%s", tc.table, back, text)
 		}
 	}
+}
+
+// publicTable is the table public.<name> with the columns named in cols,
+// separated by spaces.
+func publicTable(name, cols string) *tableInfo {
+	ti := tableWith(strings.Fields(cols)...)
+	ti.Name = "public." + name
+	return ti
 }
 
 // tableWith is a table public.t with the named columns.

@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/snapdata/snapdata/internal/cli"
+	"github.com/snapdata/snapdata/internal/cli/clitest"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/engine/enginetest"
 	"github.com/snapdata/snapdata/internal/engine/postgres"
@@ -125,55 +124,18 @@ func TestEndToEndCLI(t *testing.T) {
 	postgres.CompareChecksums(t, e, want, exported)
 }
 
-// TestAllDatabasesCLI backs up every user database of a server with
-// backup --all-databases (one snapshot each, not the maintenance and
-// template databases), and picks up a database created after the first
-// run on the next one, given the server under its other scheme name.
+// TestAllDatabasesCLI: backup --all-databases makes one snapshot per user
+// database (not postgres or the templates) and picks up new ones.
 func TestAllDatabasesCLI(t *testing.T) {
 	pg := testsrv.NewPostgres(t, testsrv.PGOptions{}) // its own server: a known list of databases
-	for _, db := range []string{"alpha", "beta"} {
-		pg.Exec(t, "postgres", "CREATE DATABASE "+db)
-		pg.Exec(t, db, "CREATE TABLE t (id int PRIMARY KEY, at timestamptz)", "INSERT INTO t SELECT i, now() FROM generate_series(1, 10) i")
-	}
-	repo := filepath.Join(t.TempDir(), "repo")
-	t.Setenv("SNAPDATA_PASSWORD", "all-dbs-pw")
-	run := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := cli.Run(context.Background(), args, strings.NewReader(""), &out, &errb); code != 0 {
-			t.Fatalf("snapdata %s: exit %d\n%s", strings.Join(args, " "), code, errb.String())
-		}
-		if strings.Contains(out.String()+errb.String(), pg.Password) {
-			t.Fatalf("snapdata %s printed the server's password", args[0])
-		}
-		return out.String()
-	}
-	databases := func(out string) []string {
-		t.Helper()
-		var snaps []struct{ Database string }
-		if err := json.Unmarshal([]byte(out), &snaps); err != nil {
-			t.Fatalf("snapshots --json: %v\n%s", err, out)
-		}
-		var names []string
-		for _, s := range snaps {
-			names = append(names, s.Database)
-		}
-		sort.Strings(names)
-		return names
-	}
 	server := pg.DSN("postgres")
-	run("init", "--repo", repo)
-	if got := databases(run("backup", "--repo", repo, "--all-databases", server, "--json")); !slices.Equal(got, []string{"alpha", "beta"}) {
-		t.Fatalf("first backup --all-databases made snapshots of %q, want alpha and beta", got)
-	}
-	pg.Exec(t, "postgres", "CREATE DATABASE gamma")
-	pg.Exec(t, "gamma", "CREATE TABLE t (id int)", "INSERT INTO t VALUES (1)")
-	// The same server under its other scheme name.
-	server = strings.Replace(server, "postgres://", "postgresql://", 1)
-	if got := databases(run("backup", "--repo", repo, "--all-databases", server, "--json")); !slices.Equal(got, []string{"alpha", "beta", "gamma"}) {
-		t.Fatalf("second backup --all-databases made snapshots of %q, want alpha, beta and gamma", got)
-	}
-	if got := databases(run("snapshots", "--repo", repo, "--json")); !slices.Equal(got, []string{"alpha", "alpha", "beta", "beta", "gamma"}) {
-		t.Errorf("the repository holds snapshots of %q", got)
-	}
+	clitest.AllDatabases(t, clitest.Server{
+		DSN:         server,
+		OtherScheme: strings.Replace(server, "postgres://", "postgresql://", 1),
+		Secret:      pg.Password,
+		CreateDatabase: func(t *testing.T, db string) {
+			pg.Exec(t, "postgres", "CREATE DATABASE "+db)
+			pg.Exec(t, db, "CREATE TABLE t (id int PRIMARY KEY, at timestamptz)", "INSERT INTO t SELECT i, now() FROM generate_series(1, 10) i")
+		},
+	})
 }

@@ -76,14 +76,7 @@ func TestTextRowsMatchServer(t *testing.T) {
 	if _, err := c.PgConn().CopyFrom(ctx, strings.NewReader(sweepRows(5000)), "COPY sweep FROM STDIN"); err != nil {
 		t.Fatalf("load the random values: %v", err)
 	}
-	copyOut := func(sql string) []byte {
-		t.Helper()
-		var b bytes.Buffer
-		if _, err := c.PgConn().CopyTo(ctx, &b, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		return b.Bytes()
-	}
+	copyOut := copyOutOf(t, c)
 	types, err := columnTypes(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -92,10 +85,7 @@ func TestTextRowsMatchServer(t *testing.T) {
 		{"edge", printedCols},
 		{"sweep", "n num d ts tz tm t by u jb"},
 	} {
-		ti := &tableInfo{Name: "public." + tc.table}
-		for _, col := range strings.Fields(tc.cols) {
-			ti.Columns = append(ti.Columns, column{Name: col})
-		}
+		ti := publicTable(tc.table, tc.cols)
 		printers := textPrinters(ti, types[ti.Name])
 		if printers == nil {
 			t.Fatalf("%s: no printers for a table of types that all have one", tc.table)
