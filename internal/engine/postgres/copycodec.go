@@ -394,8 +394,10 @@ func appendHex(dst, digits []byte) ([]byte, bool) {
 // since 2000-01-01 (its epoch): from 4714-11-24 BC; dates to 5874897 AD,
 // timestamps to 294276 AD.
 const (
-	minDate      = -2451545
-	endDate      = 2147483494 - 2451545
+	postgresEpochJDate = 2451545 // the Julian day of 2000-01-01
+
+	minDate      = -postgresEpochJDate
+	endDate      = 2147483494 - postgresEpochJDate
 	minTimestamp = -211813488000000000
 	endTimestamp = 9223371331200000000
 	usPerDay     = 86400 * 1000000

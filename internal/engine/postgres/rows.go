@@ -407,33 +407,15 @@ func encodeCopyValue(b []byte, v any, portable string) []byte {
 			b = append(b, `\\x`...)
 			return hex.AppendEncode(b, x)
 		}
-		return appendEscaped(b, string(x))
+		return appendEscapedCopy(b, x)
 	case string:
 		if portable == "bytes" {
 			b = append(b, `\\x`...)
 			return hex.AppendEncode(b, []byte(x))
 		}
-		return appendEscaped(b, x)
+		return appendEscapedCopy(b, []byte(x))
 	case time.Time:
-		return appendEscaped(b, x.Format("2006-01-02 15:04:05.999999999Z07:00"))
+		return x.AppendFormat(b, "2006-01-02 15:04:05.999999999Z07:00")
 	}
-	return appendEscaped(b, fmt.Sprint(v))
-}
-
-func appendEscaped(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			b = append(b, `\\`...)
-		case '\n':
-			b = append(b, `\n`...)
-		case '\r':
-			b = append(b, `\r`...)
-		case '\t':
-			b = append(b, `\t`...)
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
+	return appendEscapedCopy(b, []byte(fmt.Sprint(v)))
 }

@@ -29,6 +29,7 @@ package postgres
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -220,7 +221,9 @@ func (r *textRows) print(data []byte) (int, error) {
 		if int(n) != ncols {
 			return 0, fmt.Errorf("row %d has %d fields, want %d", r.row+1, n, ncols)
 		}
-		// Check that the whole row is here before printing any of it.
+		// Check that the whole row is here before printing any of it:
+		// reading the lengths costs little, and a row whose large values
+		// come in many writes is printed once.
 		at := used + 2
 		for range ncols {
 			if len(data)-at < 4 {
@@ -308,7 +311,7 @@ func appendEscapedCopy(dst, s []byte) []byte {
 	for i < len(s) {
 		if len(s)-i >= 8 {
 			x := binary.LittleEndian.Uint64(s[i:])
-			below := (x - 0x20*lo) &^ x & hi // a byte below 0x20 (or a false hit above 0x80)
+			below := (x - 0x20*lo) &^ x & hi // a byte below 0x20 (its borrow may mark the bytes above it too)
 			bs := x ^ ('\\' * lo)
 			back := (bs - lo) &^ bs & hi // a backslash
 			if below|back == 0 {
@@ -340,24 +343,18 @@ func printJSONB(dst, v []byte) ([]byte, error) {
 // printBytea writes bytea_output hex as COPY text has it: the leading
 // backslash doubled.
 func printBytea(dst, v []byte) ([]byte, error) {
-	const digits = "0123456789abcdef"
-	dst = append(dst, '\\', '\\', 'x')
-	for _, c := range v {
-		dst = append(dst, digits[c>>4], digits[c&15])
-	}
-	return dst, nil
+	return hex.AppendEncode(append(dst, '\\', '\\', 'x'), v), nil
 }
 
+// printUUID writes a uuid's 16 bytes as five groups of hex digits
+// ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").
 func printUUID(dst, v []byte) ([]byte, error) {
-	const digits = "0123456789abcdef"
 	if len(v) != 16 {
 		return nil, fmt.Errorf("a uuid of %d bytes", len(v))
 	}
-	for i, c := range v {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, digits[c>>4], digits[c&15])
+	dst = hex.AppendEncode(dst, v[:4])
+	for _, g := range [...][2]int{{4, 6}, {6, 8}, {8, 10}, {10, 16}} {
+		dst = hex.AppendEncode(append(dst, '-'), v[g[0]:g[1]])
 	}
 	return dst, nil
 }
@@ -432,10 +429,6 @@ func printNumeric(dst, v []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// postgresEpochJDate is the Julian day of 2000-01-01, where PostgreSQL's
-// dates and timestamps count from.
-const postgresEpochJDate = 2451545
-
 // j2date is PostgreSQL's conversion of a Julian day to a proleptic
 // Gregorian year (0 and below are 1 BC and before), month and day.
 func j2date(jd int64) (year, month, day int) {
@@ -469,16 +462,6 @@ const digitPairs = "0001020304050607080910111213141516171819" +
 // appendPair appends n (0 to 99) as two digits.
 func appendPair(dst []byte, n int64) []byte {
 	return append(dst, digitPairs[2*n], digitPairs[2*n+1])
-}
-
-// appendPadded appends n with at least width digits.
-func appendPadded(dst []byte, n int64, width int) []byte {
-	var buf [20]byte
-	s := strconv.AppendInt(buf[:0], n, 10)
-	for i := len(s); i < width; i++ {
-		dst = append(dst, '0')
-	}
-	return append(dst, s...)
 }
 
 // appendYMD appends DateStyle ISO's date; BC years as their positive
@@ -550,7 +533,7 @@ func printTime(dst, v []byte) ([]byte, error) {
 		return nil, fmt.Errorf("a time of %d bytes", len(v))
 	}
 	usec := int64(binary.BigEndian.Uint64(v))
-	if usec < 0 || usec > 86_400_000_000 {
+	if usec < 0 || usec > usPerDay {
 		return nil, fmt.Errorf("a time of %d microseconds", usec)
 	}
 	return appendClock(dst, usec), nil
@@ -574,11 +557,10 @@ func printTimestamp(tz bool) fieldPrinter {
 		case math.MaxInt64:
 			return append(dst, "infinity"...), nil
 		}
-		const usecPerDay = 86_400_000_000
-		days := ts / usecPerDay
-		usec := ts - days*usecPerDay
+		days := ts / usPerDay
+		usec := ts - days*usPerDay
 		if usec < 0 {
-			usec += usecPerDay
+			usec += usPerDay
 			days--
 		}
 		if days != lastDate {

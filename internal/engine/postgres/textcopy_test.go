@@ -346,3 +346,42 @@ func TestBinaryAndTextBackupsAreTheSame(t *testing.T) {
 		sameStreams(t, mb, mt)
 	}
 }
+
+// TestPrintersRefuse: a binary value a printer cannot have received from
+// the server is an error naming what is wrong, never printed as something.
+func TestPrintersRefuse(t *testing.T) {
+	numeric := func(ndigits, weight, sign, dscale uint16, digits ...uint16) []byte {
+		b := binary.BigEndian.AppendUint16(nil, ndigits)
+		b = binary.BigEndian.AppendUint16(b, weight)
+		b = binary.BigEndian.AppendUint16(b, sign)
+		b = binary.BigEndian.AppendUint16(b, dscale)
+		for _, d := range digits {
+			b = binary.BigEndian.AppendUint16(b, d)
+		}
+		return b
+	}
+	u64 := func(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+	for _, tc := range []struct {
+		name    string
+		printer fieldPrinter
+		value   []byte
+		want    string
+	}{
+		{"a bool of two bytes", printBool, []byte{1, 0}, "a bool of 2 bytes"},
+		{"an oid of two bytes", printOID, []byte{1, 0}, "an oid of 2 bytes"},
+		{"a uuid of 15 bytes", printUUID, make([]byte, 15), "a uuid of 15 bytes"},
+		{"a numeric header cut short", printNumeric, []byte{0, 1, 0}, "a numeric of 3 bytes"},
+		{"a numeric with fewer digits than it says", printNumeric, numeric(2, 0, 0, 0, 1), "a numeric of 10 bytes with 2 digits"},
+		{"a numeric of an unknown sign", printNumeric, numeric(1, 0, 0x8000, 0, 1), "a numeric with sign 0x8000"},
+		{"a numeric digit above 9999", printNumeric, numeric(1, 0, 0, 0, 10000), "a numeric digit of 10000"},
+		{"a date of eight bytes", printDate, make([]byte, 8), "a date of 8 bytes"},
+		{"a time before midnight", printTime, u64(-1), "a time of -1 microseconds"},
+		{"a time after the end of the day", printTime, u64(usPerDay + 1), "a time of 86400000001 microseconds"},
+		{"a timestamp of four bytes", printTimestamp(false), make([]byte, 4), "a timestamp of 4 bytes"},
+		{"a timestamp before the Julian period", printTimestamp(true), u64(-postgresEpochJDate*usPerDay - usPerDay), "a timestamp out of range"},
+	} {
+		if got, err := tc.printer([]byte("x"), tc.value); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: printed %q, error %v; want an error saying %q", tc.name, got, err, tc.want)
+		}
+	}
+}
