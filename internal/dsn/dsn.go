@@ -383,3 +383,43 @@ func redactLoose(s string) string {
 	}
 	return prefix + rest
 }
+
+// Secrets are the secrets a server DSN carries, taken out of its URL.
+type Secrets struct {
+	Password    string // the userinfo password, or a password= parameter
+	HasPassword bool
+	SSLPassword string // PostgreSQL's sslpassword= (decrypts the client key)
+}
+
+// SplitSecrets returns the DSN's URL without its secrets (no userinfo
+// password, no password= or sslpassword= parameter) and the secrets, so that
+// a driver or a child process can be handed a connection string that holds
+// none: whatever it prints cannot show them.
+func (d *DSN) SplitSecrets() (*url.URL, Secrets) {
+	var s Secrets
+	u := *d.URL
+	if u.User != nil {
+		s.Password, s.HasPassword = u.User.Password()
+		u.User = url.User(u.User.Username())
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		changed := false
+		for k, vs := range q {
+			switch strings.ToLower(k) {
+			case "password":
+				s.Password, s.HasPassword = vs[len(vs)-1], true
+			case "sslpassword":
+				s.SSLPassword = vs[len(vs)-1]
+			default:
+				continue
+			}
+			q.Del(k)
+			changed = true
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
+	return &u, s
+}
