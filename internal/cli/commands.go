@@ -459,7 +459,7 @@ removes nothing; --prune also deletes the data no remaining snapshot uses.`,
 					verb = "would remove"
 				}
 				for _, g := range res.Groups {
-					e.printf("source %s (%s):\n", g.Source, p)
+					e.printf("source %s (%s):\n", dsn.ShowSource(g.Source), p)
 					for _, d := range g.Decisions {
 						if d.Keep {
 							e.printf("  keep    %s  %s  (%s)\n", d.Snapshot.ShortID(), d.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), strings.Join(d.Reasons, ", "))

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/snapdata/snapdata/internal/app"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
@@ -204,4 +207,73 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestSourceNamesOfEarlierReleases checks that snapshots recorded under the
+// names earlier releases gave a bare DSN (engine://host:port/db as typed,
+// e.g. mysql://127.0.0.1:PORT/db) are found by every spelling of the DSN:
+// backup --skip-unchanged takes them as the parent, restore, export and
+// snapshots --source find them, and forget treats both names as one source.
+func TestSourceNamesOfEarlierReleases(t *testing.T) {
+	my := testsrv.MariaDB(t)
+	dir := setup(t)
+	dbURL := mustURL(t, my.CreateDatabase(t, "oldnames"))
+	db := strings.TrimPrefix(dbURL.Path, "/")
+	my.Exec(t, db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)")
+	repo := dir + "/repo"
+	must(t, "init", "--repo", repo)
+
+	// A snapshot recorded as an earlier release named it.
+	oldName := fmt.Sprintf("mysql://127.0.0.1:%d/%s", my.Port, db)
+	a := app.New(nil, nil, os.Getenv)
+	ctx := context.Background()
+	r, err := a.OpenRepository(ctx, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := a.Source(dbURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Name == oldName {
+		t.Fatalf("the source name is still the old form %q", src.Name)
+	}
+	src.Name = oldName
+	if _, err := a.Backup(ctx, r, src, app.BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+
+	spelled := fmt.Sprintf("mariadb://%s:%s@localhost:%d/%s", my.User, my.Password, my.Port, db)
+	res := must(t, "backup", "--repo", repo, spelled, "--skip-unchanged")
+	if !strings.Contains(res.stdout+res.stderr, "skipped, data identical") {
+		t.Errorf("backup --skip-unchanged did not find the snapshot recorded under %s: %s", oldName, res)
+	}
+	must(t, "backup", "--repo", repo, dbURL.String(), "--tag", "new")
+	if got := listSnapshots(t, "--repo", repo, "--source", spelled); len(got) != 2 {
+		t.Errorf("snapshots --source %s: %d snapshots, want 2 (old and new name)", spelled, len(got))
+	}
+	must(t, "restore", "latest", "--repo", repo, "--source", oldName, "--to", "mysql://"+my.User+":"+my.Password+"@"+dbURL.Host+"/"+db+"_copy")
+	must(t, "export", "latest", "--repo", repo, "--source", spelled, "--format", "sql", "-o", "x.sql")
+	res = must(t, "forget", "--repo", repo, "--source", spelled, "--keep-last", "1", "--json")
+	var plan []struct {
+		Source string
+		Keep   bool
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &plan); err != nil {
+		t.Fatalf("forget --json: %v\n%s", err, res.stdout)
+	}
+	kept := 0
+	for _, p := range plan {
+		if p.Keep {
+			kept++
+		}
+	}
+	if len(plan) != 2 || kept != 1 {
+		t.Errorf("forget --keep-last 1 over the old and the new name: %+v, want one source of two snapshots, one kept", plan)
+	}
+	if got := listSnapshots(t, "--repo", repo); len(got) != 1 {
+		t.Errorf("%d snapshots after forget, want 1", len(got))
+	}
+	my.Exec(t, "", "DROP DATABASE IF EXISTS `"+db+"_copy`")
 }
