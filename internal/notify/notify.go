@@ -165,21 +165,23 @@ func replaceToken(s, old, repl string) string {
 		return s
 	}
 	var b strings.Builder
+	from := 0
 	for {
-		i := strings.Index(s, old)
+		i := strings.Index(s[from:], old)
 		if i < 0 {
-			b.WriteString(s)
+			b.WriteString(s[from:])
 			return b.String()
 		}
+		i += from
 		end := i + len(old)
 		whole := (i == 0 || !isWordByte(s[i-1])) && (end == len(s) || !isWordByte(s[end]))
-		b.WriteString(s[:i])
+		b.WriteString(s[from:i])
 		if whole {
 			b.WriteString(repl)
 		} else {
 			b.WriteString(old)
 		}
-		s = s[end:]
+		from = end
 	}
 }
 
