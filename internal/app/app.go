@@ -223,7 +223,7 @@ func (a *App) Source(nameOrDSN string) (Source, error) {
 		if len(names) > 0 {
 			hint = "config sources: " + strings.Join(names, ", ")
 		}
-		return Source{}, Usagef("%q is neither a DSN (sqlite:PATH, postgres://…, mysql://…) nor a source in the config (%s)", nameOrDSN, hint)
+		return Source{}, Usagef("%q is neither a DSN (sqlite:PATH, postgres://…, mysql://…) nor a source in the config (%s)", dsn.Redact(nameOrDSN), hint)
 	}
 	d, err := dsn.Parse(nameOrDSN)
 	if err != nil {

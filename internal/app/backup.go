@@ -36,8 +36,8 @@ type BackupOutcome struct {
 }
 
 // latestOf returns the newest snapshot of a source, or nil.
-func latestOf(ctx context.Context, repo *repository.Repository, source string) (*manifest.Snapshot, error) {
-	s, err := repo.Find(ctx, "latest", source)
+func (a *App) latestOf(ctx context.Context, repo *repository.Repository, source string) (*manifest.Snapshot, error) {
+	s, err := a.FindSnapshot(ctx, repo, "latest", source)
 	if errors.Is(err, repository.ErrSnapshotNotFound) {
 		return nil, nil
 	}
@@ -70,7 +70,7 @@ func (a *App) Backup(ctx context.Context, repo *repository.Repository, src Sourc
 	}
 	defer lock.Unlock() //nolint:errcheck // best effort; a stale lock is detected later
 	start := time.Now()
-	parent, err := latestOf(ctx, repo, src.Name)
+	parent, err := a.latestOf(ctx, repo, src.Name)
 	if err != nil {
 		return nil, err
 	}

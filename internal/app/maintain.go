@@ -43,10 +43,22 @@ func (a *App) Forget(ctx context.Context, repo *repository.Repository, p retenti
 	if err != nil {
 		return nil, err
 	}
-	groups := retention.BySource(all)
+	groups := GroupBySource(all)
+	match := func(string) bool { return true }
+	if source != "" {
+		m, _ := a.SourceMatcher(source)
+		match = func(name string) bool {
+			for _, s := range groups[name] {
+				if m(s.Source) {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	names := make([]string, 0, len(groups))
 	for n := range groups {
-		if source == "" || n == source {
+		if match(n) {
 			names = append(names, n)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/app"
 	"github.com/snapdata/snapdata/internal/config"
+	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/repository"
@@ -294,9 +295,13 @@ func (e *env) snapshotsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			match := func(string) bool { return true }
+			if source != "" {
+				match, _ = e.app.SourceMatcher(source)
+			}
 			var snaps []*manifest.Snapshot
 			for _, s := range all {
-				if source == "" || s.Source == source {
+				if match(s.Source) {
 					snaps = append(snaps, s)
 				}
 			}
@@ -310,7 +315,7 @@ func (e *env) snapshotsCommand() *cobra.Command {
 				for _, t := range s.Tables {
 					rows += t.Rows
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.ShortID(), s.Time.Local().Format("2006-01-02 15:04:05"), s.Source, s.Engine,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.ShortID(), s.Time.Local().Format("2006-01-02 15:04:05"), dsn.ShowSource(s.Source), s.Engine,
 					len(s.Tables), rows, progress.Bytes(s.LogicalBytes), progress.Bytes(s.AddedBytes), strings.Join(s.Tags, ","))
 			}
 			if err := tw.Flush(); err != nil {
@@ -326,12 +331,7 @@ func (e *env) snapshotsCommand() *cobra.Command {
 }
 
 func (e *env) findSnapshot(r *repository.Repository, ref, source string) (*manifest.Snapshot, error) {
-	if source != "" && !strings.Contains(source, ":") {
-		if s, err := e.app.Source(source); err == nil {
-			source = s.Name
-		}
-	}
-	s, err := r.Find(e.ctx, ref, source)
+	s, err := e.app.FindSnapshot(e.ctx, r, ref, source)
 	if errors.Is(err, repository.ErrSnapshotNotFound) {
 		return nil, usageErr{err}
 	}
@@ -378,7 +378,7 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 			if err != nil {
 				return err
 			}
-			e.printf("restored snapshot %s (%s, %d tables) into %s in %s\n", snap.ShortID(), snap.Source, len(snap.Tables), target, time.Since(start).Round(time.Millisecond))
+			e.printf("restored snapshot %s (%s, %d tables) into %s in %s\n", snap.ShortID(), dsn.ShowSource(snap.Source), len(snap.Tables), target, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -459,7 +459,7 @@ removes nothing; --prune also deletes the data no remaining snapshot uses.`,
 					verb = "would remove"
 				}
 				for _, g := range res.Groups {
-					e.printf("source %s (%s):\n", g.Source, p)
+					e.printf("source %s (%s):\n", dsn.ShowSource(g.Source), p)
 					for _, d := range g.Decisions {
 						if d.Keep {
 							e.printf("  keep    %s  %s  (%s)\n", d.Snapshot.ShortID(), d.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), strings.Join(d.Reasons, ", "))

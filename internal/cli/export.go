@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapdata/snapdata/internal/app"
+	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/portable"
@@ -87,7 +88,7 @@ directly.
 				if err := o.commit(); err != nil {
 					return fmt.Errorf("write %s: %w", out, err)
 				}
-				e.info("exported snapshot %s (%s) to %s\n", snap.ShortID(), snap.Source, out)
+				e.info("exported snapshot %s (%s) to %s\n", snap.ShortID(), dsn.ShowSource(snap.Source), out)
 			}
 			return nil
 		},

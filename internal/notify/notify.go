@@ -75,13 +75,13 @@ type Scrubber struct{ secrets []string }
 func NewScrubber(cfg *config.Config, extra ...string) *Scrubber {
 	s := &Scrubber{}
 	add := func(v string) {
-		if len(v) >= 3 {
+		if v != "" {
 			s.secrets = append(s.secrets, v)
 		}
 	}
 	urlSecrets := func(raw string) {
-		u, err := url.Parse(raw)
-		if err != nil {
+		u := parseSecretURL(raw)
+		if u == nil {
 			return
 		}
 		if u.User != nil {
@@ -92,7 +92,7 @@ func NewScrubber(cfg *config.Config, extra ...string) *Scrubber {
 			}
 		}
 		for k, vs := range u.Query() {
-			if strings.Contains(strings.ToLower(k), "password") || strings.Contains(strings.ToLower(k), "token") || strings.Contains(strings.ToLower(k), "secret") {
+			if dsn.IsSecretParam(k) {
 				for _, v := range vs {
 					add(v)
 				}
@@ -144,15 +144,49 @@ func NewScrubber(cfg *config.Config, extra ...string) *Scrubber {
 	return s
 }
 
-// Scrub returns text without any known secret.
+// Scrub returns text without any known secret. It is the last line of
+// defence (messages are built from redacted DSNs): a secret is replaced only
+// where it stands as a whole token, not inside a word, so a short password
+// such as "p" cannot turn "parse" into "xxxxxarse" and reveal itself.
 func (s *Scrubber) Scrub(text string) string {
 	if s == nil {
 		return text
 	}
 	for _, sec := range s.secrets {
-		text = strings.ReplaceAll(text, sec, "xxxxx")
+		text = replaceToken(text, sec, dsn.Mask)
 	}
 	return text
+}
+
+// replaceToken replaces the occurrences of old in s that are not preceded
+// or followed by a letter or digit.
+func replaceToken(s, old, repl string) string {
+	if old == "" || !strings.Contains(s, old) {
+		return s
+	}
+	var b strings.Builder
+	from := 0
+	for {
+		i := strings.Index(s[from:], old)
+		if i < 0 {
+			b.WriteString(s[from:])
+			return b.String()
+		}
+		i += from
+		end := i + len(old)
+		whole := (i == 0 || !isWordByte(s[i-1])) && (end == len(s) || !isWordByte(s[end]))
+		b.WriteString(s[from:i])
+		if whole {
+			b.WriteString(repl)
+		} else {
+			b.WriteString(old)
+		}
+		from = end
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // Notifier delivers one event.
@@ -390,7 +424,7 @@ func (e *Email) Notify(ctx context.Context, ev Event) error {
 		if err != nil {
 			msg := err.Error()
 			if e.Pass != "" {
-				msg = strings.ReplaceAll(msg, e.Pass, "xxxxx")
+				msg = replaceToken(msg, e.Pass, dsn.Mask)
 			}
 			return fmt.Errorf("send mail via %s: %s", e.Addr, msg)
 		}
@@ -398,6 +432,19 @@ func (e *Email) Notify(ctx context.Context, ev Event) error {
 	case <-ctx.Done():
 		return fmt.Errorf("send mail via %s: %w", e.Addr, ctx.Err())
 	}
+}
+
+// parseSecretURL parses a URL the way dsn.Parse does (a password may hold
+// an unencoded '/'), or returns nil.
+func parseSecretURL(raw string) *url.URL {
+	if d, err := dsn.Parse(raw); err == nil && d.URL != nil {
+		return d.URL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 func oneLine(s string) string {

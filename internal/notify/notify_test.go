@@ -220,3 +220,28 @@ func TestScrubber(t *testing.T) {
 		}
 	}
 }
+
+// TestScrubberShortAndOddSecrets: a one-letter password must not be
+// replaced inside words (which garbles the message and reveals the letter:
+// "cannot xxxxxarse"), and secrets of a password with an unencoded '/' and
+// of query parameters (password=, sslpassword=) are known to the scrubber.
+func TestScrubberShortAndOddSecrets(t *testing.T) {
+	y := `
+repositories:
+  main: { url: /tmp/repo }
+sources:
+  a: { dsn: "postgres://app:p@db/postgres" }
+  b: { dsn: "postgres://app:2024/Summer!x@db/orders" }
+  c: { dsn: "postgres://db/orders?user=u&password=QueryPw-123&sslpassword=SslPw-123" }
+`
+	cfg, err := config.Parse("test.yaml", []byte(y), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScrubber(cfg)
+	in := "cannot parse postgres://app@db/postgres: p; 2024/Summer!x QueryPw-123 (SslPw-123)"
+	want := "cannot parse postgres://app@db/postgres: xxxxx; xxxxx xxxxx (xxxxx)"
+	if got := s.Scrub(in); got != want {
+		t.Errorf("Scrub(%q) = %q, want %q", in, got, want)
+	}
+}

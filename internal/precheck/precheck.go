@@ -43,9 +43,23 @@ func ReplicationLag(ctx context.Context, src *dsn.DSN) (Lag, error) {
 func postgresLag(ctx context.Context, src *dsn.DSN) (Lag, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, src.Raw)
+	// pgx gets the DSN without its secrets (its messages quote what it is
+	// given); the password is set on the parsed config.
+	public, sec := src.SplitSecrets()
+	opts := pgx.ParseConfigOptions{}
+	if sec.SSLPassword != "" {
+		opts.GetSSLPassword = func(context.Context) string { return sec.SSLPassword }
+	}
+	cfg, err := pgx.ParseConfigWithOptions(public.String(), opts)
 	if err != nil {
-		return Lag{}, fmt.Errorf("replication lag of %s: connect: %s", src, scrub(err.Error(), src))
+		return Lag{}, fmt.Errorf("replication lag of %s: %w", src, err)
+	}
+	if sec.HasPassword {
+		cfg.Password = sec.Password
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return Lag{}, fmt.Errorf("replication lag of %s: connect: %w", src, err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var inRecovery bool
@@ -117,7 +131,7 @@ func mysqlLag(ctx context.Context, src *dsn.DSN) (Lag, error) {
 	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
-		return Lag{}, fmt.Errorf("replication lag of %s: %s", src, scrub(err.Error(), src))
+		return Lag{}, fmt.Errorf("replication lag of %s: %w", src, err)
 	}
 	db := sql.OpenDB(conn)
 	defer db.Close()
@@ -128,7 +142,7 @@ func mysqlLag(ctx context.Context, src *dsn.DSN) (Lag, error) {
 		rows, err = db.QueryContext(ctx, "SHOW SLAVE STATUS")
 	}
 	if err != nil {
-		return Lag{}, fmt.Errorf("replication lag of %s: SHOW REPLICA STATUS: %s", src, scrub(err.Error(), src))
+		return Lag{}, fmt.Errorf("replication lag of %s: SHOW REPLICA STATUS: %w", src, err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
@@ -195,16 +209,6 @@ func mysqlLag(ctx context.Context, src *dsn.DSN) (Lag, error) {
 		return Lag{Known: true, Detail: "primary (no replica status)"}, nil
 	}
 	return out, nil
-}
-
-// scrub removes the DSN's password from a driver message.
-func scrub(msg string, src *dsn.DSN) string {
-	if src.URL != nil && src.URL.User != nil {
-		if p, ok := src.URL.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
-		}
-	}
-	return strings.ReplaceAll(msg, src.Raw, src.String())
 }
 
 // Decision is the verdict of the pre-checks for one source.

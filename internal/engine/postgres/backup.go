@@ -447,7 +447,11 @@ func (l *limitedBuffer) String() string {
 // runPgDump streams one section of pg_dump into a sink stream, dropping
 // psql's \restrict and \unrestrict lines.
 func runPgDump(ctx context.Context, pgDump string, src *dsn.DSN, snapID, section string, sink engine.Sink, st manifest.Stream) error {
-	connURL, env := pgDumpConn(src)
+	connURL, env, cleanup, err := pgDumpConn(src)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	args := []string{"--section=" + section, "--encoding=UTF8", "--no-password", "--snapshot=" + snapID, "--dbname=" + connURL}
 	cmd := exec.CommandContext(ctx, pgDump, args...)
 	cmd.Env = env
@@ -472,7 +476,7 @@ func runPgDump(ctx context.Context, pgDump string, src *dsn.DSN, snapID, section
 	}
 	waitErr := cmd.Wait()
 	if waitErr != nil {
-		msg := scrub(stderr.String(), src)
+		msg := stderr.String()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -94,7 +94,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,14 +214,24 @@ func sessionParams(readOnly bool) map[string]string {
 	return p
 }
 
-// connConfig parses a DSN into a pgx config. Errors never show the password.
+// connConfig parses a DSN into a pgx config. pgx is given the DSN without
+// its secrets (password, sslpassword), which are set on the parsed config:
+// no pgx message (a parse error quotes its input) can hold them.
 func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 	if d == nil || d.URL == nil {
 		return nil, errors.New("postgres: no server DSN")
 	}
-	cfg, err := pgx.ParseConfig(d.Raw)
+	public, sec := d.SplitSecrets()
+	opts := pgx.ParseConfigOptions{}
+	if sec.SSLPassword != "" {
+		opts.GetSSLPassword = func(context.Context) string { return sec.SSLPassword }
+	}
+	cfg, err := pgx.ParseConfigWithOptions(public.String(), opts)
 	if err != nil {
-		return nil, fmt.Errorf("parse DSN %s: %s", d.String(), scrub(err.Error(), d))
+		return nil, fmt.Errorf("parse DSN %s: %w", d, err)
+	}
+	if sec.HasPassword {
+		cfg.Password = sec.Password
 	}
 	for k, v := range sessionParams(readOnly) {
 		cfg.RuntimeParams[k] = v
@@ -257,37 +266,9 @@ func connect(ctx context.Context, d *dsn.DSN, readOnly bool) (*pgx.Conn, error) 
 	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", d.String(), scrubErr(err, d))
+		return nil, fmt.Errorf("connect to %s: %w", d.String(), err)
 	}
 	return c, nil
-}
-
-// scrubbedError keeps the wrapped error for errors.Is but prints a message
-// without the password.
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (s *scrubbedError) Error() string { return s.msg }
-func (s *scrubbedError) Unwrap() error { return s.err }
-
-func scrubErr(err error, d *dsn.DSN) error {
-	if err == nil {
-		return nil
-	}
-	return &scrubbedError{msg: scrub(err.Error(), d), err: err}
-}
-
-func scrub(msg string, d *dsn.DSN) string {
-	if d != nil && d.URL != nil && d.URL.User != nil {
-		if pw, ok := d.URL.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-			msg = strings.ReplaceAll(msg, url.QueryEscape(pw), "xxxxx")
-			msg = strings.ReplaceAll(msg, url.PathEscape(pw), "xxxxx")
-		}
-	}
-	return msg
 }
 
 // maintenanceConn connects to the server's postgres database (or
@@ -380,7 +361,9 @@ var versionRE = regexp.MustCompile(`\)\s+(\d+)(?:\.(\d+))?`)
 
 // toolMajor runs `tool --version` and returns its major version.
 func toolMajor(ctx context.Context, path string) (int, error) {
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	cmd := exec.CommandContext(ctx, path, "--version")
+	cmd.Env = childEnv()
+	out, err := cmd.Output()
 	if err != nil {
 		return 0, fmt.Errorf("run %s --version: %w", path, err)
 	}
@@ -458,31 +441,80 @@ func (e *Engine) findPgDump(ctx context.Context, serverMajor int) (string, int, 
 	return best.path, best.major, nil
 }
 
-// pgDumpEnv builds the connection arguments of a libpq client: a
-// connection URL without the password for argv, and PGPASSWORD for env.
-func pgDumpConn(d *dsn.DSN) (connURL string, env []string) {
-	u := *d.URL
-	env = os.Environ()
-	if u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			env = append(env, "PGPASSWORD="+pw)
-			u.User = url.User(u.User.Username())
-		}
+// pgDumpConn builds the connection arguments of a libpq client (pg_dump,
+// psql): a connection URL without secrets for its argv (which any user can
+// read in /proc/PID/cmdline) and its environment (readable by its owner
+// only): the password in PGPASSWORD; sslpassword, for which libpq reads no
+// environment variable, in a service file (mode 0600, in a private
+// temporary directory) that PGSERVICEFILE and the URL's service parameter
+// name. cleanup removes that file; call it once the child has exited.
+func pgDumpConn(d *dsn.DSN) (connURL string, env []string, cleanup func(), err error) {
+	u, sec := d.SplitSecrets()
+	env = childEnv()
+	cleanup = func() {}
+	if sec.HasPassword {
+		env = append(env, "PGPASSWORD="+sec.Password)
 	}
 	q := u.Query()
-	for k := range q {
-		if strings.EqualFold(k, "password") {
-			env = append(env, "PGPASSWORD="+q.Get(k))
-			q.Del(k)
-		}
-	}
 	// pgx-only parameters that libpq would reject.
 	for _, k := range []string{"pool_max_conns", "pool_min_conns", "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode"} {
 		q.Del(k)
 	}
-	if u.Scheme == "postgres" || u.Scheme == "postgresql" {
-		u.Scheme = "postgresql"
+	if sec.SSLPassword != "" {
+		if q.Has("service") {
+			return "", nil, nil, fmt.Errorf("dsn %s: sslpassword and service cannot be combined for pg_dump: put sslpassword in the service file", d)
+		}
+		if strings.ContainsAny(sec.SSLPassword, "\r\n") {
+			return "", nil, nil, fmt.Errorf("dsn %s: an sslpassword with a line break cannot be passed to pg_dump", d)
+		}
+		dir, err := os.MkdirTemp("", "snapdata-pg-")
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("pass sslpassword to pg_dump: %w", err)
+		}
+		cleanup = func() { _ = os.RemoveAll(dir) }
+		file := filepath.Join(dir, "pg_service.conf")
+		body := "[snapdata]\nsslpassword=" + sec.SSLPassword + "\n"
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			cleanup()
+			return "", nil, nil, fmt.Errorf("pass sslpassword to pg_dump: %w", err)
+		}
+		env = append(env, "PGSERVICEFILE="+file)
+		q.Set("service", "snapdata")
 	}
+	u.Scheme = "postgresql"
 	u.RawQuery = q.Encode()
-	return u.String(), env
+	return u.String(), env, cleanup, nil
+}
+
+// childEnv is the environment of a child process: snapdata's own, without
+// the secrets snapdata reads (SNAPDATA_PASSWORD and every SNAPDATA_
+// variable, the S3 credentials) nor any variable named like a secret (a
+// config's ${ORDERS_PASSWORD}), except libpq's own PGPASSWORD, which the
+// child is meant to use.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if isSecretEnv(name) {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func isSecretEnv(name string) bool {
+	n := strings.ToUpper(name)
+	switch {
+	case n == "PGPASSWORD":
+		return false
+	case strings.HasPrefix(n, "SNAPDATA_"), strings.HasPrefix(n, "AWS_"):
+		return true
+	}
+	for _, w := range []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "API_KEY", "PRIVATE_KEY"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -51,7 +51,11 @@ func newDB(t *testing.T, pg *testsrv.PG, name string) *dsn.DSN {
 // psql runs psql with a script file against d.
 func psql(t *testing.T, pg *testsrv.PG, d *dsn.DSN, file string) {
 	t.Helper()
-	u, env := pgDumpConn(d)
+	u, env, cleanup, err := pgDumpConn(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
 	cmd := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", u, "-f", file)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
@@ -156,7 +160,11 @@ var dumpNoise = regexp.MustCompile(`(?m)^(--.*|\\(un)?restrict .*|)\n`)
 // schemaDump is pg_dump --schema-only without comments and blank lines.
 func schemaDump(t *testing.T, pg *testsrv.PG, d *dsn.DSN) string {
 	t.Helper()
-	u, env := pgDumpConn(d)
+	u, env, cleanup, err := pgDumpConn(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
 	cmd := exec.Command(filepath.Join(pg.BinDir(), "pg_dump"), "--schema-only", "-d", u)
 	cmd.Env = env
 	out, err := cmd.Output()

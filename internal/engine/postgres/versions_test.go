@@ -172,7 +172,11 @@ func TestOtherServerVersions(t *testing.T) {
 			// catalog and snapshot are this server's.
 			rich := loadRich(t, pg)
 			richBase := loadRich(t, base)
-			baseURL, baseEnv := pgDumpConn(richBase)
+			baseURL, baseEnv, cleanup, err := pgDumpConn(richBase)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cleanup()
 			var basePW string
 			for _, kv := range baseEnv {
 				if v, ok := strings.CutPrefix(kv, "PGPASSWORD="); ok {
