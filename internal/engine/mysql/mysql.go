@@ -25,6 +25,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -147,7 +148,7 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 		}
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = engine.DefaultConnectTimeout
 	}
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
 		return nil, fmt.Errorf("configuring charset: %w", err)
@@ -183,6 +184,7 @@ func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	engine.Dialed(ctx, addr)
 	c = lowat.Wrap(c)
 	return &bufferedConn{Conn: c, r: newConnReader(c)}, nil
 }
@@ -222,12 +224,32 @@ func open(ctx context.Context, d *dsn.DSN, database *string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", d, err)
 	}
-	db := sql.OpenDB(conn)
+	db := sql.OpenDB(&boundedConnector{Connector: conn, timeout: cfg.Timeout, addr: cfg.Addr})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", d, err)
 	}
 	return db, nil
+}
+
+// boundedConnector opens sessions within a time limit. The driver's
+// timeout bounds only the dial: a server that accepts the connection and
+// never sends its greeting would hang the handshake forever.
+type boundedConnector struct {
+	driver.Connector
+	timeout time.Duration
+	addr    string
+}
+
+func (c *boundedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	tctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	wctx, watch := engine.WatchDial(tctx)
+	conn, err := c.Connector.Connect(wctx)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		return nil, watch.NoAnswer(dsn.MySQL, c.addr, c.timeout, err)
+	}
+	return conn, err
 }
 
 // quoteIdent quotes a MySQL identifier with backticks.

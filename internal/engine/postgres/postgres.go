@@ -228,12 +228,19 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 		cfg.RuntimeParams[k] = v
 	}
 	cfg.BuildFrontend = bufferedFrontend
+	// connect_timeout in the DSN (seconds, as libpq) bounds the dial, TLS,
+	// startup and authentication of each session; without it a server
+	// that accepts connections and never answers would hang a backup.
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = engine.DefaultConnectTimeout
+	}
 	dial := cfg.DialFunc
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
+		engine.Dialed(ctx, addr)
 		return lowat.Wrap(c), nil
 	}
 	return cfg, nil
@@ -255,9 +262,19 @@ func connect(ctx context.Context, d *dsn.DSN, readOnly bool) (*pgx.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	c, err := pgx.ConnectConfig(ctx, cfg)
+	wctx, watch := engine.WatchDial(ctx)
+	c, err := pgx.ConnectConfig(wctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", d.String(), scrubErr(err, d))
+		if ctx.Err() == nil && (pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)) {
+			addr := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+			if strings.HasPrefix(cfg.Host, "/") {
+				addr = fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
+			}
+			err = watch.NoAnswer(dsn.Postgres, addr, cfg.ConnectTimeout, scrubErr(err, d))
+		} else {
+			err = scrubErr(err, d)
+		}
+		return nil, fmt.Errorf("connect to %s: %w", d.String(), err)
 	}
 	return c, nil
 }
