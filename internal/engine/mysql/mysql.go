@@ -39,6 +39,7 @@ import (
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/lowat"
+	"github.com/snapdata/snapdata/internal/stall"
 )
 
 // Stream formats.
@@ -127,6 +128,7 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 		cfg.DBName = *database
 	}
 	q := u.Query()
+	stallCheck := stall.DefaultIdle
 	for k, vs := range q {
 		v := ""
 		if len(vs) > 0 {
@@ -143,8 +145,14 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 				return nil, fmt.Errorf("dsn %s: parameter timeout=%q: %w", d, v, err)
 			}
 			cfg.Timeout = t
+		case "stall_check":
+			t, err := time.ParseDuration(v)
+			if err != nil || t < 0 {
+				return nil, fmt.Errorf("dsn %s: stall_check=%q is not a duration (like 2m, or 0 to turn the check off)", d, v)
+			}
+			stallCheck = t
 		default:
-			return nil, fmt.Errorf("dsn %s: unknown parameter %q (supported: socket, tls, timeout)", d, k)
+			return nil, fmt.Errorf("dsn %s: unknown parameter %q (supported: socket, tls, timeout, stall_check)", d, k)
 		}
 	}
 	if cfg.Timeout == 0 {
@@ -158,7 +166,6 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 	cfg.AllowAllFiles = false // LOAD DATA LOCAL only reads registered readers
 	cfg.MultiStatements = false
 	cfg.Logger = nopLogger{}
-	cfg.DialFunc = dialBuffered
 	cfg.Params = map[string]string{
 		"time_zone": "'+00:00'",
 		// Neutral SQL mode: SHOW CREATE output and values are not
@@ -169,6 +176,25 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 		// values, not their first 1024 bytes, so the order is stable.
 		"max_sort_length": "8388608",
 	}
+	// A session that waits stallCheck without a byte asks the server for
+	// a new session (authenticated: failed handshakes count towards the
+	// server's max_connect_errors) and fails if it does not answer.
+	probeCfg := cfg.Clone()
+	probeCfg.DialFunc = dialPlain
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialBuffered(ctx, network, addr, stall.Options{Engine: dsn.MySQL, Addr: addr, Idle: stallCheck,
+			ProbeTimeout: cfg.Timeout, Probe: func(ctx context.Context) error {
+				pc, err := mysql.NewConnector(probeCfg)
+				if err != nil {
+					return err
+				}
+				c, err := (&boundedConnector{Connector: pc, timeout: probeCfg.Timeout, addr: addr}).Connect(ctx)
+				if err != nil {
+					return err
+				}
+				return c.Close()
+			}})
+	}
 	return cfg, nil
 }
 
@@ -177,16 +203,26 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 // 1 GB of rows made about 250,000 read calls.
 const readBufferSize = 256 << 10
 
-// dialBuffered connects like the driver does and reads through a buffer.
-func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
+// dialBuffered connects like the driver does, watched for a server that
+// stops answering (stall), and reads through a buffer.
+func dialBuffered(ctx context.Context, network, addr string, watch stall.Options) (net.Conn, error) {
+	c, err := dialPlain(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c = stall.Wrap(lowat.Wrap(c), watch)
+	return &bufferedConn{Conn: c, r: newConnReader(c)}, nil
+}
+
+// dialPlain connects like the driver does.
+func dialPlain(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer // keep-alive on, as the driver sets it
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
 	engine.Dialed(ctx, addr)
-	c = lowat.Wrap(c)
-	return &bufferedConn{Conn: c, r: newConnReader(c)}, nil
+	return c, nil
 }
 
 func newConnReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, readBufferSize) }

@@ -103,6 +103,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -112,6 +113,7 @@ import (
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/lowat"
 	"github.com/snapdata/snapdata/internal/rowsum"
+	"github.com/snapdata/snapdata/internal/stall"
 )
 
 // Stream formats.
@@ -220,7 +222,11 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 	if d == nil || d.URL == nil {
 		return nil, errors.New("postgres: no server DSN")
 	}
-	cfg, err := pgx.ParseConfig(d.Raw)
+	raw, stallCheck, err := stallParam(d)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(raw)
 	if err != nil {
 		return nil, fmt.Errorf("parse DSN %s: %s", d.String(), scrub(err.Error(), d))
 	}
@@ -235,15 +241,43 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 		cfg.ConnectTimeout = engine.DefaultConnectTimeout
 	}
 	dial := cfg.DialFunc
+	probeCfg := cfg.Copy() // a plain session, to ask whether the server answers
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		engine.Dialed(ctx, addr)
-		return lowat.Wrap(c), nil
+		return stall.Wrap(lowat.Wrap(c), stall.Options{Engine: dsn.Postgres, Addr: addr, Idle: stallCheck,
+			ProbeTimeout: probeCfg.ConnectTimeout, Probe: func(ctx context.Context) error {
+				pc, err := pgconn.ConnectConfig(ctx, &probeCfg.Config)
+				if err != nil {
+					return err
+				}
+				return pc.Close(ctx)
+			}}), nil
 	}
 	return cfg, nil
+}
+
+// stallParam takes snapdata's stall_check parameter (how long a session
+// may wait without a byte before snapdata checks that the server still
+// answers a new connection; 0 turns the check off) out of the DSN, which
+// pgx would send to the server as a setting.
+func stallParam(d *dsn.DSN) (raw string, check time.Duration, err error) {
+	q := d.URL.Query()
+	if !q.Has("stall_check") {
+		return d.Raw, stall.DefaultIdle, nil
+	}
+	v := q.Get("stall_check")
+	check, err = time.ParseDuration(v)
+	if err != nil || check < 0 {
+		return "", 0, fmt.Errorf("dsn %s: stall_check=%q is not a duration (like 2m, or 0 to turn the check off)", d.String(), v)
+	}
+	q.Del("stall_check")
+	u := *d.URL
+	u.RawQuery = q.Encode()
+	return u.String(), check, nil
 }
 
 // readBufferSize is what one read from the server's socket may fetch.
@@ -494,7 +528,7 @@ func pgDumpConn(d *dsn.DSN) (connURL string, env []string) {
 		}
 	}
 	// pgx-only parameters that libpq would reject.
-	for _, k := range []string{"pool_max_conns", "pool_min_conns", "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode"} {
+	for _, k := range []string{"stall_check", "pool_max_conns", "pool_min_conns", "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode"} {
 		q.Del(k)
 	}
 	if u.Scheme == "postgres" || u.Scheme == "postgresql" {
