@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +132,62 @@ func TestBackupSQLiteUnaffected(t *testing.T) {
 	}
 	if out.Snapshot == nil || len(out.Snapshot.Tables) == 0 {
 		t.Fatalf("no snapshot or no tables: %+v", out)
+	}
+}
+
+// A server that stops answering in the middle of a backup (the proxy in
+// front of it freezes during a table's rows) fails the backup soon after
+// stall_check, naming the server, instead of hanging.
+func TestBackupServerStopsAnswering(t *testing.T) {
+	const rows = "300000"
+	for _, tc := range []struct {
+		engine string
+		setup  func(t *testing.T) (dsnText, target string)
+	}{
+		{"postgres", func(t *testing.T) (string, string) {
+			pg := testsrv.Postgres(t)
+			raw := pg.CreateDatabase(t, "stall_pg")
+			pg.Exec(t, source(t, raw).DSN.Database(), "CREATE TABLE t (id int PRIMARY KEY, v text)",
+				"INSERT INTO t SELECT i, md5(i::text) || md5((i+1)::text) FROM generate_series(1, "+rows+") i")
+			return raw, fmt.Sprintf("%s:%d", pg.Host, pg.Port)
+		}},
+		{"mysql", func(t *testing.T) (string, string) {
+			my := testsrv.MariaDB(t)
+			raw := my.CreateDatabase(t, "stall_my")
+			my.Exec(t, source(t, raw).DSN.Database(), "CREATE TABLE t (id int PRIMARY KEY, v text)",
+				"INSERT INTO t SELECT seq, concat(md5(seq), md5(seq+1)) FROM seq_1_to_"+rows)
+			return raw, fmt.Sprintf("%s:%d", my.Host, my.Port)
+		}},
+	} {
+		t.Run(tc.engine, func(t *testing.T) {
+			raw, target := tc.setup(t)
+			proxy := testsrv.NewProxy(t, target)
+			proxy.FreezeAfter = 4 << 20 // inside the table's rows
+			raw = strings.Replace(raw, target, proxy.Addr, 1)
+			sep := "?"
+			if strings.Contains(raw, "?") {
+				sep = "&"
+			}
+			timeout := "connect_timeout=1"
+			if tc.engine == "mysql" {
+				timeout = "timeout=1s"
+			}
+			raw += sep + "stall_check=300ms&" + timeout
+			start := time.Now()
+			_, err := backupWithin(t, context.Background(), 30*time.Second, source(t, raw))
+			if !proxy.Frozen() {
+				t.Fatalf("the proxy never froze (backup: %v)", err)
+			}
+			if err == nil {
+				t.Fatal("backup through a frozen server succeeded")
+			}
+			want := tc.engine + " server " + proxy.Addr + " stopped answering: a session got nothing for 300ms and a new connection was not answered within 1s"
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("took %s", took)
+			}
+		})
 	}
 }

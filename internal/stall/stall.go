@@ -41,6 +41,41 @@ type Options struct {
 	// refusal by the server, means it is alive.
 	Probe        func(ctx context.Context) error
 	ProbeTimeout time.Duration
+	// Recorder, when not nil, keeps the Error of a session given up (a
+	// driver that reports a broken session without its cause).
+	Recorder *Recorder
+}
+
+// Recorder keeps the first Error of the sessions that carry it.
+type Recorder struct{ err atomic.Pointer[Error] }
+
+type recorderKey struct{}
+
+// WithRecorder returns ctx carrying a new Recorder; a dial function finds
+// it with RecorderFrom.
+func WithRecorder(ctx context.Context) (context.Context, *Recorder) {
+	r := &Recorder{}
+	return context.WithValue(ctx, recorderKey{}, r), r
+}
+
+// RecorderFrom returns ctx's Recorder, or nil.
+func RecorderFrom(ctx context.Context) *Recorder {
+	r, _ := ctx.Value(recorderKey{}).(*Recorder)
+	return r
+}
+
+// Explain adds to err the Error of a session given up meanwhile, unless
+// err already holds one.
+func (r *Recorder) Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	se := r.err.Load()
+	var held *Error
+	if se == nil || errors.As(err, &held) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, se)
 }
 
 // Error is a session given up because its server stopped answering.
@@ -149,7 +184,11 @@ func (c *Conn) alive() bool {
 	if c.progress.Load() != c.last {
 		return true // bytes came while the probe waited
 	}
-	c.dead.Store(&Error{Engine: c.o.Engine, Addr: c.o.Addr, Idle: c.o.Idle, Probe: c.o.ProbeTimeout, Err: err})
+	dead := &Error{Engine: c.o.Engine, Addr: c.o.Addr, Idle: c.o.Idle, Probe: c.o.ProbeTimeout, Err: err}
+	c.dead.Store(dead)
+	if c.o.Recorder != nil {
+		c.o.Recorder.err.CompareAndSwap(nil, dead)
+	}
 	_ = c.Conn.Close()
 	return false
 }

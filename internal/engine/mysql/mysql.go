@@ -182,7 +182,7 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 	probeCfg := cfg.Clone()
 	probeCfg.DialFunc = dialPlain
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return dialBuffered(ctx, network, addr, stall.Options{Engine: dsn.MySQL, Addr: addr, Idle: stallCheck,
+		return dialBuffered(ctx, network, addr, stall.Options{Engine: dsn.MySQL, Addr: addr, Idle: stallCheck, Recorder: stall.RecorderFrom(ctx),
 			ProbeTimeout: cfg.Timeout, Probe: func(ctx context.Context) error {
 				pc, err := mysql.NewConnector(probeCfg)
 				if err != nil {

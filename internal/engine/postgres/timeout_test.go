@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
 // Every session has a connect timeout, engine.DefaultConnectTimeout unless
@@ -27,5 +29,21 @@ func TestConnectTimeout(t *testing.T) {
 		if cfg.ConnectTimeout != want {
 			t.Errorf("%s: connect timeout %s, want %s", d, cfg.ConnectTimeout, want)
 		}
+	}
+}
+
+// A long query sends nothing while it runs; the stall watchdog probes the
+// server, finds it answering, and leaves the query alone.
+func TestLongQuerySurvivesStallCheck(t *testing.T) {
+	d := newDB(t, testsrv.Postgres(t), "longquery")
+	d = mustDSN(t, d.Raw+"&stall_check=200ms")
+	c, err := connect(context.Background(), d, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var n int
+	if err := c.QueryRow(context.Background(), "SELECT 7 FROM pg_sleep(1.5)").Scan(&n); err != nil || n != 7 {
+		t.Fatalf("long query: %d, %v", n, err)
 	}
 }
