@@ -531,6 +531,11 @@ func pgDumpConn(d *dsn.DSN) (connURL string, env []string) {
 	for _, k := range []string{"stall_check", "pool_max_conns", "pool_min_conns", "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode"} {
 		q.Del(k)
 	}
+	// A server that accepts the connection and never answers would hang
+	// pg_dump: bound its connection as snapdata's own sessions are.
+	if !q.Has("connect_timeout") {
+		q.Set("connect_timeout", strconv.Itoa(int(engine.DefaultConnectTimeout/time.Second)))
+	}
 	if u.Scheme == "postgres" || u.Scheme == "postgresql" {
 		u.Scheme = "postgresql"
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,5 +46,19 @@ func TestLongQuerySurvivesStallCheck(t *testing.T) {
 	var n int
 	if err := c.QueryRow(context.Background(), "SELECT 7 FROM pg_sleep(1.5)").Scan(&n); err != nil || n != 7 {
 		t.Fatalf("long query: %d, %v", n, err)
+	}
+}
+
+// pg_dump gets the connect timeout too (libpq's connect_timeout), and
+// never snapdata's own stall_check, which libpq would refuse.
+func TestPgDumpConnectTimeout(t *testing.T) {
+	for s, want := range map[string]string{
+		"postgres://u:pw@127.0.0.1:5432/db":                                  "connect_timeout=30",
+		"postgres://u:pw@127.0.0.1:5432/db?connect_timeout=5&stall_check=1m": "connect_timeout=5",
+	} {
+		u, _ := pgDumpConn(mustDSN(t, s))
+		if !strings.Contains(u, want) || strings.Contains(u, "stall_check") {
+			t.Errorf("%s: pg_dump URL %s, want %s and no stall_check", s, u, want)
+		}
 	}
 }
