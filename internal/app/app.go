@@ -75,9 +75,14 @@ func Usagef(format string, args ...any) error { return &UsageError{Err: fmt.Erro
 // OpenBackend returns the backend for a location: a local path or an
 // s3://bucket/prefix?endpoint=…&region=… URL.
 func OpenBackend(ctx context.Context, location string) (backend.Backend, error) {
+	return openBackend(ctx, location, nil)
+}
+
+// openBackend is OpenBackend with a logger for the S3 retries.
+func openBackend(ctx context.Context, location string, logger *slog.Logger) (backend.Backend, error) {
 	switch {
 	case strings.HasPrefix(location, "s3://"):
-		return s3.New(ctx, location)
+		return s3.NewLogged(ctx, location, logger)
 	case strings.Contains(location, "://"):
 		return nil, Usagef("repository %q: unsupported scheme (use a local path or s3://bucket/prefix)", location)
 	case location == "":
@@ -147,7 +152,7 @@ func (a *App) OpenRepository(ctx context.Context, name string) (*repository.Repo
 	if err != nil {
 		return nil, err
 	}
-	be, err := OpenBackend(ctx, loc)
+	be, err := openBackend(ctx, loc, a.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +175,7 @@ func (a *App) InitRepository(ctx context.Context, name string, opts repository.I
 	if err != nil {
 		return nil, "", err
 	}
-	be, err := OpenBackend(ctx, loc)
+	be, err := openBackend(ctx, loc, a.Logger)
 	if err != nil {
 		return nil, "", err
 	}

@@ -47,6 +47,20 @@ func (a *App) latestOf(ctx context.Context, repo *repository.Repository, source 
 // Backup takes one snapshot of src. On any error nothing is committed: the
 // manifest is written last, after every chunk is stored.
 func (a *App) Backup(ctx context.Context, repo *repository.Repository, src Source, opts BackupOptions) (*BackupOutcome, error) {
+	out, err := a.backup(ctx, repo, src, opts)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted (Ctrl-C, SIGTERM, a daemon stopping): whatever step
+		// was under way failed because of it, and naming that step (the
+		// repository listing, say) would blame the wrong thing.
+		var noAnswer *engine.NoAnswerError
+		if !errors.As(err, &noAnswer) {
+			return nil, fmt.Errorf("backup of %s interrupted, no snapshot was written: %w", src.Name, context.Cause(ctx))
+		}
+	}
+	return out, err
+}
+
+func (a *App) backup(ctx context.Context, repo *repository.Repository, src Source, opts BackupOptions) (*BackupOutcome, error) {
 	eng, err := a.Engine(src.DSN)
 	if err != nil {
 		return nil, err
@@ -78,6 +92,12 @@ func (a *App) Backup(ctx context.Context, repo *repository.Repository, src Sourc
 	fp := ""
 	if f, ok := eng.(engine.Fingerprinter); ok {
 		fp, err = f.Fingerprint(ctx, src.DSN)
+		var noAnswer *engine.NoAnswerError
+		if errors.As(err, &noAnswer) {
+			// The server does not answer: the backup would only wait for
+			// it again after listing the repository.
+			return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
+		}
 		if err != nil {
 			a.Logger.Debug("fingerprint unavailable", "source", src.Name, "err", err)
 			fp = ""

@@ -25,7 +25,12 @@ type S3Server struct {
 	Dir       string // temporary directory; buckets live in Dir/root
 
 	stop func()
+	pid  int
 }
+
+// Signal sends sig to the server process (SIGSTOP and SIGCONT simulate a
+// server that stalls).
+func (s *S3Server) Signal(sig syscall.Signal) error { return syscall.Kill(s.pid, sig) }
 
 // Stop stops the server now. It is called automatically by Cleanup.
 func (s *S3Server) Stop() { s.stop() }
@@ -185,6 +190,7 @@ func startS3() (srv *S3Server, err error) {
 			return err
 		})
 		if err == nil {
+			s.pid = cmd.Process.Pid
 			s.stop = register(func() {
 				pr.stop()
 				_ = os.RemoveAll(dir)

@@ -10,6 +10,13 @@
 // endpoint is optional (AWS S3 when absent); region defaults to AWS_REGION or
 // us-east-1; path_style defaults to true when an endpoint is given.
 //
+// Every request has a timeout and is retried: timeout=60s (the default) is
+// how long a connection may stay silent, no byte sent or received, before an
+// attempt fails (an upload that progresses never times out, however slow);
+// attempts=5 (the default) is how many times a request is tried, with
+// exponential backoff between attempts (at most 20 s). Each retry is logged
+// with the endpoint and the operation.
+//
 // Object keys mirror the local layout: <prefix>/config,
 // <prefix>/data/<first two characters>/<name> and <prefix>/<type>/<name>.
 package s3
@@ -22,11 +29,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -45,6 +54,9 @@ type Backend struct {
 	prefix   string // without leading or trailing slash; may be empty
 	endpoint string // as given, without credentials; "" for AWS
 	region   string
+	timeout  time.Duration
+	attempts int
+	log      *slog.Logger
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -56,6 +68,13 @@ type Options struct {
 	Endpoint  string
 	Region    string
 	PathStyle bool
+	// Timeout is how long a connection may stay silent during a request
+	// before the attempt fails (0: DefaultTimeout).
+	Timeout time.Duration
+	// Attempts is how many times a request is tried (0: DefaultAttempts).
+	Attempts int
+	// Logger receives a line for every retry (nil: discarded).
+	Logger *slog.Logger
 }
 
 // ParseURL parses an s3:// repository URL. Error messages never repeat
@@ -99,8 +118,20 @@ func ParseURL(rawURL string) (Options, error) {
 				return Options{}, fmt.Errorf("parse S3 repository URL: path_style=%q is not true or false", val)
 			}
 			o.PathStyle, pathStyleSet = b, true
+		case "timeout":
+			d, err := time.ParseDuration(val)
+			if err != nil || d <= 0 {
+				return Options{}, fmt.Errorf("parse S3 repository URL: timeout=%q is not a positive duration (like 30s or 2m)", val)
+			}
+			o.Timeout = d
+		case "attempts":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 {
+				return Options{}, fmt.Errorf("parse S3 repository URL: attempts=%q is not a whole number of at least 1", val)
+			}
+			o.Attempts = n
 		default:
-			return Options{}, fmt.Errorf("parse S3 repository URL: unknown parameter %q (known: endpoint, region, path_style)", k)
+			return Options{}, fmt.Errorf("parse S3 repository URL: unknown parameter %q (known: endpoint, region, path_style, timeout, attempts)", k)
 		}
 	}
 	if !pathStyleSet {
@@ -121,10 +152,16 @@ func redactURLError(err error) error {
 // New opens the repository at rawURL. It loads AWS credentials and builds a
 // client but does not contact the server.
 func New(ctx context.Context, rawURL string) (*Backend, error) {
+	return NewLogged(ctx, rawURL, nil)
+}
+
+// NewLogged is New with a logger for the retries (nil: discarded).
+func NewLogged(ctx context.Context, rawURL string, logger *slog.Logger) (*Backend, error) {
 	o, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	o.Logger = logger
 	return NewWithOptions(ctx, o)
 }
 
@@ -141,7 +178,20 @@ func NewWithOptions(ctx context.Context, o Options) (*Backend, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
-	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+	b := &Backend{bucket: o.Bucket, prefix: o.Prefix, endpoint: o.Endpoint, region: cfg.Region,
+		timeout: o.Timeout, attempts: o.Attempts, log: o.Logger}
+	if b.timeout <= 0 {
+		b.timeout = DefaultTimeout
+	}
+	if b.attempts <= 0 {
+		b.attempts = DefaultAttempts
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.client = s3.NewFromConfig(cfg, func(so *s3.Options) {
+		so.HTTPClient = httpClient(b.timeout)
+		so.Retryer = retryer(b.attempts, b.timeout, b.log, b.where())
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
@@ -152,7 +202,7 @@ func NewWithOptions(ctx context.Context, o Options) (*Backend, error) {
 		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	return &Backend{client: client, bucket: o.Bucket, prefix: o.Prefix, endpoint: o.Endpoint, region: cfg.Region}, nil
+	return b, nil
 }
 
 // Location returns the repository URL without credentials.
@@ -208,7 +258,7 @@ func (b *Backend) Create(ctx context.Context) error {
 			return fmt.Errorf("access to bucket %q at %s denied: check the AWS credentials "+
 				"(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE): %w", b.bucket, b.where(), err)
 		}
-		return fmt.Errorf("check bucket %q at %s: %w", b.bucket, b.where(), err)
+		return b.fail(fmt.Sprintf("check bucket %q at %s", b.bucket, b.where()), err)
 	}
 	_, err = b.Stat(ctx, backend.Handle{Type: backend.Config})
 	if err == nil {
@@ -236,33 +286,50 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error
 		ContentType:   aws.String("application/octet-stream"),
 	})
 	if err != nil {
-		return fmt.Errorf("save %s to %s: %w", h, b.Location(), err)
+		return b.fail(fmt.Sprintf("save %s to %s", h, b.Location()), err)
 	}
 	return nil
 }
 
-// Load downloads a whole object.
+// Load downloads a whole object. The SDK retries the request; a body that
+// breaks off or stalls is fetched again here, up to the same attempts.
 func (b *Backend) Load(ctx context.Context, h backend.Handle) ([]byte, error) {
-	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{
-		Bucket: aws.String(b.bucket),
-		Key:    aws.String(b.key(h)),
-	})
-	if err != nil {
-		if isNotFound(err) {
-			return nil, backend.NotFound(h)
+	what := fmt.Sprintf("load %s from %s", h, b.Location())
+	for attempt := 1; ; attempt++ {
+		out, err := b.client.GetObject(ctx, &s3.GetObjectInput{
+			Bucket: aws.String(b.bucket),
+			Key:    aws.String(b.key(h)),
+		})
+		if err != nil {
+			if isNotFound(err) {
+				return nil, backend.NotFound(h)
+			}
+			return nil, b.fail(what, err)
 		}
-		return nil, fmt.Errorf("load %s from %s: %w", h, b.Location(), err)
+		data, err := readBody(out)
+		if err == nil {
+			return data, nil
+		}
+		if ctx.Err() != nil || attempt >= b.attempts {
+			return nil, b.fail(what, err)
+		}
+		b.log.Warn("S3 download broke off, retrying", "endpoint", b.where(), "operation", "GetObject",
+			"object", h.String(), "attempt", attempt, "max_attempts", b.attempts, "err", err)
 	}
+}
+
+// readBody reads a GetObject response's body whole.
+func readBody(out *s3.GetObjectOutput) ([]byte, error) {
 	defer out.Body.Close()
 	var buf bytes.Buffer
 	if out.ContentLength != nil && *out.ContentLength > 0 {
 		buf.Grow(int(*out.ContentLength))
 	}
 	if _, err := io.Copy(&buf, out.Body); err != nil {
-		return nil, fmt.Errorf("load %s from %s: %w", h, b.Location(), err)
+		return nil, err
 	}
 	if out.ContentLength != nil && int64(buf.Len()) != *out.ContentLength {
-		return nil, fmt.Errorf("load %s from %s: got %d bytes, want %d", h, b.Location(), buf.Len(), *out.ContentLength)
+		return nil, fmt.Errorf("got %d bytes, want %d", buf.Len(), *out.ContentLength)
 	}
 	return buf.Bytes(), nil
 }
@@ -277,7 +344,7 @@ func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo,
 		if isNotFound(err) {
 			return backend.FileInfo{}, backend.NotFound(h)
 		}
-		return backend.FileInfo{}, fmt.Errorf("stat %s in %s: %w", h, b.Location(), err)
+		return backend.FileInfo{}, b.fail(fmt.Sprintf("stat %s in %s", h, b.Location()), err)
 	}
 	name := h.Name
 	if h.Type == backend.Config {
@@ -293,7 +360,7 @@ func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 		Key:    aws.String(b.key(h)),
 	})
 	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("remove %s from %s: %w", h, b.Location(), err)
+		return b.fail(fmt.Sprintf("remove %s from %s", h, b.Location()), err)
 	}
 	return nil
 }
@@ -317,7 +384,7 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("list %s in %s: %w", t, b.Location(), err)
+			return b.fail(fmt.Sprintf("list %s in %s", t, b.Location()), err)
 		}
 		for _, obj := range page.Contents {
 			key := aws.ToString(obj.Key)

@@ -167,7 +167,7 @@ type tableResult struct {
 }
 
 // Backup dumps src into sink.
-func (e *Engine) Backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOptions, sink engine.Sink) (*engine.BackupResult, error) {
+func (e *Engine) backup(ctx context.Context, src *dsn.DSN, opts engine.BackupOptions, sink engine.Sink) (*engine.BackupResult, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()

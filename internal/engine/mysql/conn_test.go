@@ -12,6 +12,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/lowat"
+	"github.com/snapdata/snapdata/internal/stall"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
@@ -86,8 +87,12 @@ func TestConnectionsReadInLargeBlocks(t *testing.T) {
 	if _, ok := nc.(*bufferedConn); !ok {
 		t.Fatalf("DialFunc returned a %T, not a buffered connection", nc)
 	}
-	if _, ok := nc.(*bufferedConn).Conn.(*lowat.Conn); !ok {
-		t.Fatalf("the buffer reads from a %T, not a connection that batches bulk reads", nc.(*bufferedConn).Conn)
+	beneath := nc.(*bufferedConn).Conn
+	if sc, ok := beneath.(*stall.Conn); ok {
+		beneath = sc.Conn // the watchdog, above the batching
+	}
+	if _, ok := beneath.(*lowat.Conn); !ok {
+		t.Fatalf("the buffer reads from a %T, not a connection that batches bulk reads", beneath)
 	}
 	raw, err := nc.(*bufferedConn).SyscallConn()
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +39,7 @@ import (
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/lowat"
+	"github.com/snapdata/snapdata/internal/stall"
 )
 
 // Stream formats.
@@ -126,6 +128,7 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 		cfg.DBName = *database
 	}
 	q := u.Query()
+	stallCheck := stall.DefaultIdle
 	for k, vs := range q {
 		v := ""
 		if len(vs) > 0 {
@@ -142,12 +145,18 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 				return nil, fmt.Errorf("dsn %s: parameter timeout=%q: %w", d, v, err)
 			}
 			cfg.Timeout = t
+		case "stall_check":
+			t, err := time.ParseDuration(v)
+			if err != nil || t < 0 {
+				return nil, fmt.Errorf("dsn %s: stall_check=%q is not a duration (like 2m, or 0 to turn the check off)", d, v)
+			}
+			stallCheck = t
 		default:
-			return nil, fmt.Errorf("dsn %s: unknown parameter %q (supported: socket, tls, timeout)", d, k)
+			return nil, fmt.Errorf("dsn %s: unknown parameter %q (supported: socket, tls, timeout, stall_check)", d, k)
 		}
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = engine.DefaultConnectTimeout
 	}
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
 		return nil, fmt.Errorf("configuring charset: %w", err)
@@ -157,7 +166,6 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 	cfg.AllowAllFiles = false // LOAD DATA LOCAL only reads registered readers
 	cfg.MultiStatements = false
 	cfg.Logger = nopLogger{}
-	cfg.DialFunc = dialBuffered
 	cfg.Params = map[string]string{
 		"time_zone": "'+00:00'",
 		// Neutral SQL mode: SHOW CREATE output and values are not
@@ -168,6 +176,25 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 		// values, not their first 1024 bytes, so the order is stable.
 		"max_sort_length": "8388608",
 	}
+	// A session that waits stallCheck without a byte asks the server for
+	// a new session (authenticated: failed handshakes count towards the
+	// server's max_connect_errors) and fails if it does not answer.
+	probeCfg := cfg.Clone()
+	probeCfg.DialFunc = dialPlain
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialBuffered(ctx, network, addr, stall.Options{Engine: dsn.MySQL, Addr: addr, Idle: stallCheck, Recorder: stall.RecorderFrom(ctx),
+			ProbeTimeout: cfg.Timeout, Probe: func(ctx context.Context) error {
+				pc, err := mysql.NewConnector(probeCfg)
+				if err != nil {
+					return err
+				}
+				c, err := (&boundedConnector{Connector: pc, timeout: probeCfg.Timeout, addr: addr}).Connect(ctx)
+				if err != nil {
+					return err
+				}
+				return c.Close()
+			}})
+	}
 	return cfg, nil
 }
 
@@ -176,15 +203,26 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 // 1 GB of rows made about 250,000 read calls.
 const readBufferSize = 256 << 10
 
-// dialBuffered connects like the driver does and reads through a buffer.
-func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
+// dialBuffered connects like the driver does, watched for a server that
+// stops answering (stall), and reads through a buffer.
+func dialBuffered(ctx context.Context, network, addr string, watch stall.Options) (net.Conn, error) {
+	c, err := dialPlain(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c = stall.Wrap(lowat.Wrap(c), watch)
+	return &bufferedConn{Conn: c, r: newConnReader(c)}, nil
+}
+
+// dialPlain connects like the driver does.
+func dialPlain(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer // keep-alive on, as the driver sets it
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	c = lowat.Wrap(c)
-	return &bufferedConn{Conn: c, r: newConnReader(c)}, nil
+	engine.Dialed(ctx, addr)
+	return c, nil
 }
 
 func newConnReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, readBufferSize) }
@@ -222,12 +260,32 @@ func open(ctx context.Context, d *dsn.DSN, database *string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", d, err)
 	}
-	db := sql.OpenDB(conn)
+	db := sql.OpenDB(&boundedConnector{Connector: conn, timeout: cfg.Timeout, addr: cfg.Addr})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", d, err)
 	}
 	return db, nil
+}
+
+// boundedConnector opens sessions within a time limit. The driver's
+// timeout bounds only the dial: a server that accepts the connection and
+// never sends its greeting would hang the handshake forever.
+type boundedConnector struct {
+	driver.Connector
+	timeout time.Duration
+	addr    string
+}
+
+func (c *boundedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	tctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	wctx, watch := engine.WatchDial(tctx)
+	conn, err := c.Connector.Connect(wctx)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		return nil, watch.NoAnswer(dsn.MySQL, c.addr, c.timeout, err)
+	}
+	return conn, err
 }
 
 // quoteIdent quotes a MySQL identifier with backticks.

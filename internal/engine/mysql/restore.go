@@ -100,7 +100,7 @@ func (s *snapshotSchema) table(name string) *table {
 // triggers; views, routines and events are skipped (they may name tables
 // that are not restored). An existing chosen table is refused unless
 // opts.Clean, which drops just that table.
-func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) error {
+func (e *Engine) restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) error {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/lowat"
+	"github.com/snapdata/snapdata/internal/stall"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
@@ -113,6 +114,9 @@ func TestConnectionsBatchBulkReads(t *testing.T) {
 					t.Fatalf("sslmode=require gave a %T, not a TLS connection", under)
 				}
 				under = tc.NetConn()
+			}
+			if sc, ok := under.(*stall.Conn); ok {
+				under = sc.Conn // the watchdog, above the batching
 			}
 			if _, ok := under.(*lowat.Conn); !ok {
 				t.Fatalf("the session reads from a %T, not a connection that batches bulk reads", under)

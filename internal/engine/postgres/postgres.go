@@ -94,6 +94,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +103,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -111,6 +113,7 @@ import (
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/lowat"
 	"github.com/snapdata/snapdata/internal/rowsum"
+	"github.com/snapdata/snapdata/internal/stall"
 )
 
 // Stream formats.
@@ -222,6 +225,10 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 		return nil, errors.New("postgres: no server DSN")
 	}
 	public, sec := d.SplitSecrets()
+	stallCheck, err := stallParam(d, public)
+	if err != nil {
+		return nil, err
+	}
 	opts := pgx.ParseConfigOptions{}
 	if sec.SSLPassword != "" {
 		opts.GetSSLPassword = func(context.Context) string { return sec.SSLPassword }
@@ -237,15 +244,49 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 		cfg.RuntimeParams[k] = v
 	}
 	cfg.BuildFrontend = bufferedFrontend
+	// connect_timeout in the DSN (seconds, as libpq) bounds the dial, TLS,
+	// startup and authentication of each session; without it a server
+	// that accepts connections and never answers would hang a backup.
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = engine.DefaultConnectTimeout
+	}
 	dial := cfg.DialFunc
+	probeCfg := cfg.Copy() // a plain session, to ask whether the server answers
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return lowat.Wrap(c), nil
+		engine.Dialed(ctx, addr)
+		return stall.Wrap(lowat.Wrap(c), stall.Options{Engine: dsn.Postgres, Addr: addr, Idle: stallCheck,
+			ProbeTimeout: probeCfg.ConnectTimeout, Probe: func(ctx context.Context) error {
+				pc, err := pgconn.ConnectConfig(ctx, &probeCfg.Config)
+				if err != nil {
+					return err
+				}
+				return pc.Close(ctx)
+			}}), nil
 	}
 	return cfg, nil
+}
+
+// stallParam takes snapdata's stall_check parameter (how long a session
+// may wait without a byte before snapdata checks that the server still
+// answers a new connection; 0 turns the check off) out of u, the DSN that
+// pgx parses, which would send it to the server as a setting.
+func stallParam(d *dsn.DSN, u *url.URL) (check time.Duration, err error) {
+	q := u.Query()
+	if !q.Has("stall_check") {
+		return stall.DefaultIdle, nil
+	}
+	v := q.Get("stall_check")
+	check, err = time.ParseDuration(v)
+	if err != nil || check < 0 {
+		return 0, fmt.Errorf("dsn %s: stall_check=%q is not a duration (like 2m, or 0 to turn the check off)", d.String(), v)
+	}
+	q.Del("stall_check")
+	u.RawQuery = q.Encode()
+	return check, nil
 }
 
 // readBufferSize is what one read from the server's socket may fetch.
@@ -264,8 +305,16 @@ func connect(ctx context.Context, d *dsn.DSN, readOnly bool) (*pgx.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	c, err := pgx.ConnectConfig(ctx, cfg)
+	wctx, watch := engine.WatchDial(ctx)
+	c, err := pgx.ConnectConfig(wctx, cfg)
 	if err != nil {
+		if ctx.Err() == nil && (pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)) {
+			addr := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+			if strings.HasPrefix(cfg.Host, "/") {
+				addr = fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
+			}
+			err = watch.NoAnswer(dsn.Postgres, addr, cfg.ConnectTimeout, err)
+		}
 		return nil, fmt.Errorf("connect to %s: %w", d.String(), err)
 	}
 	return c, nil
@@ -457,7 +506,7 @@ func pgDumpConn(d *dsn.DSN) (connURL string, env []string, cleanup func(), err e
 	}
 	q := u.Query()
 	// pgx-only parameters that libpq would reject.
-	for _, k := range []string{"pool_max_conns", "pool_min_conns", "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode"} {
+	for _, k := range []string{"stall_check", "pool_max_conns", "pool_min_conns", "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode"} {
 		q.Del(k)
 	}
 	if sec.SSLPassword != "" {
@@ -480,6 +529,11 @@ func pgDumpConn(d *dsn.DSN) (connURL string, env []string, cleanup func(), err e
 		}
 		env = append(env, "PGSERVICEFILE="+file)
 		q.Set("service", "snapdata")
+	}
+	// A server that accepts the connection and never answers would hang
+	// pg_dump: bound its connection as snapdata's own sessions are.
+	if !q.Has("connect_timeout") {
+		q.Set("connect_timeout", strconv.Itoa(int(engine.DefaultConnectTimeout/time.Second)))
 	}
 	u.Scheme = "postgresql"
 	u.RawQuery = q.Encode()
