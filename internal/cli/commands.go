@@ -610,9 +610,11 @@ func (e *env) unlockCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unlock",
 		Short: "Remove locks left by processes that died",
-		Long: `Remove stale locks: locks of processes on this host that no longer run, and locks not
-refreshed for 30 minutes. --remove-all removes every lock; use it only when you are sure
-no other snapdata process uses the repository.`,
+		Long: `Remove stale locks: locks their holder has not refreshed for 10 minutes (a live snapdata
+refreshes its lock every minute). A lock that names this host and a process id that does not
+run here is only reported: its holder may run in another PID namespace (a container). It
+goes stale 10 minutes after its holder stops refreshing it. --remove-all removes every lock;
+use it only when you are sure no other snapdata process uses the repository.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := e.openRepo()
@@ -620,12 +622,16 @@ no other snapdata process uses the repository.`,
 				return err
 			}
 			defer r.Close()
-			removed, err := r.RemoveLocks(e.ctx, all)
+			removed, suspect, err := r.RemoveLocks(e.ctx, all)
 			if err != nil {
 				return err
 			}
 			for _, l := range removed {
 				e.printf("removed %s\n", l)
+			}
+			for _, l := range suspect {
+				e.printf("kept %s: no process %d runs in this PID namespace, but the lock was refreshed %s ago, so its holder may run in another one (a container); it goes stale after %s without refresh, or remove it with --remove-all if you are sure it is gone\n",
+					l, l.PID, time.Since(l.Time).Round(time.Second), repository.LockStale)
 			}
 			e.printf("removed %d locks\n", len(removed))
 			return nil

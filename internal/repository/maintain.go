@@ -205,6 +205,13 @@ type PruneReport struct {
 // hold an exclusive lock. If any snapshot cannot be read, prune refuses:
 // deleting its chunks could destroy the only copy of data.
 func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, error) {
+	if !dryRun {
+		// Before the manifests are read: a backup that listed the stored
+		// chunks before this point sees the new value when it commits.
+		if err := r.bumpPruneGeneration(ctx); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+	}
 	ids, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		return nil, err
@@ -239,13 +246,6 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 			if err := r.be.Remove(ctx, backend.Handle{Type: backend.Data, Name: fi.Name}); err != nil {
 				return rep, fmt.Errorf("prune: %w", err)
 			}
-			r.mu.Lock()
-			if r.known != nil {
-				if id, err := ParseID(fi.Name); err == nil {
-					delete(r.known, id)
-				}
-			}
-			r.mu.Unlock()
 		}
 		rep.RemovedObjects++
 		rep.RemovedBytes += fi.Size

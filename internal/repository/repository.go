@@ -130,9 +130,6 @@ type Repository struct {
 	// gear table derived once, at open).
 	newChunker func(io.Reader) Chunker
 
-	mu    sync.Mutex
-	known map[ID]struct{} // data objects known to exist (loaded lazily)
-
 	// filterBufs recycles the column filter's buffers (*filterBufs);
 	// chunkBufs the buffers that OpenStream's readers decode chunks into
 	// (*[]byte): a restore reads every byte of a snapshot through them,

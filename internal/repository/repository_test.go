@@ -357,14 +357,28 @@ func TestLocks(t *testing.T) {
 		t.Fatalf("shared over exclusive: %v", err)
 	}
 	ex.Unlock()
-	// A lock of a dead process on this host is stale: ignored and removable.
+	// A lock that names this host and a process id that does not run here,
+	// refreshed recently, may belong to a process in another PID namespace:
+	// it blocks prune, and unlock reports it but keeps it.
 	host, _ := os.Hostname()
-	if _, err := r.writeLock(ctx, LockInfo{Time: time.Now(), Host: host, PID: 999999999, Exclusive: true}, ""); err != nil {
+	ns, err := r.writeLock(ctx, LockInfo{Time: time.Now(), Host: host, PID: 999999999, Purpose: "backup in a container"}, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := r.Lock(ctx, false, "backup", 0)
+	if _, err := r.Lock(ctx, true, "prune", 0); !errors.Is(err, ErrLocked) {
+		t.Fatalf("prune ignored a fresh lock of a process in another PID namespace: %v", err)
+	}
+	removed, suspect, err := r.RemoveLocks(ctx, false)
+	if err != nil || len(removed) != 0 || len(suspect) != 1 || suspect[0].Name != ns {
+		t.Fatalf("unlock: removed %v, reported %v, %v", removed, suspect, err)
+	}
+	// Not refreshed for LockStale, the same lock is stale: ignored and removable.
+	if _, err := r.writeLock(ctx, LockInfo{Time: time.Now().Add(-LockStale - time.Minute), Host: host, PID: 999999999, Exclusive: true}, ns); err != nil {
+		t.Fatal(err)
+	}
+	l, err := r.Lock(ctx, true, "prune", 0)
 	if err != nil {
-		t.Fatalf("stale exclusive lock blocked: %v", err)
+		t.Fatalf("stale lock blocked: %v", err)
 	}
 	l.Unlock()
 	// A live lock of another host is respected until it goes stale.
@@ -374,11 +388,11 @@ func TestLocks(t *testing.T) {
 	if _, err := r.Lock(ctx, false, "backup", 0); !errors.Is(err, ErrLocked) {
 		t.Fatalf("live foreign lock ignored: %v", err)
 	}
-	removed, err := r.RemoveLocks(ctx, false)
+	removed, _, err = r.RemoveLocks(ctx, false)
 	if err != nil || len(removed) != 1 || removed[0].PID != 999999999 {
 		t.Fatalf("unlock removed %v, %v", removed, err)
 	}
-	removed, _ = r.RemoveLocks(ctx, true)
+	removed, _, _ = r.RemoveLocks(ctx, true)
 	if len(removed) != 1 || removed[0].Host != "elsewhere" {
 		t.Fatalf("unlock --remove-all removed %v", removed)
 	}

@@ -85,8 +85,9 @@ func (s *Session) AddedBytes() int64 { return s.up.AddedBytes() }
 // Wait waits for all uploads.
 func (s *Session) Wait() error { return s.up.Wait() }
 
-// Commit waits for every chunk to be stored, then writes the manifest: the
-// commit point. snap.Streams is filled from the session.
+// Commit waits for every chunk to be stored, checks that no prune removed
+// chunks the session deduplicated against (checkNotPruned), then writes the
+// manifest: the commit point. snap.Streams is filled from the session.
 func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, error) {
 	if err := s.up.Wait(); err != nil {
 		return "", err
@@ -103,6 +104,9 @@ func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, 
 	snap.AddedBytes = s.up.AddedBytes()
 	s.r.log.Debug("backup session stored its chunks", "new_chunks", s.up.NewChunks(), "added_bytes", snap.AddedBytes,
 		"strong_chunks", s.up.StrongChunks(), "strong_level", StrongLevel.String())
+	if err := s.r.checkNotPruned(ctx, s.up.gen, snap.Streams); err != nil {
+		return "", err
+	}
 	return s.r.SaveManifest(ctx, snap)
 }
 

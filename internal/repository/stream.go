@@ -13,14 +13,11 @@ import (
 	"github.com/snapdata/snapdata/internal/manifest"
 )
 
-// loadKnown lists the data objects once, so that chunks already stored are
-// never uploaded again.
-func (r *Repository) loadKnown(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.known != nil {
-		return nil
-	}
+// listKnown lists the stored data objects, so that chunks already stored
+// are not uploaded again. It is called for every session, under the
+// session's lock: a list kept from an earlier session could name chunks
+// that a prune removed since.
+func (r *Repository) listKnown(ctx context.Context) (map[ID]struct{}, error) {
 	known := make(map[ID]struct{})
 	err := r.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
 		if id, err := ParseID(fi.Name); err == nil {
@@ -29,10 +26,9 @@ func (r *Repository) loadKnown(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list stored chunks: %w", err)
+		return nil, fmt.Errorf("list stored chunks: %w", err)
 	}
-	r.known = known
-	return nil
+	return known, nil
 }
 
 // Uploader stores chunks for one backup with a bounded pool of workers. It
@@ -53,18 +49,28 @@ type Uploader struct {
 	fresh       atomic.Int64
 	strongAfter int64
 
+	// gen is the prune marker's value when known was listed.
+	gen   string
+	known map[ID]struct{} // stored chunks: listed at start, then those this session stored
+
 	mu       sync.Mutex
 	inflight map[ID]struct{}
 	err      error
 	bufs     sync.Pool
 }
 
-// NewUploader starts an upload session. It lists the stored chunks first.
+// NewUploader starts an upload session. It reads the prune marker, then
+// lists the stored chunks. The caller should hold a shared lock.
 func (r *Repository) NewUploader(ctx context.Context) (*Uploader, error) {
-	if err := r.loadKnown(ctx); err != nil {
+	gen, err := r.pruneGeneration(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), inflight: map[ID]struct{}{}, strongAfter: strongAfter}, nil
+	known, err := r.listKnown(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), gen: gen, known: known, inflight: map[ID]struct{}{}, strongAfter: strongAfter}, nil
 }
 
 // A backup compresses its new chunks at StrongLevel once it has seen
@@ -118,14 +124,10 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 	}
 	u.seen.Add(int64(len(data)))
 	r := u.r
-	r.mu.Lock()
-	_, known := r.known[id]
-	r.mu.Unlock()
-	if known {
-		return nil
-	}
 	u.mu.Lock()
-	if _, busy := u.inflight[id]; busy {
+	_, known := u.known[id]
+	_, busy := u.inflight[id]
+	if known || busy {
 		u.mu.Unlock()
 		return nil
 	}
@@ -205,9 +207,6 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 		}
 		u.added.Add(int64(len(obj)))
 		u.nnew.Add(1)
-		r.mu.Lock()
-		r.known[id] = struct{}{}
-		r.mu.Unlock()
 	}()
 	return nil
 }

@@ -1,0 +1,118 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/snapdata/snapdata/internal/backend/local"
+	"github.com/snapdata/snapdata/internal/manifest"
+)
+
+// checkHealthy fails the test when check finds errors.
+func checkHealthy(t *testing.T, r *Repository) *CheckReport {
+	t.Helper()
+	rep, err := r.Check(context.Background(), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("check found errors: %+v", rep.Errors)
+	}
+	return rep
+}
+
+// otherProcess opens the repository at dir again, as another snapdata
+// process would.
+func otherProcess(t *testing.T, dir string) *Repository {
+	t.Helper()
+	o, err := Open(context.Background(), local.New(dir), []byte("correct horse"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+// A prune that runs between a backup's deduplication and its manifest write
+// (its lock wrongly taken for dead) must not leave a snapshot whose chunks
+// are gone: the backup sees the prune marker change and fails.
+func TestPruneDuringBackupWritesNoBrokenSnapshot(t *testing.T) {
+	r, dir := newRepo(t, InitOptions{})
+	ctx := context.Background()
+	data := text(31, 400<<10)
+	first := commit(t, r, "s", map[string][]byte{"a": data})
+
+	s, err := r.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeStream(t, s, "a", data) // every chunk deduplicated against first
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s.AddedBytes() != 0 {
+		t.Fatalf("the second backup stored %d bytes of unchanged data", s.AddedBytes())
+	}
+	o := otherProcess(t, dir)
+	if err := o.RemoveSnapshot(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := o.Prune(ctx, false)
+	if err != nil || rep.RemovedObjects == 0 {
+		t.Fatalf("prune removed %+v, %v", rep, err)
+	}
+	_, err = s.Commit(ctx, &manifest.Snapshot{Time: time.Now(), Source: "s", Engine: "test"})
+	if !errors.Is(err, ErrPrunedDuringBackup) {
+		t.Fatalf("commit after a prune removed its chunks: %v", err)
+	}
+	if ids, _ := r.SnapshotIDs(ctx); len(ids) != 0 {
+		t.Fatalf("a snapshot was written: %v", ids)
+	}
+	checkHealthy(t, r)
+
+	// A prune that removed none of the session's chunks does not stop it.
+	keep := commit(t, r, "s", map[string][]byte{"a": data})
+	s, err = r.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeStream(t, s, "a", data)
+	if _, err := o.Prune(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(ctx, &manifest.Snapshot{Time: time.Now(), Source: "s", Engine: "test"}); err != nil {
+		t.Fatalf("commit after a harmless prune: %v", err)
+	}
+	checkHealthy(t, r)
+	_ = keep
+}
+
+// Two backups by one process (two sources, or --all-databases) with a prune
+// by another process in between: the second backup must not deduplicate
+// against chunks the prune removed.
+func TestPruneBetweenSourcesOfOneProcess(t *testing.T) {
+	r, dir := newRepo(t, InitOptions{})
+	ctx := context.Background()
+	data := text(32, 400<<10)
+	first := commit(t, r, "a", map[string][]byte{"t": data})
+
+	o := otherProcess(t, dir)
+	if err := o.RemoveSnapshot(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := o.Prune(ctx, false); err != nil || rep.RemovedObjects == 0 {
+		t.Fatalf("prune removed %+v, %v", rep, err)
+	}
+
+	second := commit(t, r, "b", map[string][]byte{"t": data})
+	if second.AddedBytes == 0 {
+		t.Error("the second source's backup reports 0 bytes added though the prune removed its chunks")
+	}
+	checkHealthy(t, r)
+	if got := readStream(t, r, second.Streams[0]); !bytes.Equal(got, data) {
+		t.Fatal("the second snapshot does not restore")
+	}
+}
