@@ -210,7 +210,13 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	if err := p.checkChunker(); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
+	if err := refuseConfig(ctx, be); err != nil {
+		return nil, err
+	}
 	if err := be.Create(ctx); err != nil {
+		return nil, err
+	}
+	if err := refuseObjects(ctx, be); err != nil {
 		return nil, err
 	}
 	pjson, err := json.Marshal(p)
@@ -265,7 +271,7 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 func Open(ctx context.Context, be backend.Backend, password []byte, log *slog.Logger) (*Repository, error) {
 	cdata, err := be.Load(ctx, backend.Handle{Type: backend.Config})
 	if backend.IsNotFound(err) {
-		return nil, fmt.Errorf("%w at %s (create one with 'snapdata init')", ErrNoRepository, be.Location())
+		return nil, missingConfig(ctx, be)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
