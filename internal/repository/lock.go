@@ -213,29 +213,29 @@ func (l *Lock) Unlock() error {
 	return err
 }
 
-// RemoveLocks removes stale locks, or all locks when all is set. It
-// returns the removed locks and, when all is not set, the live locks kept
-// although they name this host and a process id that does not run here
-// (their holder may live in another PID namespace: see LockInfo.PIDMissing).
-func (r *Repository) RemoveLocks(ctx context.Context, all bool) (removed, suspect []LockInfo, err error) {
+// RemoveLocks removes stale locks and locks that name this host and a
+// process id that does not run here (LockInfo.PIDMissing: their holder is
+// gone, or runs in another PID namespace, which only the operator who runs
+// unlock can know; a backup whose lock was removed and that meets a prune
+// fails before it writes its manifest). With all it removes every lock.
+// It returns the removed locks.
+func (r *Repository) RemoveLocks(ctx context.Context, all bool) ([]LockInfo, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	var removed []LockInfo
 	now := timeNow()
 	for _, l := range locks {
-		if !all && !l.Stale(now) {
-			if l.PIDMissing() {
-				suspect = append(suspect, l)
-			}
+		if !all && !l.Stale(now) && !l.PIDMissing() {
 			continue
 		}
 		if err := r.be.Remove(ctx, backend.Handle{Type: backend.Lock, Name: l.Name}); err != nil {
-			return removed, suspect, fmt.Errorf("remove lock %s: %w", l.Name, err)
+			return removed, fmt.Errorf("remove lock %s: %w", l.Name, err)
 		}
 		removed = append(removed, l)
 	}
-	return removed, suspect, nil
+	return removed, nil
 }
 
 // timeNow is time.Now; a function value so that tests read the same clock.

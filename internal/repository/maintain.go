@@ -3,8 +3,10 @@ package repository
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/snapdata/snapdata/internal/backend"
@@ -95,8 +97,15 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 	users := map[string][]string{} // chunk -> snapshots
 	for _, id := range ids {
 		s, err := r.LoadSnapshot(ctx, id)
+		if errors.Is(err, ErrSnapshotNotFound) {
+			continue // removed since the listing
+		}
 		if err != nil {
-			rep.Errors = append(rep.Errors, Problem{Object: "snapshots/" + id, Message: err.Error(), Snapshots: []string{id}})
+			msg := err.Error()
+			if errors.Is(err, ErrDamagedSnapshot) {
+				msg += "; 'snapdata forget " + shortID(id) + "' removes it"
+			}
+			rep.Errors = append(rep.Errors, Problem{Object: "snapshots/" + id, Message: msg, Snapshots: []string{id}})
 			continue
 		}
 		rep.Snapshots++
@@ -212,16 +221,20 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 	}
-	ids, err := r.SnapshotIDs(ctx)
+	snaps, damaged, err := r.ListAll(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
+	}
+	if len(damaged) > 0 {
+		names := make([]string, len(damaged))
+		for i, d := range damaged {
+			names[i] = shortID(d.ID)
+		}
+		return nil, fmt.Errorf("prune refused: %w: %s (%v); the chunks of a damaged snapshot cannot be known, so prune could delete data it needs. 'snapdata forget %s' removes it (its data is then pruned), 'snapdata check' shows the details",
+			ErrDamagedSnapshot, strings.Join(names, ", "), damaged[0].Err, strings.Join(names, " "))
 	}
 	used := map[string]bool{}
-	for _, id := range ids {
-		s, err := r.LoadSnapshot(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
-		}
+	for _, s := range snaps {
 		for _, st := range s.Streams {
 			for _, c := range st.Chunks {
 				used[c.ID] = true

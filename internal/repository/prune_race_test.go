@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapdata/snapdata/internal/backend"
 	"github.com/snapdata/snapdata/internal/backend/local"
 	"github.com/snapdata/snapdata/internal/manifest"
 )
@@ -114,5 +115,39 @@ func TestPruneBetweenSourcesOfOneProcess(t *testing.T) {
 	checkHealthy(t, r)
 	if got := readStream(t, r, second.Streams[0]); !bytes.Equal(got, data) {
 		t.Fatal("the second snapshot does not restore")
+	}
+}
+
+// In a repository made with --no-encryption a manifest edited in place
+// still opens; its id (the SHA-256 of its JSON) no longer matches.
+func TestEditedPlainManifestIsFlagged(t *testing.T) {
+	r, _ := newRepo(t, InitOptions{NoEncryption: true})
+	ctx := context.Background()
+	s := commit(t, r, "s", map[string][]byte{"a": text(33, 50<<10)})
+	h := backend.Handle{Type: backend.Snapshot, Name: s.ID}
+	obj, err := r.be.Load(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := r.decode(obj, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(plain, []byte(`"source":"s"`), []byte(`"source":"x"`), 1)
+	if bytes.Equal(edited, plain) {
+		t.Fatalf("nothing to edit in %s", plain)
+	}
+	if err := r.be.Save(ctx, h, r.encode(edited)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LoadSnapshot(ctx, s.ID); !errors.Is(err, ErrDamagedSnapshot) {
+		t.Fatalf("edited manifest loads: %v", err)
+	}
+	rep, err := r.Check(ctx, false, nil)
+	if err != nil || rep.OK() {
+		t.Fatalf("check of an edited manifest: %+v, %v", rep, err)
+	}
+	if _, err := r.Prune(ctx, true); !errors.Is(err, ErrDamagedSnapshot) {
+		t.Fatalf("prune with an edited manifest: %v", err)
 	}
 }
