@@ -604,11 +604,11 @@ error: 'snapdata prune' removes it.`,
 				return err
 			}
 			defer r.Close()
-			lock, err := r.Lock(e.ctx, false, "check", app.LockWait)
+			unlock, err := e.app.ReadLock(e.ctx, r, "check")
 			if err != nil {
 				return err
 			}
-			defer lock.Unlock() //nolint:errcheck // best effort
+			defer unlock()
 			p := e.newProgress("check --read-data")
 			rep, err := r.Check(e.ctx, readData, p)
 			p.Done()

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,4 +80,52 @@ func TestDamagedManifestIsSkippedAndForgettable(t *testing.T) {
 		t.Fatalf("check after forget: %s", r)
 	}
 	must(t, "snapshots", "--repo", "repo")
+}
+
+// On a read-only filesystem (a read-only bind mount: the tests run as root,
+// whom chmod does not stop) restore, verify and check read the repository
+// with a warning instead of failing on their lock; --no-lock skips the lock;
+// commands that write fail, and refuse --no-lock.
+func TestReadOnlyRepository(t *testing.T) {
+	dir := setup(t)
+	chinook(t, "a.sqlite")
+	must(t, "init", "--repo", "repo")
+	must(t, "backup", "--repo", "repo", "sqlite:a.sqlite")
+	ro := filepath.Join(dir, "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--bind", "repo", ro}, {"-o", "remount,bind,ro", ro}} {
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mount %v (the tests need root): %v: %s", args, err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("umount", ro).Run() })
+	}
+	if err := os.WriteFile(filepath.Join(ro, "probe"), nil, 0o600); err == nil {
+		t.Fatal("the read-only mount takes writes")
+	}
+	for _, args := range [][]string{
+		{"check", "--repo", ro},
+		{"check", "--repo", ro, "--read-data"},
+		{"restore", "--repo", ro, "latest", "--to", "sqlite:restored.sqlite"},
+		{"verify", "--repo", ro, "latest"},
+	} {
+		r := must(t, args...)
+		if !strings.Contains(r.stderr, "reading without one") {
+			t.Errorf("%v: no warning about the lock: %s", args, r)
+		}
+	}
+	r := must(t, "check", "--repo", ro, "--no-lock")
+	if strings.Contains(r.stderr, "lock") {
+		t.Errorf("check --no-lock: %s", r)
+	}
+	if r := snap(t, "backup", "--repo", ro, "sqlite:a.sqlite"); r.code != 1 {
+		t.Errorf("backup into a read-only repository: %s", r)
+	}
+	if r := snap(t, "backup", "--repo", "repo", "--no-lock", "sqlite:a.sqlite"); r.code != 2 {
+		t.Errorf("backup --no-lock: %s", r)
+	}
+	if r := snap(t, "prune", "--repo", "repo", "--no-lock"); r.code != 2 {
+		t.Errorf("prune --no-lock: %s", r)
+	}
 }
