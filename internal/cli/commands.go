@@ -645,7 +645,11 @@ error: 'snapdata prune' removes it.`,
 					sort.Strings(short)
 					e.printf("error: %s: %s", p.Object, p.Message)
 					if len(short) > 0 {
-						e.printf(" (harms snapshots: %s)", strings.Join(short, ", "))
+						e.printf(" (harms snapshots: %s", strings.Join(short, ", "))
+						if len(p.Tables) > 0 {
+							e.printf("; tables: %s", strings.Join(p.Tables, ", "))
+						}
+						e.printf(")")
 					}
 					e.printf("\n")
 				}

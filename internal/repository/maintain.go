@@ -57,6 +57,7 @@ type Problem struct {
 	Object    string   `json:"object"`
 	Message   string   `json:"message"`
 	Snapshots []string `json:"snapshots,omitempty"` // ids of snapshots it harms
+	Tables    []string `json:"tables,omitempty"`    // tables (or streams) of those snapshots it harms
 }
 
 // CheckReport is the result of Check.
@@ -94,7 +95,9 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 	if err != nil {
 		return nil, err
 	}
-	users := map[string][]string{} // chunk -> snapshots
+	users := map[string][]string{}         // chunk -> snapshots
+	tables := map[string]map[string]bool{} // chunk -> tables it holds data of
+	expect := map[string]manifest.Chunk{}  // chunk -> what a manifest says of it
 	for _, id := range ids {
 		s, err := r.LoadSnapshot(ctx, id)
 		if errors.Is(err, ErrSnapshotNotFound) {
@@ -111,7 +114,18 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 		rep.Snapshots++
 		seen := map[string]bool{}
 		for _, st := range s.Streams {
+			what := st.Table
+			if what == "" {
+				what = st.Name
+			}
 			for _, c := range st.Chunks {
+				if tables[c.ID] == nil {
+					tables[c.ID] = map[string]bool{}
+				}
+				tables[c.ID][what] = true
+				if e, ok := expect[c.ID]; !ok || e.Stored == 0 {
+					expect[c.ID] = c
+				}
 				if seen[c.ID] {
 					continue
 				}
@@ -120,6 +134,7 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 			}
 		}
 	}
+	harmed := func(c string) []string { return sortedKeys(tables[c]) }
 	missing := map[string][]string{}
 	for c, snaps := range users {
 		if _, ok := stored[c]; !ok {
@@ -127,7 +142,29 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 		}
 	}
 	for _, c := range sortedKeys(missing) {
-		rep.Errors = append(rep.Errors, Problem{Object: "data/" + c, Message: "missing: referenced but not stored", Snapshots: missing[c]})
+		rep.Errors = append(rep.Errors, Problem{Object: "data/" + c, Message: "missing: referenced but not stored", Snapshots: missing[c], Tables: harmed(c)})
+	}
+	// Sizes: a stored object whose size differs from the one its manifest
+	// recorded, or that no chunk of its length can have, is truncated or
+	// damaged (found without reading it).
+	overhead := int64(1 + r.key.Overhead())
+	for c, e := range expect {
+		size, ok := stored[c]
+		if !ok {
+			continue
+		}
+		var msg string
+		switch {
+		case e.Stored > 0 && size != e.Stored:
+			msg = fmt.Sprintf("stored size %d bytes, the manifest recorded %d: truncated or damaged", size, e.Stored)
+		case e.Stored == 0 && (size < overhead || size > int64(e.Len)+overhead):
+			msg = fmt.Sprintf("stored size %d bytes is impossible for a chunk of %d bytes: truncated or damaged", size, e.Len)
+		default:
+			continue
+		}
+		snaps := append([]string(nil), users[c]...)
+		sort.Strings(snaps)
+		rep.Errors = append(rep.Errors, Problem{Object: "data/" + c, Message: msg, Snapshots: snaps, Tables: harmed(c)})
 	}
 	for name, size := range stored {
 		if _, ok := users[name]; !ok {
@@ -148,6 +185,10 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 		}
 	}
 	if readData {
+		flagged := map[string]bool{}
+		for _, p := range rep.Errors {
+			flagged[p.Object] = true
+		}
 		names := sortedKeys(stored)
 		var total int64
 		for _, size := range stored {
@@ -177,10 +218,10 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 				mu.Lock()
 				defer mu.Unlock()
 				rep.ReadObjects++
-				if err != nil && ctx.Err() == nil {
-					harmed := append([]string(nil), users[name]...)
-					sort.Strings(harmed)
-					rep.Errors = append(rep.Errors, Problem{Object: "data/" + name, Message: err.Error(), Snapshots: harmed})
+				if err != nil && ctx.Err() == nil && !flagged["data/"+name] {
+					snaps := append([]string(nil), users[name]...)
+					sort.Strings(snaps)
+					rep.Errors = append(rep.Errors, Problem{Object: "data/" + name, Message: err.Error(), Snapshots: snaps, Tables: harmed(name)})
 				}
 			}()
 		}

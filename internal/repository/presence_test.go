@@ -82,3 +82,29 @@ func TestMissingConfigIsDamageAndInitRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A key file that does not parse is reported as damaged, not as a wrong
+// password; a wrong password with intact keys stays a wrong password.
+func TestDamagedKeyIsNotWrongPassword(t *testing.T) {
+	r, dir := newRepo(t, InitOptions{})
+	r.Close()
+	ctx := context.Background()
+	if _, err := Open(ctx, local.New(dir), []byte("not it"), nil); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	keys, err := filepath.Glob(filepath.Join(dir, "keys", "*"))
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys: %v, %v", keys, err)
+	}
+	data, err := os.ReadFile(keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keys[0], data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, local.New(dir), []byte("correct horse"), nil)
+	if !errors.Is(err, ErrDamagedKey) || errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), "keys/"+filepath.Base(keys[0])[:8]) {
+		t.Fatalf("damaged key: %v", err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -149,5 +151,40 @@ func TestEditedPlainManifestIsFlagged(t *testing.T) {
 	}
 	if _, err := r.Prune(ctx, true); !errors.Is(err, ErrDamagedSnapshot) {
 		t.Fatalf("prune with an edited manifest: %v", err)
+	}
+}
+
+// check without --read-data finds a truncated chunk by its size, and names
+// the tables it harms.
+func TestCheckFindsTruncatedChunkBySize(t *testing.T) {
+	r, dir := newRepo(t, InitOptions{})
+	ctx := context.Background()
+	s := commit(t, r, "s", map[string][]byte{"orders": text(34, 200<<10), "users": text(35, 200<<10)})
+	var victim manifest.Stream
+	for _, st := range s.Streams {
+		if st.Table == "users" {
+			victim = st
+		}
+	}
+	c := victim.Chunks[len(victim.Chunks)/2]
+	path := filepath.Join(dir, "data", c.ID[:2], c.ID)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, fi.Size()-10); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Check(ctx, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Object != "data/"+c.ID || len(rep.Errors[0].Tables) != 1 || rep.Errors[0].Tables[0] != "users" ||
+		len(rep.Errors[0].Snapshots) != 1 || rep.Errors[0].Snapshots[0] != s.ID {
+		t.Fatalf("check of a truncated chunk: %+v", rep.Errors)
+	}
+	rep, err = r.Check(ctx, true, nil)
+	if err != nil || len(rep.Errors) != 1 {
+		t.Fatalf("check --read-data of a truncated chunk: %+v, %v", rep.Errors, err)
 	}
 }

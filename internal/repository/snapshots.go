@@ -100,6 +100,12 @@ func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, 
 		return "", err
 	}
 	snap.Streams = s.Streams()
+	for i := range snap.Streams {
+		for j := range snap.Streams[i].Chunks {
+			c := &snap.Streams[i].Chunks[j]
+			c.Stored = s.up.storedSize(c.ID)
+		}
+	}
 	var logical int64
 	for _, st := range snap.Streams {
 		logical += st.Size

@@ -17,11 +17,11 @@ import (
 // are not uploaded again. It is called for every session, under the
 // session's lock: a list kept from an earlier session could name chunks
 // that a prune removed since.
-func (r *Repository) listKnown(ctx context.Context) (map[ID]struct{}, error) {
-	known := make(map[ID]struct{})
+func (r *Repository) listKnown(ctx context.Context) (map[ID]int64, error) {
+	known := make(map[ID]int64)
 	err := r.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
 		if id, err := ParseID(fi.Name); err == nil {
-			known[id] = struct{}{}
+			known[id] = fi.Size
 		}
 		return nil
 	})
@@ -51,7 +51,9 @@ type Uploader struct {
 
 	// gen is the prune marker's value when known was listed.
 	gen   string
-	known map[ID]struct{} // stored chunks: listed at start, then those this session stored
+	known map[ID]int64 // stored chunks and their stored sizes, listed at start
+	// stored: the stored sizes of the chunks this session uploaded
+	stored map[ID]int64
 
 	mu       sync.Mutex
 	inflight map[ID]struct{}
@@ -70,7 +72,7 @@ func (r *Repository) NewUploader(ctx context.Context) (*Uploader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), gen: gen, known: known, inflight: map[ID]struct{}{}, strongAfter: strongAfter}, nil
+	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), gen: gen, known: known, stored: map[ID]int64{}, inflight: map[ID]struct{}{}, strongAfter: strongAfter}, nil
 }
 
 // A backup compresses its new chunks at StrongLevel once it has seen
@@ -207,8 +209,26 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 		}
 		u.added.Add(int64(len(obj)))
 		u.nnew.Add(1)
+		u.mu.Lock()
+		u.stored[id] = int64(len(obj))
+		u.mu.Unlock()
 	}()
 	return nil
+}
+
+// storedSize returns the stored size of a chunk this session uploaded or
+// found stored, or 0 when it does not know it.
+func (u *Uploader) storedSize(id string) int64 {
+	pid, err := ParseID(id)
+	if err != nil {
+		return 0
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if n, ok := u.stored[pid]; ok {
+		return n
+	}
+	return u.known[pid]
 }
 
 // Wait blocks until every upload finished and returns the first error.
