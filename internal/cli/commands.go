@@ -629,7 +629,7 @@ error: 'snapdata prune' removes it.`,
 				}
 				e.printf("\n")
 				if rep.Unreferenced > 0 {
-					e.printf("%d unreferenced objects (%s) from interrupted or forgotten backups: 'snapdata prune' removes them\n", rep.Unreferenced, progress.Bytes(rep.UnreferencedSize))
+					e.printf("%d unreferenced objects (%s): left by interrupted backups or forgotten snapshots, or the data of a snapshot whose manifest was deleted; 'snapdata prune' deletes them for good\n", rep.Unreferenced, progress.Bytes(rep.UnreferencedSize))
 				}
 				if rep.StaleLocks > 0 {
 					e.printf("%d stale locks: 'snapdata unlock' removes them\n", rep.StaleLocks)
