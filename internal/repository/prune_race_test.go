@@ -188,3 +188,32 @@ func TestCheckFindsTruncatedChunkBySize(t *testing.T) {
 		t.Fatalf("check --read-data of a truncated chunk: %+v, %v", rep.Errors, err)
 	}
 }
+
+// Two concurrent backups of the same data: the one that finds the chunks
+// stored by the other does not store them again nor report them as added.
+func TestConcurrentBackupsReportWhatTheyAdded(t *testing.T) {
+	r, dir := newRepo(t, InitOptions{})
+	ctx := context.Background()
+	o := otherProcess(t, dir)
+	data := text(36, 400<<10)
+	sb, err := o.NewSession(ctx) // lists the stored chunks before the first backup stores any
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := commit(t, r, "s", map[string][]byte{"a": data})
+	if first.AddedBytes == 0 {
+		t.Fatal("the first backup added nothing")
+	}
+	writeStream(t, sb, "a", data)
+	second := &manifest.Snapshot{Time: time.Now(), Source: "s", Engine: "test"}
+	if _, err := sb.Commit(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if second.AddedBytes != 0 {
+		t.Fatalf("the second backup reports %d bytes added, stored by the first (%d)", second.AddedBytes, first.AddedBytes)
+	}
+	checkHealthy(t, r)
+	if got := readStream(t, r, second.Streams[0]); !bytes.Equal(got, data) {
+		t.Fatal("the second snapshot does not read back")
+	}
+}

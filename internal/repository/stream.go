@@ -185,6 +185,20 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.sem }()
+		// Another backup may have stored the chunk since this session
+		// listed the stored ones: it is then neither stored again nor
+		// counted as added by this backup.
+		h := backend.Handle{Type: backend.Data, Name: id.String()}
+		if fi, err := r.be.Stat(u.ctx, h); err == nil && fi.Size > 0 {
+			u.bufs.Put(&buf)
+			if verdict != nil {
+				close(verdict)
+			}
+			u.mu.Lock()
+			u.stored[id] = fi.Size
+			u.mu.Unlock()
+			return
+		}
 		obj, outcome := r.encodeWith(enc, buf, use)
 		u.bufs.Put(&buf)
 		if cols != nil {
@@ -202,7 +216,6 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 		if verdict != nil {
 			close(verdict)
 		}
-		h := backend.Handle{Type: backend.Data, Name: id.String()}
 		if err := r.be.Save(u.ctx, h, obj); err != nil {
 			u.fail(fmt.Errorf("store chunk: %w", err))
 			return
