@@ -38,6 +38,9 @@ type App struct {
 	// PasswordFile is the --password-file flag, used when the repository's
 	// config entry names no password.
 	PasswordFile string
+	// NoLock is the --no-lock flag: reading operations take no lock
+	// (ReadLock); writing ones refuse to run.
+	NoLock bool
 }
 
 // DefaultEngines returns every built-in engine.

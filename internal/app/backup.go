@@ -78,6 +78,9 @@ func (a *App) backup(ctx context.Context, repo *repository.Repository, src Sourc
 	default:
 		return nil, Usagef("source %s: row order %q: expected key or physical", src.Name, rowOrder)
 	}
+	if err := a.refuseNoLock("backup"); err != nil {
+		return nil, err
+	}
 	lock, err := repo.Lock(ctx, false, "backup of "+src.Name, LockWait)
 	if err != nil {
 		return nil, err
@@ -175,11 +178,11 @@ func (a *App) Restore(ctx context.Context, repo *repository.Repository, snap *ma
 	if err != nil {
 		return err
 	}
-	lock, err := repo.Lock(ctx, false, "restore of "+snap.ShortID(), LockWait)
+	unlock, err := a.ReadLock(ctx, repo, "restore of "+snap.ShortID())
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock() //nolint:errcheck // best effort
+	defer unlock()
 	if opts.Logger == nil {
 		opts.Logger = a.Logger
 	}

@@ -34,6 +34,9 @@ func (a *App) Forget(ctx context.Context, repo *repository.Repository, p retenti
 	if p.Empty() {
 		return nil, Usagef("forget needs at least one keep rule (--keep-last, --keep-daily, --keep-within, …); it never removes everything")
 	}
+	if err := a.refuseNoLock("forget"); err != nil {
+		return nil, err
+	}
 	lock, err := repo.Lock(ctx, true, "forget", LockWait)
 	if err != nil {
 		return nil, err
@@ -84,8 +87,38 @@ func (a *App) Forget(ctx context.Context, repo *repository.Repository, p retenti
 	return res, nil
 }
 
+// ForgetIDs removes the named snapshots (full ids or unique prefixes),
+// damaged ones included, under an exclusive lock, and returns their full
+// ids. Nothing is removed when any ref matches no snapshot or several.
+func (a *App) ForgetIDs(ctx context.Context, repo *repository.Repository, refs []string, dryRun bool) ([]string, error) {
+	if err := a.refuseNoLock("forget"); err != nil {
+		return nil, err
+	}
+	lock, err := repo.Lock(ctx, true, "forget", LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock() //nolint:errcheck // best effort
+	ids, err := repo.ResolveIDs(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	if dryRun {
+		return ids, nil
+	}
+	for i, id := range ids {
+		if err := repo.RemoveSnapshot(ctx, id); err != nil {
+			return ids[:i], fmt.Errorf("forget snapshot %s: %w", id[:8], err)
+		}
+	}
+	return ids, nil
+}
+
 // Prune removes unreferenced data under an exclusive lock.
 func (a *App) Prune(ctx context.Context, repo *repository.Repository) (*repository.PruneReport, error) {
+	if err := a.refuseNoLock("prune"); err != nil {
+		return nil, err
+	}
 	lock, err := repo.Lock(ctx, true, "prune", LockWait)
 	if err != nil {
 		return nil, err

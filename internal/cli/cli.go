@@ -48,6 +48,7 @@ type env struct {
 	verbose      bool
 	quiet        bool
 	cpuProfile   string
+	noLock       bool
 
 	app         *app.App
 	stopProfile func() error
@@ -90,7 +91,7 @@ func exitCode(err error) int {
 	var u usageErr
 	var r refusedErr
 	switch {
-	case errors.As(err, &r), errors.Is(err, engine.ErrTargetNotEmpty):
+	case errors.As(err, &r), errors.Is(err, engine.ErrTargetNotEmpty), errors.Is(err, repository.ErrLocationInUse):
 		return ExitRefused
 	case errors.As(err, &u), app.IsUsage(err), errors.Is(err, repository.ErrNeedPassword):
 		return ExitUsage
@@ -130,6 +131,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule
 	pf.BoolVar(&e.logJSON, "log-json", false, "write logs as JSON lines")
 	pf.BoolVarP(&e.verbose, "verbose", "v", false, "log more detail")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "print only errors and results")
+	pf.BoolVar(&e.noLock, "no-lock", false, "read without taking a repository lock (restore, verify, check on read-only or full storage); commands that write refuse it")
 	pf.StringVar(&e.cpuProfile, "cpuprofile", "", "write a Go CPU profile of this run to `FILE` (read it with 'go tool pprof')")
 	root.AddCommand(
 		e.initCommand(), e.backupCommand(), e.snapshotsCommand(), e.restoreCommand(),
@@ -168,6 +170,7 @@ func (e *env) setup(cmd *cobra.Command) error {
 	}
 	e.app = app.New(cfg, logger, os.Getenv)
 	e.app.PasswordFile = e.passwordFile
+	e.app.NoLock = e.noLock
 	if e.cpuProfile != "" {
 		if err := e.startCPUProfile(); err != nil {
 			return err

@@ -407,6 +407,9 @@ func TestCrashSafetyKill9(t *testing.T) {
 		}
 		must(t, "restore", "--repo", repo, "latest", "--to", "sqlite:"+repo+".db")
 		must(t, "check", "--repo", repo, "--read-data")
+		// A killed backup's lock blocks prune until it goes stale (its pid
+		// could live in another PID namespace); unlock removes it.
+		must(t, "unlock", "--repo", repo)
 		r := must(t, "prune", "--repo", repo)
 		if !strings.Contains(r.stdout, "removed") {
 			t.Errorf("prune: %s", r)

@@ -400,8 +400,8 @@ func (e *env) forgetCommand() *cobra.Command {
 	var withinStr, source string
 	var dryRun, prune, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "forget --keep-… [--dry-run] [--prune]",
-		Short: "Remove snapshots that no keep rule keeps",
+		Use:   "forget [ID...] | --keep-… [--dry-run] [--prune]",
+		Short: "Remove the named snapshots, or those no keep rule keeps",
 		Long: `Apply keep rules to the snapshots of each source separately, as restic does:
 
   --keep-last N       the N newest snapshots
@@ -411,9 +411,22 @@ func (e *env) forgetCommand() *cobra.Command {
   --keep-tag T        every snapshot tagged T
 
 The newest snapshot of every source is always kept. --dry-run shows the plan and
-removes nothing; --prune also deletes the data no remaining snapshot uses.`,
-		Args: cobra.NoArgs,
+removes nothing; --prune also deletes the data no remaining snapshot uses.
+
+Given snapshot ids (or unique id prefixes) instead of keep rules, forget removes exactly
+those snapshots, damaged ones included (a manifest that cannot be read is skipped by
+every listing and stops prune until it is removed):
+
+  snapdata forget 3f2a9c1e
+  snapdata forget 3f2a9c1e 77b01d42 --dry-run`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				if withinStr != "" || p.Last != 0 || p.Hourly != 0 || p.Daily != 0 || p.Weekly != 0 || p.Monthly != 0 || p.Yearly != 0 || len(p.Tags) > 0 || source != "" {
+					return usageErr{errors.New("forget takes either snapshot ids or keep rules (and --source), not both")}
+				}
+				return e.forgetIDs(args, dryRun, prune, asJSON)
+			}
 			if withinStr != "" {
 				d, err := config.ParseDuration(withinStr)
 				if err != nil {
@@ -496,6 +509,52 @@ removes nothing; --prune also deletes the data no remaining snapshot uses.`,
 	return cmd
 }
 
+// forgetIDs removes the named snapshots (forget ID...).
+func (e *env) forgetIDs(refs []string, dryRun, prune, asJSON bool) error {
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	ids, err := e.app.ForgetIDs(e.ctx, r, refs, dryRun)
+	if errors.Is(err, repository.ErrSnapshotNotFound) {
+		return usageErr{err}
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		type item struct {
+			ID      string `json:"id"`
+			Removed bool   `json:"removed"`
+		}
+		items := make([]item, len(ids))
+		for i, id := range ids {
+			items[i] = item{id, !dryRun}
+		}
+		if err := printJSON(e, items); err != nil {
+			return err
+		}
+	} else {
+		verb := "removed"
+		if dryRun {
+			verb = "would remove"
+		}
+		for _, id := range ids {
+			e.printf("%s snapshot %s\n", verb, id[:8])
+		}
+		e.printf("%s %d snapshots\n", verb, len(ids))
+	}
+	if prune && !dryRun {
+		rep, err := e.app.Prune(e.ctx, r)
+		if err != nil {
+			return err
+		}
+		e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
+	}
+	return nil
+}
+
 func (e *env) pruneCommand() *cobra.Command {
 	var dryRun bool
 	cmd := &cobra.Command{
@@ -545,11 +604,11 @@ error: 'snapdata prune' removes it.`,
 				return err
 			}
 			defer r.Close()
-			lock, err := r.Lock(e.ctx, false, "check", app.LockWait)
+			unlock, err := e.app.ReadLock(e.ctx, r, "check")
 			if err != nil {
 				return err
 			}
-			defer lock.Unlock() //nolint:errcheck // best effort
+			defer unlock()
 			p := e.newProgress("check --read-data")
 			rep, err := r.Check(e.ctx, readData, p)
 			p.Done()
@@ -570,7 +629,7 @@ error: 'snapdata prune' removes it.`,
 				}
 				e.printf("\n")
 				if rep.Unreferenced > 0 {
-					e.printf("%d unreferenced objects (%s) from interrupted or forgotten backups: 'snapdata prune' removes them\n", rep.Unreferenced, progress.Bytes(rep.UnreferencedSize))
+					e.printf("%d unreferenced objects (%s): left by interrupted backups or forgotten snapshots, or the data of a snapshot whose manifest was deleted; 'snapdata prune' deletes them for good\n", rep.Unreferenced, progress.Bytes(rep.UnreferencedSize))
 				}
 				if rep.StaleLocks > 0 {
 					e.printf("%d stale locks: 'snapdata unlock' removes them\n", rep.StaleLocks)
@@ -586,7 +645,11 @@ error: 'snapdata prune' removes it.`,
 					sort.Strings(short)
 					e.printf("error: %s: %s", p.Object, p.Message)
 					if len(short) > 0 {
-						e.printf(" (harms snapshots: %s)", strings.Join(short, ", "))
+						e.printf(" (harms snapshots: %s", strings.Join(short, ", "))
+						if len(p.Tables) > 0 {
+							e.printf("; tables: %s", strings.Join(p.Tables, ", "))
+						}
+						e.printf(")")
 					}
 					e.printf("\n")
 				}
@@ -610,9 +673,11 @@ func (e *env) unlockCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unlock",
 		Short: "Remove locks left by processes that died",
-		Long: `Remove stale locks: locks of processes on this host that no longer run, and locks not
-refreshed for 30 minutes. --remove-all removes every lock; use it only when you are sure
-no other snapdata process uses the repository.`,
+		Long: `Remove stale locks: locks their holder has not refreshed for 10 minutes (a live snapdata
+refreshes its lock every minute), and locks of this host whose process no longer runs here.
+Until it is stale, such a lock blocks prune: its holder may run in another PID namespace (a
+container) on a host of the same name, which only you can rule out. --remove-all removes every
+lock; use it only when you are sure no other snapdata process uses the repository.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := e.openRepo()
@@ -626,6 +691,10 @@ no other snapdata process uses the repository.`,
 			}
 			for _, l := range removed {
 				e.printf("removed %s\n", l)
+				if age := time.Since(l.Time); !all && age <= repository.LockStale {
+					e.printf("  (refreshed %s ago, but no process %d runs here; if it runs in another PID namespace, e.g. a container, it is no longer protected from prune and will fail rather than save a snapshot with missing data)\n",
+						age.Round(time.Second), l.PID)
+				}
 			}
 			e.printf("removed %d locks\n", len(removed))
 			return nil

@@ -19,6 +19,10 @@ const (
 type Chunk struct {
 	ID  string `json:"id"`  // hex keyed hash of the plaintext
 	Len uint32 `json:"len"` // plaintext length
+	// Stored is the size of the stored object (sealed, compressed), for
+	// check to catch truncated objects without reading them; 0 in
+	// snapshots made before it was recorded.
+	Stored int64 `json:"stored,omitempty"`
 }
 
 // Stream is one byte stream of a snapshot: a schema part, or the rows of one
@@ -154,7 +158,7 @@ func SameData(a, b *Snapshot) bool {
 			return false
 		}
 		for i := range x.Chunks {
-			if x.Chunks[i] != y.Chunks[i] {
+			if x.Chunks[i].ID != y.Chunks[i].ID || x.Chunks[i].Len != y.Chunks[i].Len {
 				return false
 			}
 		}

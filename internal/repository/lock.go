@@ -13,17 +13,23 @@ import (
 	"github.com/snapdata/snapdata/internal/crypto"
 )
 
-// Lock timings: a lock is refreshed every LockRefresh and is stale once it
-// has not been refreshed for LockStale.
+// Lock timings: a lock is refreshed every LockRefresh while its holder
+// lives and is stale once it has not been refreshed for LockStale. Age is
+// the only test of staleness: a process id says nothing across PID
+// namespaces (containers with host networking, host-network pods,
+// unshare --pid), where one host name covers processes that cannot see
+// each other.
 const (
-	LockRefresh = 5 * time.Minute
-	LockStale   = 30 * time.Minute
+	LockRefresh = time.Minute
+	LockStale   = 10 * time.Minute
 )
 
 // ErrLocked is wrapped when a conflicting lock is held.
 var ErrLocked = errors.New("repository is locked")
 
-// LockInfo is the content of a lock object.
+// LockInfo is the content of a lock object. The lock's identity is its
+// object name (Name), 32 random bytes chosen by its holder; Time is the
+// holder's last refresh.
 type LockInfo struct {
 	Time      time.Time `json:"time"`
 	Host      string    `json:"host"`
@@ -38,27 +44,32 @@ func (l LockInfo) String() string {
 	if l.Exclusive {
 		kind = "exclusive"
 	}
-	s := fmt.Sprintf("%s lock held by pid %d on %s since %s", kind, l.PID, l.Host, l.Time.Format(time.RFC3339))
+	s := fmt.Sprintf("%s lock held by pid %d on %s, refreshed %s", kind, l.PID, l.Host, l.Time.Format(time.RFC3339))
 	if l.Purpose != "" {
 		s += " (" + l.Purpose + ")"
 	}
 	return s
 }
 
-// Stale reports whether the lock's holder is gone: not refreshed for
-// LockStale, or a process on this host that no longer exists.
+// Stale reports whether the lock's holder is gone: it has not refreshed the
+// lock for LockStale.
 func (l LockInfo) Stale(now time.Time) bool {
-	if now.Sub(l.Time) > LockStale {
+	return now.Sub(l.Time) > LockStale
+}
+
+// PIDMissing reports whether the lock names this host and a process id that
+// does not exist in this process's PID namespace. That alone does not make
+// the lock stale (its holder may run in another namespace); unlock reports
+// such locks.
+func (l LockInfo) PIDMissing() bool {
+	host, _ := os.Hostname()
+	if host != l.Host {
+		return false
+	}
+	if l.PID <= 0 {
 		return true
 	}
-	if host, _ := os.Hostname(); host == l.Host {
-		if l.PID <= 0 {
-			return true
-		}
-		err := syscall.Kill(l.PID, 0)
-		return errors.Is(err, syscall.ESRCH)
-	}
-	return false
+	return errors.Is(syscall.Kill(l.PID, 0), syscall.ESRCH)
 }
 
 // Lock is a held lock; Unlock releases it.
@@ -176,8 +187,11 @@ func (l *Lock) refresh() {
 		case <-l.stop:
 			return
 		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), LockRefresh)
+			if _, err := l.r.be.Stat(ctx, backend.Handle{Type: backend.Lock, Name: l.name}); backend.IsNotFound(err) {
+				l.r.log.Warn("this process's repository lock was removed by another process ('snapdata unlock --remove-all'?); writing it again", "lock", l.name[:8])
+			}
 			l.info.Time = time.Now().UTC()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			if _, err := l.r.writeLock(ctx, l.info, l.name); err != nil {
 				l.r.log.Warn("refresh repository lock", "err", err)
 			}
@@ -199,21 +213,25 @@ func (l *Lock) Unlock() error {
 	return err
 }
 
-// RemoveLocks removes stale locks, or all locks when all is set. It
-// returns the removed locks.
+// RemoveLocks removes stale locks and locks that name this host and a
+// process id that does not run here (LockInfo.PIDMissing: their holder is
+// gone, or runs in another PID namespace, which only the operator who runs
+// unlock can know; a backup whose lock was removed and that meets a prune
+// fails before it writes its manifest). With all it removes every lock.
+// It returns the removed locks.
 func (r *Repository) RemoveLocks(ctx context.Context, all bool) ([]LockInfo, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var removed []LockInfo
-	now := time.Now()
+	now := timeNow()
 	for _, l := range locks {
-		if !all && !l.Stale(now) {
+		if !all && !l.Stale(now) && !l.PIDMissing() {
 			continue
 		}
 		if err := r.be.Remove(ctx, backend.Handle{Type: backend.Lock, Name: l.Name}); err != nil {
-			return removed, err
+			return removed, fmt.Errorf("remove lock %s: %w", l.Name, err)
 		}
 		removed = append(removed, l)
 	}

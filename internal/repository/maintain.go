@@ -3,8 +3,10 @@ package repository
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/snapdata/snapdata/internal/backend"
@@ -55,6 +57,7 @@ type Problem struct {
 	Object    string   `json:"object"`
 	Message   string   `json:"message"`
 	Snapshots []string `json:"snapshots,omitempty"` // ids of snapshots it harms
+	Tables    []string `json:"tables,omitempty"`    // tables (or streams) of those snapshots it harms
 }
 
 // CheckReport is the result of Check.
@@ -92,17 +95,37 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 	if err != nil {
 		return nil, err
 	}
-	users := map[string][]string{} // chunk -> snapshots
+	users := map[string][]string{}         // chunk -> snapshots
+	tables := map[string]map[string]bool{} // chunk -> tables it holds data of
+	expect := map[string]manifest.Chunk{}  // chunk -> what a manifest says of it
 	for _, id := range ids {
 		s, err := r.LoadSnapshot(ctx, id)
+		if errors.Is(err, ErrSnapshotNotFound) {
+			continue // removed since the listing
+		}
 		if err != nil {
-			rep.Errors = append(rep.Errors, Problem{Object: "snapshots/" + id, Message: err.Error(), Snapshots: []string{id}})
+			msg := err.Error()
+			if errors.Is(err, ErrDamagedSnapshot) {
+				msg += "; 'snapdata forget " + shortID(id) + "' removes it"
+			}
+			rep.Errors = append(rep.Errors, Problem{Object: "snapshots/" + id, Message: msg, Snapshots: []string{id}})
 			continue
 		}
 		rep.Snapshots++
 		seen := map[string]bool{}
 		for _, st := range s.Streams {
+			what := st.Table
+			if what == "" {
+				what = st.Name
+			}
 			for _, c := range st.Chunks {
+				if tables[c.ID] == nil {
+					tables[c.ID] = map[string]bool{}
+				}
+				tables[c.ID][what] = true
+				if e, ok := expect[c.ID]; !ok || e.Stored == 0 {
+					expect[c.ID] = c
+				}
 				if seen[c.ID] {
 					continue
 				}
@@ -111,6 +134,7 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 			}
 		}
 	}
+	harmed := func(c string) []string { return sortedKeys(tables[c]) }
 	missing := map[string][]string{}
 	for c, snaps := range users {
 		if _, ok := stored[c]; !ok {
@@ -118,7 +142,29 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 		}
 	}
 	for _, c := range sortedKeys(missing) {
-		rep.Errors = append(rep.Errors, Problem{Object: "data/" + c, Message: "missing: referenced but not stored", Snapshots: missing[c]})
+		rep.Errors = append(rep.Errors, Problem{Object: "data/" + c, Message: "missing: referenced but not stored", Snapshots: missing[c], Tables: harmed(c)})
+	}
+	// Sizes: a stored object whose size differs from the one its manifest
+	// recorded, or that no chunk of its length can have, is truncated or
+	// damaged (found without reading it).
+	overhead := int64(1 + r.key.Overhead())
+	for c, e := range expect {
+		size, ok := stored[c]
+		if !ok {
+			continue
+		}
+		var msg string
+		switch {
+		case e.Stored > 0 && size != e.Stored:
+			msg = fmt.Sprintf("stored size %d bytes, the manifest recorded %d: truncated or damaged", size, e.Stored)
+		case e.Stored == 0 && (size < overhead || size > int64(e.Len)+overhead):
+			msg = fmt.Sprintf("stored size %d bytes is impossible for a chunk of %d bytes: truncated or damaged", size, e.Len)
+		default:
+			continue
+		}
+		snaps := append([]string(nil), users[c]...)
+		sort.Strings(snaps)
+		rep.Errors = append(rep.Errors, Problem{Object: "data/" + c, Message: msg, Snapshots: snaps, Tables: harmed(c)})
 	}
 	for name, size := range stored {
 		if _, ok := users[name]; !ok {
@@ -139,6 +185,10 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 		}
 	}
 	if readData {
+		flagged := map[string]bool{}
+		for _, p := range rep.Errors {
+			flagged[p.Object] = true
+		}
 		names := sortedKeys(stored)
 		var total int64
 		for _, size := range stored {
@@ -168,10 +218,10 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 				mu.Lock()
 				defer mu.Unlock()
 				rep.ReadObjects++
-				if err != nil && ctx.Err() == nil {
-					harmed := append([]string(nil), users[name]...)
-					sort.Strings(harmed)
-					rep.Errors = append(rep.Errors, Problem{Object: "data/" + name, Message: err.Error(), Snapshots: harmed})
+				if err != nil && ctx.Err() == nil && !flagged["data/"+name] {
+					snaps := append([]string(nil), users[name]...)
+					sort.Strings(snaps)
+					rep.Errors = append(rep.Errors, Problem{Object: "data/" + name, Message: err.Error(), Snapshots: snaps, Tables: harmed(name)})
 				}
 			}()
 		}
@@ -205,16 +255,27 @@ type PruneReport struct {
 // hold an exclusive lock. If any snapshot cannot be read, prune refuses:
 // deleting its chunks could destroy the only copy of data.
 func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, error) {
-	ids, err := r.SnapshotIDs(ctx)
+	if !dryRun {
+		// Before the manifests are read: a backup that listed the stored
+		// chunks before this point sees the new value when it commits.
+		if err := r.bumpPruneGeneration(ctx); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+	}
+	snaps, damaged, err := r.ListAll(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
+	}
+	if len(damaged) > 0 {
+		names := make([]string, len(damaged))
+		for i, d := range damaged {
+			names[i] = shortID(d.ID)
+		}
+		return nil, fmt.Errorf("prune refused: %w: %s (%v); the chunks of a damaged snapshot cannot be known, so prune could delete data it needs. 'snapdata forget %s' removes it (its data is then pruned), 'snapdata check' shows the details",
+			ErrDamagedSnapshot, strings.Join(names, ", "), damaged[0].Err, strings.Join(names, " "))
 	}
 	used := map[string]bool{}
-	for _, id := range ids {
-		s, err := r.LoadSnapshot(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
-		}
+	for _, s := range snaps {
 		for _, st := range s.Streams {
 			for _, c := range st.Chunks {
 				used[c.ID] = true
@@ -239,13 +300,6 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 			if err := r.be.Remove(ctx, backend.Handle{Type: backend.Data, Name: fi.Name}); err != nil {
 				return rep, fmt.Errorf("prune: %w", err)
 			}
-			r.mu.Lock()
-			if r.known != nil {
-				if id, err := ParseID(fi.Name); err == nil {
-					delete(r.known, id)
-				}
-			}
-			r.mu.Unlock()
 		}
 		rep.RemovedObjects++
 		rep.RemovedBytes += fi.Size

@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -63,6 +64,7 @@ const formatVersionRabin = 1
 // Errors the CLI maps to messages and exit codes.
 var (
 	ErrWrongPassword = errors.New("wrong password: no key in the repository opens with it")
+	ErrDamagedKey    = errors.New("damaged key file")
 	ErrNoRepository  = errors.New("no repository found")
 	ErrNeedPassword  = errors.New("the repository is encrypted: set SNAPDATA_PASSWORD or use --password-file")
 )
@@ -129,9 +131,6 @@ type Repository struct {
 	// newChunker makes a stream's chunker (parameters checked and the
 	// gear table derived once, at open).
 	newChunker func(io.Reader) Chunker
-
-	mu    sync.Mutex
-	known map[ID]struct{} // data objects known to exist (loaded lazily)
 
 	// filterBufs recycles the column filter's buffers (*filterBufs);
 	// chunkBufs the buffers that OpenStream's readers decode chunks into
@@ -213,7 +212,13 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	if err := p.checkChunker(); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
+	if err := refuseConfig(ctx, be); err != nil {
+		return nil, err
+	}
 	if err := be.Create(ctx); err != nil {
+		return nil, err
+	}
+	if err := refuseObjects(ctx, be); err != nil {
 		return nil, err
 	}
 	pjson, err := json.Marshal(p)
@@ -268,7 +273,7 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 func Open(ctx context.Context, be backend.Backend, password []byte, log *slog.Logger) (*Repository, error) {
 	cdata, err := be.Load(ctx, backend.Handle{Type: backend.Config})
 	if backend.IsNotFound(err) {
-		return nil, fmt.Errorf("%w at %s (create one with 'snapdata init')", ErrNoRepository, be.Location())
+		return nil, missingConfig(ctx, be)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
@@ -317,6 +322,7 @@ func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypt
 	if len(names) == 0 {
 		return nil, fmt.Errorf("open repository: the repository is encrypted but has no key files")
 	}
+	var damaged []string
 	for _, n := range names {
 		data, err := be.Load(ctx, backend.Handle{Type: backend.Key, Name: n})
 		if err != nil {
@@ -324,14 +330,20 @@ func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypt
 		}
 		var kf keyFile
 		if err := json.Unmarshal(data, &kf); err != nil {
+			damaged = append(damaged, n)
 			continue
 		}
 		derived, err := kf.KDF.Derive(password)
 		if err != nil {
+			damaged = append(damaged, n)
 			continue
 		}
 		wrap, err := crypto.NewKey(derived)
 		if err != nil {
+			continue
+		}
+		if len(kf.Sealed) != crypto.KeySize+wrap.Overhead() {
+			damaged = append(damaged, n)
 			continue
 		}
 		master, err := wrap.Open(nil, kf.Sealed)
@@ -339,6 +351,18 @@ func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypt
 			continue
 		}
 		return crypto.NewKey(master)
+	}
+	if len(damaged) > 0 {
+		short := make([]string, len(damaged))
+		for i, n := range damaged {
+			short[i] = "keys/" + shortID(n)
+		}
+		what := "the password opens none of the other keys"
+		if len(damaged) == len(names) {
+			what = "there is no other key"
+		}
+		return nil, fmt.Errorf("open repository: %w: %s cannot be parsed, and %s; restore the key file from a copy of the repository (the password may be right)",
+			ErrDamagedKey, strings.Join(short, ", "), what)
 	}
 	return nil, ErrWrongPassword
 }

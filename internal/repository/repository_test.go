@@ -357,14 +357,25 @@ func TestLocks(t *testing.T) {
 		t.Fatalf("shared over exclusive: %v", err)
 	}
 	ex.Unlock()
-	// A lock of a dead process on this host is stale: ignored and removable.
+	// A lock that names this host and a process id that does not run here,
+	// refreshed recently, may belong to a process in another PID namespace:
+	// it blocks prune until it is stale; unlock removes it (the operator
+	// knows).
 	host, _ := os.Hostname()
-	if _, err := r.writeLock(ctx, LockInfo{Time: time.Now(), Host: host, PID: 999999999, Exclusive: true}, ""); err != nil {
+	ns, err := r.writeLock(ctx, LockInfo{Time: time.Now(), Host: host, PID: 999999999, Purpose: "backup in a container"}, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := r.Lock(ctx, false, "backup", 0)
+	if _, err := r.Lock(ctx, true, "prune", 0); !errors.Is(err, ErrLocked) {
+		t.Fatalf("prune ignored a fresh lock of a process in another PID namespace: %v", err)
+	}
+	// Not refreshed for LockStale, the same lock is stale: ignored.
+	if _, err := r.writeLock(ctx, LockInfo{Time: time.Now().Add(-LockStale - time.Minute), Host: host, PID: 999999999, Exclusive: true}, ns); err != nil {
+		t.Fatal(err)
+	}
+	l, err := r.Lock(ctx, true, "prune", 0)
 	if err != nil {
-		t.Fatalf("stale exclusive lock blocked: %v", err)
+		t.Fatalf("stale lock blocked: %v", err)
 	}
 	l.Unlock()
 	// A live lock of another host is respected until it goes stale.
@@ -374,8 +385,13 @@ func TestLocks(t *testing.T) {
 	if _, err := r.Lock(ctx, false, "backup", 0); !errors.Is(err, ErrLocked) {
 		t.Fatalf("live foreign lock ignored: %v", err)
 	}
+	// unlock removes the stale lock and a fresh one of a pid missing here,
+	// not the live foreign one.
+	if _, err := r.writeLock(ctx, LockInfo{Time: time.Now(), Host: host, PID: 999999998}, ""); err != nil {
+		t.Fatal(err)
+	}
 	removed, err := r.RemoveLocks(ctx, false)
-	if err != nil || len(removed) != 1 || removed[0].PID != 999999999 {
+	if err != nil || len(removed) != 2 || removed[0].Host != host || removed[1].Host != host {
 		t.Fatalf("unlock removed %v, %v", removed, err)
 	}
 	removed, _ = r.RemoveLocks(ctx, true)

@@ -1,7 +1,11 @@
 package repository
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -85,8 +89,9 @@ func (s *Session) AddedBytes() int64 { return s.up.AddedBytes() }
 // Wait waits for all uploads.
 func (s *Session) Wait() error { return s.up.Wait() }
 
-// Commit waits for every chunk to be stored, then writes the manifest: the
-// commit point. snap.Streams is filled from the session.
+// Commit waits for every chunk to be stored, checks that no prune removed
+// chunks the session deduplicated against (checkNotPruned), then writes the
+// manifest: the commit point. snap.Streams is filled from the session.
 func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, error) {
 	if err := s.up.Wait(); err != nil {
 		return "", err
@@ -95,6 +100,12 @@ func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, 
 		return "", err
 	}
 	snap.Streams = s.Streams()
+	for i := range snap.Streams {
+		for j := range snap.Streams[i].Chunks {
+			c := &snap.Streams[i].Chunks[j]
+			c.Stored = s.up.storedSize(c.ID)
+		}
+	}
 	var logical int64
 	for _, st := range snap.Streams {
 		logical += st.Size
@@ -103,6 +114,9 @@ func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, 
 	snap.AddedBytes = s.up.AddedBytes()
 	s.r.log.Debug("backup session stored its chunks", "new_chunks", s.up.NewChunks(), "added_bytes", snap.AddedBytes,
 		"strong_chunks", s.up.StrongChunks(), "strong_level", StrongLevel.String())
+	if err := s.r.checkNotPruned(ctx, s.up.gen, snap.Streams); err != nil {
+		return "", err
+	}
 	return s.r.SaveManifest(ctx, snap)
 }
 
@@ -119,14 +133,40 @@ func (r *Repository) SaveManifest(ctx context.Context, snap *manifest.Snapshot) 
 	return snap.ID, nil
 }
 
-// LoadSnapshot loads one manifest by full id.
+// ErrDamagedSnapshot is wrapped when a manifest is stored but cannot be
+// read: it does not authenticate or decode, or its content does not hash to
+// its id. Listings skip such snapshots with a warning; prune refuses while
+// one exists; 'snapdata forget ID' removes it.
+var ErrDamagedSnapshot = errors.New("snapshot manifest is damaged")
+
+// DamagedSnapshot is a manifest that List skipped.
+type DamagedSnapshot struct {
+	ID  string
+	Err error
+}
+
+// LoadSnapshot loads one manifest by full id and checks that its content
+// hashes to its id (which also catches a manifest edited in place in a
+// repository made with --no-encryption).
 func (r *Repository) LoadSnapshot(ctx context.Context, id string) (*manifest.Snapshot, error) {
-	var s manifest.Snapshot
-	if err := r.loadJSON(ctx, backend.Handle{Type: backend.Snapshot, Name: id}, &s); err != nil {
-		if backend.IsNotFound(err) {
-			return nil, fmt.Errorf("snapshot %s: %w", shortID(id), ErrSnapshotNotFound)
-		}
+	h := backend.Handle{Type: backend.Snapshot, Name: id}
+	obj, err := r.be.Load(ctx, h)
+	if backend.IsNotFound(err) {
+		return nil, fmt.Errorf("snapshot %s: %w", shortID(id), ErrSnapshotNotFound)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("load snapshot %s: %w", shortID(id), err)
+	}
+	data, err := r.decode(obj, 0)
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot %s: %w: %w", shortID(id), ErrDamagedSnapshot, err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != id {
+		return nil, fmt.Errorf("load snapshot %s: %w: its content does not match its id (edited or damaged)", shortID(id), ErrDamagedSnapshot)
+	}
+	var s manifest.Snapshot
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+		return nil, fmt.Errorf("load snapshot %s: %w: %w", shortID(id), ErrDamagedSnapshot, err)
 	}
 	s.ID = id
 	return &s, nil
@@ -155,13 +195,28 @@ func (r *Repository) SnapshotIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// List loads every snapshot, oldest first.
+// List loads every readable snapshot, oldest first. A damaged manifest is
+// skipped with a warning that names it; ListAll returns them.
 func (r *Repository) List(ctx context.Context) ([]*manifest.Snapshot, error) {
-	ids, err := r.SnapshotIDs(ctx)
+	out, damaged, err := r.ListAll(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*manifest.Snapshot, len(ids))
+	for _, d := range damaged {
+		r.log.Warn("skipping a damaged snapshot; 'snapdata forget "+shortID(d.ID)+"' removes it", "snapshot", d.ID, "err", d.Err)
+	}
+	return out, nil
+}
+
+// ListAll loads every snapshot, oldest first, and returns the damaged
+// manifests (ErrDamagedSnapshot) apart. Any other failure (the storage
+// cannot be read) is an error.
+func (r *Repository) ListAll(ctx context.Context) ([]*manifest.Snapshot, []DamagedSnapshot, error) {
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	loaded := make([]*manifest.Snapshot, len(ids))
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -171,13 +226,22 @@ func (r *Repository) List(ctx context.Context) ([]*manifest.Snapshot, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i], errs[i] = r.LoadSnapshot(ctx, id)
+			loaded[i], errs[i] = r.LoadSnapshot(ctx, id)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
+	var out []*manifest.Snapshot
+	var damaged []DamagedSnapshot
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			out = append(out, loaded[i])
+		case errors.Is(err, ErrSnapshotNotFound):
+			// removed since the listing (forget)
+		case errors.Is(err, ErrDamagedSnapshot):
+			damaged = append(damaged, DamagedSnapshot{ID: ids[i], Err: err})
+		default:
+			return nil, nil, err
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -186,6 +250,40 @@ func (r *Repository) List(ctx context.Context) ([]*manifest.Snapshot, error) {
 		}
 		return out[i].Time.Before(out[j].Time)
 	})
+	return out, damaged, nil
+}
+
+// ResolveIDs maps snapshot ids or unique id prefixes to full ids without
+// reading the manifests (a damaged one can be named). Every ref must match
+// exactly one snapshot.
+func (r *Repository) ResolveIDs(ctx context.Context, refs []string) ([]string, error) {
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		var match []string
+		if ref != "" {
+			for _, id := range ids {
+				if strings.HasPrefix(id, strings.ToLower(ref)) {
+					match = append(match, id)
+				}
+			}
+		}
+		switch len(match) {
+		case 0:
+			return nil, fmt.Errorf("no snapshot with id %q: %w", ref, ErrSnapshotNotFound)
+		case 1:
+		default:
+			return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))
+		}
+		if !seen[match[0]] {
+			seen[match[0]] = true
+			out = append(out, match[0])
+		}
+	}
 	return out, nil
 }
 

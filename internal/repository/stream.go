@@ -13,26 +13,22 @@ import (
 	"github.com/snapdata/snapdata/internal/manifest"
 )
 
-// loadKnown lists the data objects once, so that chunks already stored are
-// never uploaded again.
-func (r *Repository) loadKnown(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.known != nil {
-		return nil
-	}
-	known := make(map[ID]struct{})
+// listKnown lists the stored data objects, so that chunks already stored
+// are not uploaded again. It is called for every session, under the
+// session's lock: a list kept from an earlier session could name chunks
+// that a prune removed since.
+func (r *Repository) listKnown(ctx context.Context) (map[ID]int64, error) {
+	known := make(map[ID]int64)
 	err := r.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
 		if id, err := ParseID(fi.Name); err == nil {
-			known[id] = struct{}{}
+			known[id] = fi.Size
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list stored chunks: %w", err)
+		return nil, fmt.Errorf("list stored chunks: %w", err)
 	}
-	r.known = known
-	return nil
+	return known, nil
 }
 
 // Uploader stores chunks for one backup with a bounded pool of workers. It
@@ -53,18 +49,30 @@ type Uploader struct {
 	fresh       atomic.Int64
 	strongAfter int64
 
+	// gen is the prune marker's value when known was listed.
+	gen   string
+	known map[ID]int64 // stored chunks and their stored sizes, listed at start
+	// stored: the stored sizes of the chunks this session uploaded
+	stored map[ID]int64
+
 	mu       sync.Mutex
 	inflight map[ID]struct{}
 	err      error
 	bufs     sync.Pool
 }
 
-// NewUploader starts an upload session. It lists the stored chunks first.
+// NewUploader starts an upload session. It reads the prune marker, then
+// lists the stored chunks. The caller should hold a shared lock.
 func (r *Repository) NewUploader(ctx context.Context) (*Uploader, error) {
-	if err := r.loadKnown(ctx); err != nil {
+	gen, err := r.pruneGeneration(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), inflight: map[ID]struct{}{}, strongAfter: strongAfter}, nil
+	known, err := r.listKnown(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Uploader{r: r, ctx: ctx, sem: make(chan struct{}, r.workers), gen: gen, known: known, stored: map[ID]int64{}, inflight: map[ID]struct{}{}, strongAfter: strongAfter}, nil
 }
 
 // A backup compresses its new chunks at StrongLevel once it has seen
@@ -118,14 +126,10 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 	}
 	u.seen.Add(int64(len(data)))
 	r := u.r
-	r.mu.Lock()
-	_, known := r.known[id]
-	r.mu.Unlock()
-	if known {
-		return nil
-	}
 	u.mu.Lock()
-	if _, busy := u.inflight[id]; busy {
+	_, known := u.known[id]
+	_, busy := u.inflight[id]
+	if known || busy {
 		u.mu.Unlock()
 		return nil
 	}
@@ -181,6 +185,20 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.sem }()
+		// Another backup may have stored the chunk since this session
+		// listed the stored ones: it is then neither stored again nor
+		// counted as added by this backup.
+		h := backend.Handle{Type: backend.Data, Name: id.String()}
+		if fi, err := r.be.Stat(u.ctx, h); err == nil && fi.Size > 0 {
+			u.bufs.Put(&buf)
+			if verdict != nil {
+				close(verdict)
+			}
+			u.mu.Lock()
+			u.stored[id] = fi.Size
+			u.mu.Unlock()
+			return
+		}
 		obj, outcome := r.encodeWith(enc, buf, use)
 		u.bufs.Put(&buf)
 		if cols != nil {
@@ -198,18 +216,32 @@ func (u *Uploader) put(id ID, data []byte, cols *columnsState) error {
 		if verdict != nil {
 			close(verdict)
 		}
-		h := backend.Handle{Type: backend.Data, Name: id.String()}
 		if err := r.be.Save(u.ctx, h, obj); err != nil {
 			u.fail(fmt.Errorf("store chunk: %w", err))
 			return
 		}
 		u.added.Add(int64(len(obj)))
 		u.nnew.Add(1)
-		r.mu.Lock()
-		r.known[id] = struct{}{}
-		r.mu.Unlock()
+		u.mu.Lock()
+		u.stored[id] = int64(len(obj))
+		u.mu.Unlock()
 	}()
 	return nil
+}
+
+// storedSize returns the stored size of a chunk this session uploaded or
+// found stored, or 0 when it does not know it.
+func (u *Uploader) storedSize(id string) int64 {
+	pid, err := ParseID(id)
+	if err != nil {
+		return 0
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if n, ok := u.stored[pid]; ok {
+		return n
+	}
+	return u.known[pid]
 }
 
 // Wait blocks until every upload finished and returns the first error.
