@@ -192,6 +192,9 @@ type DatabaseLister interface {
 var (
 	// ErrTargetNotEmpty: a restore target holds data and --clean was not given.
 	ErrTargetNotEmpty = errors.New("restore target is not empty (use --clean to replace it)")
+	// ErrRefused: a restore would destroy what the user did not name
+	// (another table's partitions, views that depend on a replaced table).
+	ErrRefused = errors.New("refused to protect objects that were not chosen")
 	// ErrUnsupported: the engine lacks a capability.
 	ErrUnsupported = errors.New("not supported by this engine")
 )

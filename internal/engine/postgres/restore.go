@@ -196,7 +196,12 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err != nil {
 		return err
 	}
-	if err := prepareTarget(ctx, target, opts.Clean); err != nil {
+	var tt *tableTarget
+	if partial {
+		if tt, err = prepareTargetTables(ctx, target, sel, opts.Clean, opts.Logger); err != nil {
+			return err
+		}
+	} else if err := prepareTarget(ctx, target, opts.Clean); err != nil {
 		return err
 	}
 	conn, err := connect(ctx, target, false)
@@ -226,13 +231,27 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err := execSQL(ctx, conn, preHeader); err != nil {
 		return schemaErr("(pre-data settings)", err)
 	}
-	for _, en := range filterEntries(preEntries, opts.NoOwner, opts.NoPrivileges) {
+	preEntries = filterEntries(preEntries, opts.NoOwner, opts.NoPrivileges)
+	var cs *chosenSchema
+	shared := map[int]bool{}
+	if partial {
+		cs = newChosenSchema(sel, preEntries, tt.existing)
+		preEntries, shared = cs.filterPre(preEntries)
+	}
+	for i, en := range preEntries {
 		if err := execSQL(ctx, conn, en.Body); err != nil {
+			if shared[i] && sharedDuplicate(err) {
+				opts.Logger.Debug("restoring chosen tables: kept the target's own", "object", en.Title)
+				continue
+			}
 			return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
 		}
 	}
 
 	for _, s := range sm.seqs {
+		if partial && !cs.seqs[s.Name] {
+			continue
+		}
 		if _, err := conn.Exec(ctx, "SELECT pg_catalog.setval($1::regclass, $2, $3)", s.Name, s.LastValue, s.IsCalled); err != nil {
 			return fmt.Errorf("set sequence %s: %w", s.Name, err)
 		}
@@ -240,6 +259,12 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 
 	postHeader, postEntries := parseDump(string(post))
 	postEntries = filterEntries(postEntries, opts.NoOwner, opts.NoPrivileges)
+	if partial {
+		postEntries = cs.filterPost(postEntries)
+		if len(cs.skippedFKs) > 0 {
+			opts.Logger.Warn("restoring chosen tables only: foreign keys to tables that are not there are not added", "foreign_keys", cs.skippedFKs)
+		}
+	}
 	// The tables pre-data made: their kinds and partitions.
 	rels, err := targetRelations(ctx, conn)
 	if err != nil {
@@ -298,6 +323,16 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	for _, en := range seq {
 		if err := execSQL(ctx, conn, en.Body); err != nil {
 			return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
+		}
+	}
+	if partial {
+		for _, en := range cs.attachLater {
+			if err := execSQL(ctx, conn, en.Body); err != nil {
+				return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
+			}
+		}
+		if err := addBackInbound(ctx, conn, tt.inbound, opts.Logger); err != nil {
+			return err
 		}
 	}
 	opts.Logger.Debug("postgres restore done", "database", target.Database(), "tables", len(sel), "elapsed", time.Since(start))
