@@ -356,7 +356,7 @@ func sharedDuplicate(err error) bool {
 // order. Shared objects (schemas, types, functions, …) come as "create if
 // missing": sharedEntry reports them.
 func (cs *chosenSchema) filterPre(entries []dumpEntry) (out []dumpEntry, shared map[int]bool) {
-	shared = map[int]bool{} // indexes in out
+	shared = map[int]bool{}      // indexes in out
 	owned := map[string]string{} // sequence key -> owning table key
 	for _, en := range entries {
 		if en.Type != "SEQUENCE OWNED BY" {
