@@ -139,7 +139,7 @@ func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *man
 		}
 	}()
 	res := &VerifyResult{Snapshot: snap, Scratch: db.String()}
-	if err := a.Restore(ctx, repo, snap, db, RestoreOptions{Jobs: jobs, NoOwner: true, NoPrivileges: true, Logger: a.Logger, Progress: p}); err != nil {
+	if err := a.restore(ctx, repo, snap, db, RestoreOptions{Jobs: jobs, NoOwner: true, NoPrivileges: true, Logger: a.Logger, Progress: p}); err != nil {
 		return nil, err
 	}
 	var total int64

@@ -378,7 +378,7 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 			if err != nil {
 				return err
 			}
-			e.printf("restored snapshot %s (%s, %d tables) into %s in %s\n", snap.ShortID(), snap.Source, len(snap.Tables), target, time.Since(start).Round(time.Millisecond))
+			e.printf("restored snapshot %s (%s, %d tables) into %s in %s\n", snap.ShortID(), snap.Source, restoredTables(snap, tables), target, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -392,6 +392,19 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 	f.BoolVar(&noPriv, "no-privileges", false, "do not restore grants")
 	f.BoolVar(&textCopy, "text-copy", false, "PostgreSQL: load every table in COPY's text format, as pg_restore does (by default a table with a date or time column goes in COPY binary, which the server reads faster)")
 	return cmd
+}
+
+// restoredTables is how many tables a restore wrote: the chosen ones
+// (each named once) or all of the snapshot's.
+func restoredTables(snap *manifest.Snapshot, chosen []string) int {
+	if len(chosen) == 0 {
+		return len(snap.Tables)
+	}
+	seen := map[string]bool{}
+	for _, t := range chosen {
+		seen[t] = true
+	}
+	return len(seen)
 }
 
 func (e *env) forgetCommand() *cobra.Command {

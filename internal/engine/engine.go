@@ -199,6 +199,25 @@ var (
 	ErrUnsupported = errors.New("not supported by this engine")
 )
 
+// ErrTargetChanged marks a restore error that happened after the restore
+// changed its target: the target may hold part of the snapshot (or, with
+// chosen tables, lack tables that --clean dropped).
+var ErrTargetChanged = errors.New("the restore target was changed")
+
+// TargetChanged wraps a restore error (nil stays nil) so that errors.Is
+// finds both it and ErrTargetChanged; its message is err's.
+func TargetChanged(err error) error {
+	if err == nil || errors.Is(err, ErrTargetChanged) {
+		return err
+	}
+	return &changedErr{err}
+}
+
+type changedErr struct{ err error }
+
+func (c *changedErr) Error() string   { return c.err.Error() }
+func (c *changedErr) Unwrap() []error { return []error{c.err, ErrTargetChanged} }
+
 // Registry maps engine names to engines.
 type Registry map[string]Engine
 

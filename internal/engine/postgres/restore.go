@@ -173,7 +173,7 @@ func execSQL(ctx context.Context, c *pgx.Conn, sql string) error {
 }
 
 // Restore implements engine.Engine.
-func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) error {
+func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) (err error) {
 	jobs := defaultJobs(opts.Jobs)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -204,6 +204,23 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	} else if err := prepareTarget(ctx, target, opts.Clean); err != nil {
 		return err
 	}
+	// From here on the target holds part of the snapshot when a step
+	// fails; foreign keys dropped to replace chosen tables are named with
+	// the statements that add them back.
+	fksBack := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		if tt != nil && len(tt.inbound) > 0 && !fksBack {
+			var b strings.Builder
+			for _, fk := range tt.inbound {
+				fmt.Fprintf(&b, " ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID;", fk.table, quoteIdent(fk.name), fk.def)
+			}
+			err = fmt.Errorf("%w; foreign keys of other tables that reference the chosen tables were dropped and not added back:%s", err, b.String())
+		}
+		err = engine.TargetChanged(err)
+	}()
 	conn, err := connect(ctx, target, false)
 	if err != nil {
 		return err
@@ -334,6 +351,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		if err := addBackInbound(ctx, conn, tt.inbound, opts.Logger); err != nil {
 			return err
 		}
+		fksBack = true
 	}
 	opts.Logger.Debug("postgres restore done", "database", target.Database(), "tables", len(sel), "elapsed", time.Since(start))
 	return nil

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -63,6 +64,11 @@ func TestRestoreErrorsNameTheObject(t *testing.T) {
 			err := e.Restore(context.Background(), snap, dst, engine.RestoreOptions{Jobs: 2, Logger: testLogger(t)})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("restore error = %v, want one naming %s", err, c.want)
+			}
+			// The caller can tell that the target holds part of the
+			// snapshot (and say so, with how to retry).
+			if !errors.Is(err, engine.ErrTargetChanged) {
+				t.Errorf("restore error %v is not marked ErrTargetChanged", err)
 			}
 		})
 	}
