@@ -149,6 +149,27 @@ type Scratcher interface {
 	DropScratch(ctx context.Context, db *dsn.DSN) error
 }
 
+// ScratchLabeler is a Scratcher that labels its scratch databases with a
+// marker (a database comment) and lists them with their markers, so that
+// verify can drop the leftovers of a verify that was killed, and only
+// those it can prove are its own.
+type ScratchLabeler interface {
+	// CreateLabeledScratch is CreateScratch that stores marker with the
+	// database.
+	CreateLabeledScratch(ctx context.Context, server *dsn.DSN, name, marker string) (*dsn.DSN, error)
+	// ListScratch lists the databases of server whose names start with
+	// prefix, with their markers ("" when none) and how many sessions
+	// are connected to them.
+	ListScratch(ctx context.Context, server *dsn.DSN, prefix string) ([]ScratchDB, error)
+}
+
+// ScratchDB is a database ListScratch found.
+type ScratchDB struct {
+	Name     string
+	Marker   string
+	Sessions int
+}
+
 // SQLExporter writes a snapshot as one plain SQL script that the engine's
 // own client loads into an empty database.
 type SQLExporter interface {
