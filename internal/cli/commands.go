@@ -348,6 +348,8 @@ func (e *env) restoreCommand() *cobra.Command {
 		Short: "Restore a snapshot into a database",
 		Long: `Restore a snapshot (an id prefix, or latest) into TARGET: a DSN or a config source name.
 The target must be empty (a missing SQLite file, an empty database) unless --clean is given.
+With --table only the chosen tables are touched: they must be absent, or --clean replaces
+just them; every other table of the target stays as it is.
 
   snapdata restore latest --to sqlite:./restored.db
   snapdata restore 3f2a9c1e --to postgres://app@localhost/orders_copy --jobs 4

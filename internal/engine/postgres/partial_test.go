@@ -61,11 +61,13 @@ INSERT INTO notes VALUES (1, 1);`)
 func TestTableCleanReplacesOnlyTheChosenTable(t *testing.T) {
 	pg := testsrv.Postgres(t)
 	src := loadRich(t, pg)
+	exec1(t, src, `COMMENT ON TYPE app.mood IS 'from the snapshot'`)
 	e := New()
 	mem, res := backupMem(t, e, src, 2)
 	dst := mustDSN(t, pg.DSN("rich_table_clean"))
 	restoreTo(t, e, mem, dst, engine.RestoreOptions{Jobs: 2})
-	exec1(t, dst, `UPDATE "Mixed Schema"."OrderItems" SET "Qty" = -1;
+	exec1(t, dst, `COMMENT ON TYPE app.mood IS 'the target''s own';
+UPDATE "Mixed Schema"."OrderItems" SET "Qty" = -1;
 SELECT setval('app.ticket_seq', 99999);
 CREATE TABLE public.extra (id int PRIMARY KEY, o int, l smallint,
   CONSTRAINT extra_item_fkey FOREIGN KEY (o, l) REFERENCES "Mixed Schema"."OrderItems" ("OrderID", "Line"));
@@ -110,6 +112,9 @@ INSERT INTO public.extra SELECT row_number() OVER (), "OrderID", "Line" FROM "Mi
 	}
 	if n := query[int64](t, dst, "SELECT last_value FROM app.ticket_seq"); n != 99999 {
 		t.Errorf("a sequence the chosen table does not own was reset to %d", n)
+	}
+	if c := query[string](t, dst, `SELECT obj_description('app.mood'::regtype, 'pg_type')`); c != "the target's own" {
+		t.Errorf("a type the target had got the snapshot's comment: %q", c)
 	}
 	if n := query[int64](t, dst, `SELECT count(*) FROM pg_trigger WHERE tgname = 'order_items_touch'`); n != 1 {
 		t.Errorf("the chosen table's trigger: %d, want 1", n)

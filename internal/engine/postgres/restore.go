@@ -255,10 +255,18 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		cs = newChosenSchema(sel, preEntries, tt.existing)
 		preEntries, shared = cs.filterPre(preEntries)
 	}
+	kept := map[string]bool{} // shared objects the target had: their comments and grants stay the target's
 	for i, en := range preEntries {
+		if partial && (en.Type == "COMMENT" || en.Type == "ACL" || en.Type == "SECURITY LABEL") {
+			if name, schema := entryName(en.Title); kept[schema+"\x00"+name] {
+				continue
+			}
+		}
 		if err := execSQL(ctx, conn, en.Body); err != nil {
 			if shared[i] && sharedDuplicate(err) {
 				opts.Logger.Debug("restoring chosen tables: kept the target's own", "object", en.Title)
+				name, schema := entryName(en.Title)
+				kept[schema+"\x00"+en.Type+" "+name] = true
 				continue
 			}
 			return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
