@@ -391,7 +391,7 @@ func (cs *chosenSchema) filterPre(entries []dumpEntry) (out []dumpEntry, shared 
 		switch en.Type {
 		case "TABLE":
 			keep = cs.titles[schema+"\x00TABLE "+name]
-		case "DEFAULT", "ROW SECURITY":
+		case "DEFAULT", "ROW SECURITY", "CHECK CONSTRAINT":
 			keep = cs.ownsTitle(name, schema, true)
 		case "TABLE ATTACH":
 			if p, c, ok := attachParts(en.Body); ok && cs.created[c] {
@@ -467,7 +467,7 @@ func (cs *chosenSchema) filterPost(entries []dumpEntry) []dumpEntry {
 		switch en.Type {
 		case entryIndex:
 			keep = cs.titles[schema+"\x00INDEX "+name]
-		case entryConstraint, "TRIGGER", "RULE", "POLICY", "ROW SECURITY":
+		case entryConstraint, "CHECK CONSTRAINT", "TRIGGER", "RULE", "POLICY", "ROW SECURITY":
 			keep = cs.ownsTitle(name, schema, true)
 		case entryFK:
 			from, fk, to, ok := parseFK(s)

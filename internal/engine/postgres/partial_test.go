@@ -61,7 +61,8 @@ INSERT INTO notes VALUES (1, 1);`)
 func TestTableCleanReplacesOnlyTheChosenTable(t *testing.T) {
 	pg := testsrv.Postgres(t)
 	src := loadRich(t, pg)
-	exec1(t, src, `COMMENT ON TYPE app.mood IS 'from the snapshot'`)
+	exec1(t, src, `COMMENT ON TYPE app.mood IS 'from the snapshot';
+ALTER TABLE "Mixed Schema"."OrderItems" ADD CONSTRAINT qty_floor CHECK ("Qty" > -100) NOT VALID`)
 	e := New()
 	mem, res := backupMem(t, e, src, 2)
 	dst := mustDSN(t, pg.DSN("rich_table_clean"))
@@ -115,6 +116,9 @@ INSERT INTO public.extra SELECT row_number() OVER (), "OrderID", "Line" FROM "Mi
 	}
 	if c := query[string](t, dst, `SELECT obj_description('app.mood'::regtype, 'pg_type')`); c != "the target's own" {
 		t.Errorf("a type the target had got the snapshot's comment: %q", c)
+	}
+	if n := query[int64](t, dst, `SELECT count(*) FROM pg_constraint WHERE conname = 'qty_floor'`); n != 1 {
+		t.Errorf("the chosen table's NOT VALID check constraint: %d, want 1", n)
 	}
 	if n := query[int64](t, dst, `SELECT count(*) FROM pg_trigger WHERE tgname = 'order_items_touch'`); n != 1 {
 		t.Errorf("the chosen table's trigger: %d, want 1", n)
