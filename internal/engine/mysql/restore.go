@@ -159,6 +159,11 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err := replay(ctx, db, post, opts.NoOwner); err != nil {
 		return err
 	}
+	if len(only) > 0 {
+		if err := checkInboundFKs(ctx, db, name, only, log); err != nil {
+			return err
+		}
+	}
 	if !opts.NoPrivileges {
 		if err := restoreGrants(ctx, db, ss.meta.Grants, name, only, log); err != nil {
 			return err
