@@ -84,8 +84,8 @@ type BackupResult struct {
 // RestoreOptions tune a restore.
 type RestoreOptions struct {
 	Jobs         int
-	Tables       []string // restore only these tables; empty means all
-	Clean        bool     // replace an existing, non-empty target
+	Tables       []string // restore only these tables, touching no other; empty means all
+	Clean        bool     // replace an existing, non-empty target (with Tables: only the chosen tables)
 	NoOwner      bool
 	NoPrivileges bool
 	// TextCopy (PostgreSQL) loads every table in COPY's text format; by
@@ -104,6 +104,10 @@ type Engine interface {
 	Backup(ctx context.Context, src *dsn.DSN, opts BackupOptions, sink Sink) (*BackupResult, error)
 	// Restore writes a snapshot into target. It refuses a non-empty target
 	// with an error wrapping ErrTargetNotEmpty unless opts.Clean is set.
+	// With opts.Tables it creates and loads only those tables (refusing
+	// ones that exist unless opts.Clean, which replaces just them) and
+	// leaves every other table of the target as it is. An error after
+	// the target was changed wraps ErrTargetChanged.
 	Restore(ctx context.Context, snap SnapshotReader, target *dsn.DSN, opts RestoreOptions) error
 }
 
