@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/snapdata/snapdata/internal/dsn"
@@ -169,8 +170,17 @@ func (a *App) backup(ctx context.Context, repo *repository.Repository, src Sourc
 // RestoreOptions tune a restore.
 type RestoreOptions = engine.RestoreOptions
 
-// Restore writes a snapshot into target.
+// Restore writes a snapshot into target. When it fails after changing the
+// target, its error says what the target may hold and how to retry.
 func (a *App) Restore(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, target *dsn.DSN, opts RestoreOptions) error {
+	err := a.restore(ctx, repo, snap, target, opts)
+	if err != nil && errors.Is(err, engine.ErrTargetChanged) {
+		return restoreHint(target, opts.Tables, err)
+	}
+	return err
+}
+
+func (a *App) restore(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, target *dsn.DSN, opts RestoreOptions) error {
 	if snap.Engine != target.Engine {
 		return Usagef("snapshot %s holds a %s database and cannot be restored into %s (use 'snapdata export --format tar.gz' and 'snapdata import' to move data between engines)", snap.ShortID(), snap.Engine, target)
 	}
@@ -190,4 +200,30 @@ func (a *App) Restore(ctx context.Context, repo *repository.Repository, snap *ma
 		return fmt.Errorf("restore of snapshot %s into %s: %w", snap.ShortID(), target, err)
 	}
 	return nil
+}
+
+// restoreHint adds to the error of a restore that failed or was
+// interrupted after changing its target what the target may hold and how
+// to retry.
+func restoreHint(target *dsn.DSN, tables []string, err error) error {
+	if len(tables) == 0 {
+		return fmt.Errorf("%w\ndatabase %s may hold part of the snapshot: run the same restore with --clean to replace it", err, target.Database())
+	}
+	var flags strings.Builder
+	for _, t := range tables {
+		flags.WriteString(" --table ")
+		flags.WriteString(shellQuote(t))
+	}
+	return fmt.Errorf("%w\nthe chosen tables of database %s may be missing or partly restored (the other tables were not touched): run the same restore with --clean%s to replace them",
+		err, target.Database(), flags.String())
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '_' || r == '.' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9'))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -143,8 +143,11 @@ type VerifyResult struct {
 	Snapshot *manifest.Snapshot `json:"-"`
 	Scratch  string             `json:"scratch"`
 	Tables   []TableVerdict     `json:"tables"`
-	OK       bool               `json:"ok"`
-	Duration time.Duration      `json:"-"`
+	// DroppedLeftovers are scratch databases of earlier verifies that did
+	// not finish, dropped before this one.
+	DroppedLeftovers []string      `json:"dropped_leftovers,omitempty"`
+	OK               bool          `json:"ok"`
+	Duration         time.Duration `json:"-"`
 }
 
 // Verify restores a snapshot into a scratch database, recomputes every
@@ -173,8 +176,20 @@ func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *man
 	} else if snap.Engine != dsn.SQLite {
 		return nil, Usagef("verify of a %s snapshot needs --scratch with a server DSN where a scratch database may be created (e.g. %s://user@host:port/)", snap.Engine, snap.Engine)
 	}
-	name := fmt.Sprintf("snapdata_verify_%s_%d", snap.ShortID(), time.Now().UnixNano()%1e9)
-	db, err := sc.CreateScratch(ctx, server, name)
+	name := fmt.Sprintf("%s%s_%d", scratchPrefix, snap.ShortID(), time.Now().UnixNano()%1e9)
+	var db *dsn.DSN
+	var dropped []string
+	if lab, ok := eng.(engine.ScratchLabeler); ok && server != nil {
+		if dropped, err = a.dropLeftoverScratch(ctx, sc, lab, server); err != nil {
+			a.Logger.Warn("drop leftover scratch databases", "err", err)
+		}
+		db, err = lab.CreateLabeledScratch(ctx, server, name, newScratchMarker(time.Now()).String())
+		if err != nil && db != nil {
+			_ = sc.DropScratch(context.WithoutCancel(ctx), db)
+		}
+	} else {
+		db, err = sc.CreateScratch(ctx, server, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create scratch database: %w", err)
 	}
@@ -183,8 +198,8 @@ func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *man
 			a.Logger.Warn("drop scratch database", "db", db.String(), "err", err)
 		}
 	}()
-	res := &VerifyResult{Snapshot: snap, Scratch: db.String()}
-	if err := a.Restore(ctx, repo, snap, db, RestoreOptions{Jobs: jobs, NoOwner: true, NoPrivileges: true, Logger: a.Logger, Progress: p}); err != nil {
+	res := &VerifyResult{Snapshot: snap, Scratch: db.String(), DroppedLeftovers: dropped}
+	if err := a.restore(ctx, repo, snap, db, RestoreOptions{Jobs: jobs, NoOwner: true, NoPrivileges: true, Logger: a.Logger, Progress: p}); err != nil {
 		return nil, err
 	}
 	var total int64

@@ -91,7 +91,7 @@ func exitCode(err error) int {
 	var u usageErr
 	var r refusedErr
 	switch {
-	case errors.As(err, &r), errors.Is(err, engine.ErrTargetNotEmpty), errors.Is(err, repository.ErrLocationInUse):
+	case errors.As(err, &r), errors.Is(err, engine.ErrTargetNotEmpty), errors.Is(err, engine.ErrRefused), errors.Is(err, repository.ErrLocationInUse):
 		return ExitRefused
 	case errors.As(err, &u), app.IsUsage(err), errors.Is(err, repository.ErrNeedPassword):
 		return ExitUsage

@@ -348,6 +348,8 @@ func (e *env) restoreCommand() *cobra.Command {
 		Short: "Restore a snapshot into a database",
 		Long: `Restore a snapshot (an id prefix, or latest) into TARGET: a DSN or a config source name.
 The target must be empty (a missing SQLite file, an empty database) unless --clean is given.
+With --table only the chosen tables are touched: they must be absent, or --clean replaces
+just them; every other table of the target stays as it is.
 
   snapdata restore latest --to sqlite:./restored.db
   snapdata restore 3f2a9c1e --to postgres://app@localhost/orders_copy --jobs 4
@@ -378,7 +380,7 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 			if err != nil {
 				return err
 			}
-			e.printf("restored snapshot %s (%s, %d tables) into %s in %s\n", snap.ShortID(), dsn.ShowSource(snap.Source), len(snap.Tables), target, time.Since(start).Round(time.Millisecond))
+			e.printf("restored snapshot %s (%s, %d tables) into %s in %s\n", snap.ShortID(), dsn.ShowSource(snap.Source), restoredTables(snap, tables), target, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -392,6 +394,19 @@ The target must be empty (a missing SQLite file, an empty database) unless --cle
 	f.BoolVar(&noPriv, "no-privileges", false, "do not restore grants")
 	f.BoolVar(&textCopy, "text-copy", false, "PostgreSQL: load every table in COPY's text format, as pg_restore does (by default a table with a date or time column goes in COPY binary, which the server reads faster)")
 	return cmd
+}
+
+// restoredTables is how many tables a restore wrote: the chosen ones
+// (each named once) or all of the snapshot's.
+func restoredTables(snap *manifest.Snapshot, chosen []string) int {
+	if len(chosen) == 0 {
+		return len(snap.Tables)
+	}
+	seen := map[string]bool{}
+	for _, t := range chosen {
+		seen[t] = true
+	}
+	return len(seen)
 }
 
 func (e *env) forgetCommand() *cobra.Command {

@@ -84,8 +84,8 @@ type BackupResult struct {
 // RestoreOptions tune a restore.
 type RestoreOptions struct {
 	Jobs         int
-	Tables       []string // restore only these tables; empty means all
-	Clean        bool     // replace an existing, non-empty target
+	Tables       []string // restore only these tables, touching no other; empty means all
+	Clean        bool     // replace an existing, non-empty target (with Tables: only the chosen tables)
 	NoOwner      bool
 	NoPrivileges bool
 	// TextCopy (PostgreSQL) loads every table in COPY's text format; by
@@ -104,6 +104,10 @@ type Engine interface {
 	Backup(ctx context.Context, src *dsn.DSN, opts BackupOptions, sink Sink) (*BackupResult, error)
 	// Restore writes a snapshot into target. It refuses a non-empty target
 	// with an error wrapping ErrTargetNotEmpty unless opts.Clean is set.
+	// With opts.Tables it creates and loads only those tables (refusing
+	// ones that exist unless opts.Clean, which replaces just them) and
+	// leaves every other table of the target as it is. An error after
+	// the target was changed wraps ErrTargetChanged.
 	Restore(ctx context.Context, snap SnapshotReader, target *dsn.DSN, opts RestoreOptions) error
 }
 
@@ -149,6 +153,27 @@ type Scratcher interface {
 	DropScratch(ctx context.Context, db *dsn.DSN) error
 }
 
+// ScratchLabeler is a Scratcher that labels its scratch databases with a
+// marker (a database comment) and lists them with their markers, so that
+// verify can drop the leftovers of a verify that was killed, and only
+// those it can prove are its own.
+type ScratchLabeler interface {
+	// CreateLabeledScratch is CreateScratch that stores marker with the
+	// database.
+	CreateLabeledScratch(ctx context.Context, server *dsn.DSN, name, marker string) (*dsn.DSN, error)
+	// ListScratch lists the databases of server whose names start with
+	// prefix, with their markers ("" when none) and how many sessions
+	// are connected to them.
+	ListScratch(ctx context.Context, server *dsn.DSN, prefix string) ([]ScratchDB, error)
+}
+
+// ScratchDB is a database ListScratch found.
+type ScratchDB struct {
+	Name     string
+	Marker   string
+	Sessions int
+}
+
 // SQLExporter writes a snapshot as one plain SQL script that the engine's
 // own client loads into an empty database.
 type SQLExporter interface {
@@ -192,9 +217,31 @@ type DatabaseLister interface {
 var (
 	// ErrTargetNotEmpty: a restore target holds data and --clean was not given.
 	ErrTargetNotEmpty = errors.New("restore target is not empty (use --clean to replace it)")
+	// ErrRefused: a restore would destroy what the user did not name
+	// (another table's partitions, views that depend on a replaced table).
+	ErrRefused = errors.New("refused to protect objects that were not chosen")
 	// ErrUnsupported: the engine lacks a capability.
 	ErrUnsupported = errors.New("not supported by this engine")
 )
+
+// ErrTargetChanged marks a restore error that happened after the restore
+// changed its target: the target may hold part of the snapshot (or, with
+// chosen tables, lack tables that --clean dropped).
+var ErrTargetChanged = errors.New("the restore target was changed")
+
+// TargetChanged wraps a restore error (nil stays nil) so that errors.Is
+// finds both it and ErrTargetChanged; its message is err's.
+func TargetChanged(err error) error {
+	if err == nil || errors.Is(err, ErrTargetChanged) {
+		return err
+	}
+	return &changedErr{err}
+}
+
+type changedErr struct{ err error }
+
+func (c *changedErr) Error() string   { return c.err.Error() }
+func (c *changedErr) Unwrap() []error { return []error{c.err, ErrTargetChanged} }
 
 // Registry maps engine names to engines.
 type Registry map[string]Engine

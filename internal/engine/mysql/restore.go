@@ -100,7 +100,7 @@ func (s *snapshotSchema) table(name string) *table {
 // triggers; views, routines and events are skipped (they may name tables
 // that are not restored). An existing chosen table is refused unless
 // opts.Clean, which drops just that table.
-func (e *Engine) restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) error {
+func (e *Engine) restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) (err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -128,6 +128,8 @@ func (e *Engine) restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err := prepareTarget(ctx, target, ss.meta, opts, log); err != nil {
 		return err
 	}
+	// From here on the target holds part of the snapshot when a step fails.
+	defer func() { err = engine.TargetChanged(err) }()
 
 	db, err := open(ctx, target, nil)
 	if err != nil {
@@ -156,6 +158,11 @@ func (e *Engine) restore(ctx context.Context, snap engine.SnapshotReader, target
 	}
 	if err := replay(ctx, db, post, opts.NoOwner); err != nil {
 		return err
+	}
+	if len(only) > 0 {
+		if err := checkInboundFKs(ctx, db, name, only, log); err != nil {
+			return err
+		}
 	}
 	if !opts.NoPrivileges {
 		if err := restoreGrants(ctx, db, ss.meta.Grants, name, only, log); err != nil {

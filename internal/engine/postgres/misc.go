@@ -181,6 +181,48 @@ func (e *Engine) CreateScratch(ctx context.Context, server *dsn.DSN, name string
 	return server.WithDatabase(name), nil
 }
 
+// CreateLabeledScratch implements engine.ScratchLabeler: the marker is
+// the database's comment.
+func (e *Engine) CreateLabeledScratch(ctx context.Context, server *dsn.DSN, name, marker string) (*dsn.DSN, error) {
+	d, err := e.CreateScratch(ctx, server, name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := maintenanceConn(ctx, server)
+	if err == nil {
+		_, err = c.Exec(ctx, "COMMENT ON DATABASE "+quoteIdent(name)+" IS "+quoteLiteral(marker))
+		c.Close(context.Background())
+	}
+	if err != nil {
+		return d, fmt.Errorf("label scratch database %s: %w", name, err)
+	}
+	return d, nil
+}
+
+// ListScratch implements engine.ScratchLabeler.
+func (e *Engine) ListScratch(ctx context.Context, server *dsn.DSN, prefix string) ([]engine.ScratchDB, error) {
+	c, err := maintenanceConn(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.Background())
+	rows, err := c.Query(ctx, `SELECT d.datname, coalesce(pg_catalog.shobj_description(d.oid, 'pg_database'), ''),
+  (SELECT count(*) FROM pg_catalog.pg_stat_activity a WHERE a.datname = d.datname)::int
+FROM pg_catalog.pg_database d WHERE left(d.datname, length($1)) = $1 ORDER BY 1`, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list scratch databases: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (engine.ScratchDB, error) {
+		var s engine.ScratchDB
+		err := r.Scan(&s.Name, &s.Marker, &s.Sessions)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list scratch databases: %w", err)
+	}
+	return out, nil
+}
+
 // DropScratch implements engine.Scratcher.
 func (e *Engine) DropScratch(ctx context.Context, db *dsn.DSN) error {
 	c, err := maintenanceConn(ctx, db)

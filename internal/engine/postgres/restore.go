@@ -173,7 +173,7 @@ func execSQL(ctx context.Context, c *pgx.Conn, sql string) error {
 }
 
 // Restore implements engine.Engine.
-func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) error {
+func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) (err error) {
 	jobs := defaultJobs(opts.Jobs)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -196,9 +196,31 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err != nil {
 		return err
 	}
-	if err := prepareTarget(ctx, target, opts.Clean); err != nil {
+	var tt *tableTarget
+	if partial {
+		if tt, err = prepareTargetTables(ctx, target, sel, opts.Clean, opts.Logger); err != nil {
+			return err
+		}
+	} else if err := prepareTarget(ctx, target, opts.Clean); err != nil {
 		return err
 	}
+	// From here on the target holds part of the snapshot when a step
+	// fails; foreign keys dropped to replace chosen tables are named with
+	// the statements that add them back.
+	fksBack := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		if tt != nil && len(tt.inbound) > 0 && !fksBack {
+			var b strings.Builder
+			for _, fk := range tt.inbound {
+				fmt.Fprintf(&b, " ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID;", fk.table, quoteIdent(fk.name), fk.def)
+			}
+			err = fmt.Errorf("%w; foreign keys of other tables that reference the chosen tables were dropped and not added back:%s", err, b.String())
+		}
+		err = engine.TargetChanged(err)
+	}()
 	conn, err := connect(ctx, target, false)
 	if err != nil {
 		return err
@@ -226,13 +248,35 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err := execSQL(ctx, conn, preHeader); err != nil {
 		return schemaErr("(pre-data settings)", err)
 	}
-	for _, en := range filterEntries(preEntries, opts.NoOwner, opts.NoPrivileges) {
+	preEntries = filterEntries(preEntries, opts.NoOwner, opts.NoPrivileges)
+	var cs *chosenSchema
+	shared := map[int]bool{}
+	if partial {
+		cs = newChosenSchema(sel, preEntries, tt.existing)
+		preEntries, shared = cs.filterPre(preEntries)
+	}
+	kept := map[string]bool{} // shared objects the target had: their comments and grants stay the target's
+	for i, en := range preEntries {
+		if partial && (en.Type == "COMMENT" || en.Type == "ACL" || en.Type == "SECURITY LABEL") {
+			if name, schema := entryName(en.Title); kept[schema+"\x00"+name] {
+				continue
+			}
+		}
 		if err := execSQL(ctx, conn, en.Body); err != nil {
+			if shared[i] && sharedDuplicate(err) {
+				opts.Logger.Debug("restoring chosen tables: kept the target's own", "object", en.Title)
+				name, schema := entryName(en.Title)
+				kept[schema+"\x00"+en.Type+" "+name] = true
+				continue
+			}
 			return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
 		}
 	}
 
 	for _, s := range sm.seqs {
+		if partial && !cs.seqs[s.Name] {
+			continue
+		}
 		if _, err := conn.Exec(ctx, "SELECT pg_catalog.setval($1::regclass, $2, $3)", s.Name, s.LastValue, s.IsCalled); err != nil {
 			return fmt.Errorf("set sequence %s: %w", s.Name, err)
 		}
@@ -240,6 +284,12 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 
 	postHeader, postEntries := parseDump(string(post))
 	postEntries = filterEntries(postEntries, opts.NoOwner, opts.NoPrivileges)
+	if partial {
+		postEntries = cs.filterPost(postEntries)
+		if len(cs.skippedFKs) > 0 {
+			opts.Logger.Warn("restoring chosen tables only: foreign keys to tables that are not there are not added", "foreign_keys", cs.skippedFKs)
+		}
+	}
 	// The tables pre-data made: their kinds and partitions.
 	rels, err := targetRelations(ctx, conn)
 	if err != nil {
@@ -299,6 +349,17 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		if err := execSQL(ctx, conn, en.Body); err != nil {
 			return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
 		}
+	}
+	if partial {
+		for _, en := range cs.attachLater {
+			if err := execSQL(ctx, conn, en.Body); err != nil {
+				return schemaErr(fmt.Sprintf("entry %q", en.Title), err)
+			}
+		}
+		if err := addBackInbound(ctx, conn, tt.inbound, opts.Logger); err != nil {
+			return err
+		}
+		fksBack = true
 	}
 	opts.Logger.Debug("postgres restore done", "database", target.Database(), "tables", len(sel), "elapsed", time.Since(start))
 	return nil

@@ -573,11 +573,16 @@ func loadMeta(ctx context.Context, snap engine.SnapshotReader) (*meta, []schemaO
 // file beside the target and renames it into place only when complete.
 func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target *dsn.DSN, opts engine.RestoreOptions) (err error) {
 	path := target.Path
+	// into: chosen tables restored into an existing database, which keeps
+	// every other table. The restore works on a copy (VACUUM INTO) that
+	// replaces the file at the end, so a failure leaves it as it was.
+	into := false
 	if fi, serr := os.Stat(path); serr == nil {
 		if fi.IsDir() {
 			return fmt.Errorf("restore target %s is a directory", path)
 		}
-		if !opts.Clean {
+		into = len(opts.Tables) > 0
+		if !opts.Clean && !into {
 			return fmt.Errorf("%s already exists: %w", path, engine.ErrTargetNotEmpty)
 		}
 	}
@@ -616,6 +621,12 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 			}
 		}
 	}()
+	var replaced []string
+	if into {
+		if replaced, err = copyForTables(ctx, path, tmp, opts.Tables, opts.Clean); err != nil {
+			return err
+		}
+	}
 	db, conn, err := openDB(ctx, tmp, false)
 	if err != nil {
 		return err
@@ -626,14 +637,25 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		_, err := conn.ExecContext(ctx, q, args...)
 		return err
 	}
+	for _, t := range replaced {
+		if opts.Logger != nil {
+			opts.Logger.Info("dropping the chosen table before restoring it (--clean)", "table", t)
+		}
+		if err := exec("DROP TABLE " + quote(t)); err != nil {
+			return fmt.Errorf("drop table %s: %w", t, err)
+		}
+	}
 	for _, p := range []string{"page_size", "auto_vacuum"} {
+		if into {
+			break // the existing database's
+		}
 		if v, ok := m.Pragmas[p]; ok {
 			if err := exec(fmt.Sprintf("PRAGMA %s = %v", p, v)); err != nil {
 				return fmt.Errorf("set pragma %s: %w", p, err)
 			}
 		}
 	}
-	if v, ok := m.Pragmas["encoding"].(string); ok && v != "" {
+	if v, ok := m.Pragmas["encoding"].(string); ok && v != "" && !into {
 		if err := exec(fmt.Sprintf("PRAGMA encoding = '%s'", strings.ReplaceAll(v, "'", ""))); err != nil {
 			return fmt.Errorf("set encoding: %w", err)
 		}
@@ -699,7 +721,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		return err
 	}
 	for _, p := range []string{"user_version", "application_id"} {
-		if v, ok := m.Pragmas[p]; ok {
+		if v, ok := m.Pragmas[p]; ok && !into {
 			if err := exec(fmt.Sprintf("PRAGMA %s = %v", p, v)); err != nil {
 				return fmt.Errorf("set pragma %s: %w", p, err)
 			}
@@ -715,7 +737,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 	if err := syncFile(tmp); err != nil {
 		return fmt.Errorf("sync restored database: %w", err)
 	}
-	if opts.Clean {
+	if opts.Clean || into {
 		for _, p := range []string{path + "-wal", path + "-shm", path + "-journal"} {
 			_ = os.Remove(p)
 		}
@@ -724,6 +746,39 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		return fmt.Errorf("move restored database into place: %w", err)
 	}
 	return nil
+}
+
+// copyForTables copies the database at path into tmp (VACUUM INTO: a
+// consistent copy, with what its write-ahead log holds) for a restore of
+// chosen tables, and returns the chosen tables it has: refused without
+// clean, dropped from the copy with it.
+func copyForTables(ctx context.Context, path, tmp string, tables []string, clean bool) ([]string, error) {
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	db, conn, err := openDB(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	defer conn.Close()
+	var existing []string
+	for _, t := range tables {
+		var n int
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", t).Scan(&n); err != nil {
+			return nil, fmt.Errorf("look up table %s in %s: %w", t, path, err)
+		}
+		if n > 0 {
+			existing = append(existing, t)
+		}
+	}
+	if len(existing) > 0 && !clean {
+		return nil, fmt.Errorf("%s already has the chosen table(s) %s: %w", path, strings.Join(existing, ", "), engine.ErrTargetNotEmpty)
+	}
+	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
+		return nil, fmt.Errorf("copy %s to restore chosen tables into it: %w", path, err)
+	}
+	return existing, nil
 }
 
 // Checksums implements engine.Checksummer with the same encoding as Backup,

@@ -433,3 +433,61 @@ func TestImportNamesUnmappableColumns(t *testing.T) {
 		t.Errorf("the refused import created %s", target)
 	}
 }
+
+// issue 18: restore --table T --clean into an existing database replaced
+// the whole file with T alone. It must replace T only: the other tables
+// keep their rows, a table the snapshot does not know survives, the
+// database's user_version stays, and without --clean an existing T is
+// refused while a missing one is added.
+func TestTableCleanReplacesOnlyTheChosenTable(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	execAll(t, src, richSchema...)
+	mem, res := backup(t, src)
+	dst := filepath.Join(dir, "dst.db")
+	if err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	execAll(t, dst, `PRAGMA journal_mode = WAL`, `UPDATE wr SET v = 'changed'`, `PRAGMA user_version = 7`,
+		`CREATE TABLE extra (id INTEGER PRIMARY KEY, note TEXT)`, `INSERT INTO extra (note) VALUES ('a'), ('b'), ('c')`)
+	if err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{Tables: []string{"wr"}, Clean: true}); err != nil {
+		t.Fatalf("restore --table wr --clean: %v", err)
+	}
+	got, err := New().Checksums(context.Background(), mustDSN(t, dst), nil, engine.ChecksumOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gm := map[string]manifest.Table{}
+	for _, g := range got {
+		gm[g.Name] = g
+	}
+	for _, w := range res.Tables {
+		if g := gm[w.Name]; g.Rows != w.Rows || g.Checksum != w.Checksum {
+			t.Errorf("%s after restoring wr: rows=%d sum=%s, want rows=%d sum=%s", w.Name, g.Rows, g.Checksum, w.Rows, w.Checksum)
+		}
+	}
+	if n := query(t, dst, `SELECT count(*) FROM extra`)[0][0]; n != int64(3) {
+		t.Errorf("extra table: %v rows, want 3", n)
+	}
+	if v := query(t, dst, `PRAGMA user_version`)[0][0]; v != int64(7) {
+		t.Errorf("user_version %v, want the target's 7", v)
+	}
+	if n := query(t, dst, `SELECT count(*) FROM sqlite_master WHERE name IN ('kinds_ins', 'kinds_t', 'big')`)[0][0]; n != int64(3) {
+		t.Errorf("other tables' trigger, index or view lost: %v of 3", n)
+	}
+	err = New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{Tables: []string{"wr"}})
+	if !errors.Is(err, engine.ErrTargetNotEmpty) || !strings.Contains(err.Error(), "wr") {
+		t.Fatalf("restore of an existing table without --clean: %v", err)
+	}
+	// A chosen table missing from the target is added without --clean.
+	execAll(t, dst, `DROP TABLE gen`)
+	if err := New().Restore(context.Background(), mem, mustDSN(t, dst), engine.RestoreOptions{Tables: []string{"gen"}}); err != nil {
+		t.Fatalf("restore of a missing table: %v", err)
+	}
+	if n := query(t, dst, `SELECT count(*) FROM gen`)[0][0]; n != int64(2) {
+		t.Errorf("gen: %v rows, want 2", n)
+	}
+	if n := query(t, dst, `SELECT count(*) FROM extra`)[0][0]; n != int64(3) {
+		t.Errorf("extra table: %v rows, want 3", n)
+	}
+}
