@@ -162,4 +162,3 @@ func TestBigValueMariaDB(t *testing.T) {
 		t.Fatalf("restored big values differ:\nsource   %s\nrestored %s", a, b)
 	}
 }
-

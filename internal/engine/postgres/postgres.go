@@ -261,7 +261,6 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 // while the client compresses, and one read takes them all.
 const readBufferSize = 256 << 10
 
-
 // connect opens one connection.
 func connect(ctx context.Context, d *dsn.DSN, readOnly bool) (*pgx.Conn, error) {
 	cfg, err := connConfig(d, readOnly)
