@@ -83,21 +83,23 @@ func (s *rowSplitter) fail(err error) error {
 
 // insertBigRow reads the big row the splitter stopped before and inserts
 // it into t: each field is sent in pieces of at most a quarter of the
-// server's max_allowed_packet into a user variable, and one INSERT takes
-// them. Memory holds one piece.
+// server's max_allowed_packet (and 4 MiB), one user variable each, and one
+// INSERT concatenates them (appending each piece to one variable made the
+// server copy the whole value per piece: minutes for 200 MB). Memory holds
+// one piece.
 func (s *rowSplitter) insertBigRow(ctx context.Context, c *sql.Conn, t *table) error {
 	var maxPacket int64
 	if err := c.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
 		return fmt.Errorf("reading max_allowed_packet: %w", err)
 	}
 	piece := make([]byte, 0, min(4<<20, max(maxPacket/4, 1024)))
-	vars := make([]string, len(t.Columns))
-	lens := make([]int64, len(t.Columns)) // -1: NULL
+	vars := make([][]string, len(t.Columns)) // per column, its pieces' variables; nil: NULL
+	lens := make([]int64, len(t.Columns))
 	defer func() {
 		// Free the server's copies.
 		var sets []string
-		for _, v := range vars {
-			if v != "" {
+		for _, vs := range vars {
+			for _, v := range vs {
 				sets = append(sets, v+" = NULL")
 			}
 		}
@@ -106,17 +108,12 @@ func (s *rowSplitter) insertBigRow(ctx context.Context, c *sql.Conn, t *table) e
 		}
 	}()
 	for i := range t.Columns {
-		vars[i] = "@snapdata_v" + strconv.Itoa(i)
-		first := true
 		send := func() error {
-			q := "SET " + vars[i] + " = CONCAT(" + vars[i] + ", ?)"
-			if first {
-				q = "SET " + vars[i] + " = ?"
+			v := "@snapdata_v" + strconv.Itoa(i) + "_" + strconv.Itoa(len(vars[i]))
+			if _, err := c.ExecContext(ctx, "SET "+v+" = ?", piece); err != nil {
+				return fmt.Errorf("sending a value of a row of more than %d MiB: %w", bigRowLen>>20, err)
 			}
-			if _, err := c.ExecContext(ctx, q, piece); err != nil {
-				return fmt.Errorf("sending a value of a %d MiB row: %w", bigRowLen>>20, err)
-			}
-			first = false
+			vars[i] = append(vars[i], v)
 			piece = piece[:0]
 			return nil
 		}
@@ -137,12 +134,7 @@ func (s *rowSplitter) insertBigRow(ctx context.Context, c *sql.Conn, t *table) e
 		if err != nil {
 			return err
 		}
-		if null {
-			lens[i] = -1
-			if _, err := c.ExecContext(ctx, "SET "+vars[i]+" = NULL"); err != nil {
-				return fmt.Errorf("sending a value of a big row: %w", err)
-			}
-		} else if first || len(piece) > 0 {
+		if !null && (len(vars[i]) == 0 || len(piece) > 0) {
 			if err := send(); err != nil {
 				return err
 			}
@@ -151,30 +143,36 @@ func (s *rowSplitter) insertBigRow(ctx context.Context, c *sql.Conn, t *table) e
 			return fmt.Errorf("a row of %s has %d fields where %d were expected", t.Name, i+1, len(t.Columns))
 		}
 	}
+	vals := make([]string, len(t.Columns))
+	for i, vs := range vars {
+		switch len(vs) {
+		case 0:
+			vals[i] = "NULL"
+		case 1:
+			vals[i] = vs[0]
+		default:
+			vals[i] = "CONCAT(" + strings.Join(vs, ", ") + ")"
+		}
+	}
 	// CONCAT gives NULL (with a warning) past max_allowed_packet.
-	got := make([]sql.NullInt64, len(vars))
-	dest := make([]any, len(vars))
-	q := make([]string, len(vars))
-	for i, v := range vars {
-		q[i] = "LENGTH(" + v + ")"
-		dest[i] = &got[i]
-	}
-	if err := c.QueryRowContext(ctx, "SELECT "+strings.Join(q, ", ")).Scan(dest...); err != nil {
-		return fmt.Errorf("checking a big row: %w", err)
-	}
-	for i, g := range got {
-		if (lens[i] < 0) != !g.Valid || (g.Valid && g.Int64 != lens[i]) {
-			return fmt.Errorf("column %s holds a value of %d MiB, more than the target server's max_allowed_packet (%d MiB) lets a session send: raise it (SET GLOBAL max_allowed_packet = %d, or max_allowed_packet in the server's configuration; 1 GiB at most) and restore again",
+	for i, v := range vals {
+		if len(vars[i]) < 2 {
+			continue
+		}
+		var got sql.NullInt64
+		if err := c.QueryRowContext(ctx, "SELECT LENGTH("+v+")").Scan(&got); err != nil {
+			return fmt.Errorf("checking a row of more than %d MiB: %w", bigRowLen>>20, err)
+		}
+		if !got.Valid || got.Int64 != lens[i] {
+			return fmt.Errorf("column %s holds a value of %d MiB, more than the target server's max_allowed_packet (%d MiB) lets a session build: raise it (SET GLOBAL max_allowed_packet = %d, or max_allowed_packet in the server's configuration; 1 GiB at most) and restore again",
 				quoteIdent(t.Columns[i].Name), lens[i]>>20, maxPacket>>20, ((lens[i]>>20)+2)<<20)
 		}
 	}
 	cols := make([]string, len(t.Columns))
-	vals := make([]string, len(t.Columns))
 	for i, col := range t.Columns {
 		cols[i] = quoteIdent(col.Name)
-		vals[i] = vars[i]
 		if col.isBit() {
-			vals[i] = "CAST(" + vars[i] + " AS UNSIGNED)"
+			vals[i] = "CAST(" + vals[i] + " AS UNSIGNED)"
 		}
 	}
 	ins := "INSERT INTO " + quoteIdent(t.Name) + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(vals, ", ") + ")"
