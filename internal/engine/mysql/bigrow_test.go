@@ -1,12 +1,16 @@
 package mysql
 
 import (
+	"bytes"
 	"database/sql"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/rowsum"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
@@ -69,5 +73,103 @@ func TestBigRowNeedsMaxAllowedPacket(t *testing.T) {
 	err := e.Restore(ctxT(t), mem, target, engine.RestoreOptions{Logger: quiet})
 	if err == nil || !strings.Contains(err.Error(), "max_allowed_packet (2 MiB)") || !strings.Contains(err.Error(), "SET GLOBAL max_allowed_packet = ") {
 		t.Fatalf("restore of a %d MiB value into a server with 2 MiB packets: %v, want a refusal naming max_allowed_packet", bigRowLen>>20, err)
+	}
+}
+
+// A row written in pieces has the bytes and the checksum of the same row
+// encoded whole, in both checksum formats.
+func TestBigRowWriterMatchesAppendRow(t *testing.T) {
+	blob := make([]byte, 3*bigPieceIn+17)
+	for i := range blob {
+		blob[i] = byte(i*7 + i>>9)
+	}
+	row := [][]byte{[]byte("1"), nil, blob, []byte("a\tb\\c\n"), {}, blob[:bigPieceIn]}
+	for _, algo := range []rowsum.Algo{rowsum.XXH3, rowsum.SHA256} {
+		want, got := rowsum.New(algo), rowsum.New(algo)
+		whole := appendRow(nil, row)
+		want.AddRow(whole)
+		var out []byte
+		n, err := newBigRowWriter(algo).write(row, &got, func(b []byte) error {
+			out = append(out, b...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, whole) || n != int64(len(whole)) {
+			t.Fatalf("%v: pieces differ from the whole row (%d bytes, %d counted, want %d)", algo, len(out), n, len(whole))
+		}
+		if got.String() != want.String() || got.Rows != 1 {
+			t.Fatalf("%v: checksum %s (%d rows), want %s", algo, got.String(), got.Rows, want.String())
+		}
+	}
+}
+
+// The splitter hands every row shorter than bigRowLen to LOAD DATA and
+// stops before each longer one, whatever the read sizes.
+func TestRowSplitterStopsBeforeBigRows(t *testing.T) {
+	big := strings.Repeat("x", bigRowLen) + "\t\\N\n"
+	var in strings.Builder
+	want := []string{}
+	small := ""
+	for i := 0; i < 3000; i++ {
+		small += fmt.Sprintf("%d\tsmall\n", i)
+	}
+	for _, part := range []string{small, big, big, small, big, "1\tlast without newline"} {
+		in.WriteString(part)
+		want = append(want, part)
+	}
+	for _, size := range []int{1, 7, 16 << 10, 1 << 20} {
+		s := newRowSplitter(strings.NewReader(in.String()))
+		var got []string
+		for {
+			var load bytes.Buffer
+			buf := make([]byte, size)
+			for {
+				n, err := s.Read(buf)
+				load.Write(buf[:n])
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if load.Len() > 0 {
+				got = append(got, load.String())
+			}
+			if !s.big {
+				break
+			}
+			var fields []string
+			for {
+				var f []byte
+				end, null, err := s.readField(func(b []byte) error { f = append(f, b...); return nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if null {
+					fields = append(fields, "\\N")
+				} else {
+					fields = append(fields, string(f))
+				}
+				if end {
+					break
+				}
+			}
+			got = append(got, strings.Join(fields, "\t")+"\n")
+			s.big = false
+		}
+		if len(got) != len(want) {
+			t.Fatalf("read size %d: %d parts, want %d", size, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("read size %d: part %d differs (%d bytes, want %d)", size, i, len(got[i]), len(want[i]))
+			}
+		}
+		if s.n != 3000*2 { // rows ended by a newline, as the streams always are
+			t.Errorf("read size %d: %d rows passed to LOAD DATA, want %d", size, s.n, 3000*2)
+		}
 	}
 }
