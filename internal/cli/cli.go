@@ -57,6 +57,7 @@ type env struct {
 // Run executes snapdata with args (without the program name) and returns
 // the process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	setMemoryLimit()
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := e.rootCommand()
 	root.SetArgs(args)

@@ -447,7 +447,21 @@ func scanTable(ctx context.Context, c *sql.Conn, t *table, where string, algo ro
 	sum = rowsum.New(algo)
 	var buf []byte
 	var pendBytes, pendRows int64
+	var big *bigRowWriter
 	each := func(vals [][]byte) error {
+		if l := rowLen(vals); l >= bigRowBytes {
+			if big == nil {
+				big = newBigRowWriter(algo)
+			}
+			m, err := big.write(vals, &sum, emit)
+			if err != nil {
+				return fmt.Errorf("writing stream: %w", err)
+			}
+			n += m
+			pendBytes += m
+			pendRows++
+			return nil
+		}
 		buf = appendRow(buf[:0], vals)
 		sum.AddRow(buf)
 		if err := emit(buf); err != nil {

@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -681,39 +680,45 @@ func loadUnitData(ctx context.Context, c *sql.Conn, snap engine.SnapshotReader, 
 		return 0, fmt.Errorf("naming reader: %w", err)
 	}
 	name := "snapdata-" + hex.EncodeToString(id[:])
-	lines := &lineCounter{r: bufio.NewReaderSize(p.Reader(r), 256<<10)}
+	lines := newRowSplitter(p.Reader(r))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return lines })
 	defer mysql.DeregisterReaderHandler(name)
-	res, err := c.ExecContext(ctx, u.table.loadSQL(name))
-	if r.err != nil && r.err != io.EOF {
-		// The driver reports a failed reader as a generic error; ours
-		// says which stream.
-		return 0, r.err
+	var n int64
+	for {
+		res, err := c.ExecContext(ctx, u.table.loadSQL(name))
+		if r.err != nil && r.err != io.EOF {
+			// The driver reports a failed reader as a generic error; ours
+			// says which stream.
+			return 0, r.err
+		}
+		if err != nil {
+			return 0, localInfileHint(err)
+		}
+		if lines.err != nil {
+			return 0, lines.err
+		}
+		took, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		n += took
+		p.AddRows(took)
+		if !lines.big {
+			break
+		}
+		// A row too long for LOAD DATA stopped the load: insert it, then
+		// load the rows after it.
+		if err := lines.insertBigRow(ctx, c, u.table); err != nil {
+			return 0, err
+		}
+		n++
+		p.AddRows(1)
+		lines.big = false
 	}
-	if err != nil {
-		return 0, localInfileHint(err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, err
-	}
-	p.AddRows(n)
 	if n != lines.n {
 		return n, fmt.Errorf("the server took %d of %d rows (duplicate keys or bad values)", n, lines.n)
 	}
 	return n, nil
-}
-
-// lineCounter counts the rows (newlines) passing through.
-type lineCounter struct {
-	r io.Reader
-	n int64
-}
-
-func (l *lineCounter) Read(b []byte) (int, error) {
-	n, err := l.r.Read(b)
-	l.n += int64(bytes.Count(b[:n], []byte{'\n'}))
-	return n, err
 }
 
 // localInfileHint explains the errors of a server that refuses LOAD DATA

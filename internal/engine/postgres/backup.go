@@ -387,7 +387,7 @@ func copyPart(ctx context.Context, conn *pgx.Conn, it workItem, sink engine.Sink
 		tr = newTextRows(bw, it.printers)
 		dst = tr
 	}
-	if _, err := conn.PgConn().CopyTo(ctx, dst, it.query); err != nil {
+	if err := copyOut(ctx, conn.PgConn(), dst, it.query, tr != nil); err != nil {
 		return nil, fmt.Errorf("copy rows: %w", err)
 	}
 	if tr != nil {

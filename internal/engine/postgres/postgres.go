@@ -243,7 +243,23 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 	for k, v := range sessionParams(readOnly) {
 		cfg.RuntimeParams[k] = v
 	}
-	cfg.BuildFrontend = bufferedFrontend
+	// The frontend's read buffer is kept in the connection's CustomData
+	// for copyOut, which reads large COPY rows through it in pieces.
+	var br *bufio.Reader
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		br = bufio.NewReaderSize(r, readBufferSize)
+		return pgproto3.NewFrontend(br, w)
+	}
+	after := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+		if br != nil {
+			pc.CustomData()[readerKey] = br
+		}
+		if after != nil {
+			return after(ctx, pc)
+		}
+		return nil
+	}
 	// connect_timeout in the DSN (seconds, as libpq) bounds the dial, TLS,
 	// startup and authentication of each session; without it a server
 	// that accepts connections and never answers would hang a backup.
@@ -252,6 +268,8 @@ func connConfig(d *dsn.DSN, readOnly bool) (*pgx.ConnConfig, error) {
 	}
 	dial := cfg.DialFunc
 	probeCfg := cfg.Copy() // a plain session, to ask whether the server answers
+	probeCfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend { return pgproto3.NewFrontend(r, w) }
+	probeCfg.AfterConnect = after
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
@@ -294,10 +312,6 @@ func stallParam(d *dsn.DSN, u *url.URL) (check time.Duration, err error) {
 // 130,000 system calls; the server's 8 KiB sends pile up in the socket
 // while the client compresses, and one read takes them all.
 const readBufferSize = 256 << 10
-
-func bufferedFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
-	return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
-}
 
 // connect opens one connection.
 func connect(ctx context.Context, d *dsn.DSN, readOnly bool) (*pgx.Conn, error) {
