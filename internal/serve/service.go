@@ -16,6 +16,7 @@ import (
 	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/notify"
 	"github.com/snapdata/snapdata/internal/precheck"
+	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/repository"
 	"github.com/snapdata/snapdata/internal/retention"
 )
@@ -242,9 +243,10 @@ func (s *Service) runBackup(ctx context.Context, g *generation, t task, o *Outco
 	}
 }
 
-func (s *Service) backupSource(ctx context.Context, g *generation, repo *repository.Repository, j *config.Job, name string, snaps []*manifest.Snapshot) SourceOutcome {
+func (s *Service) backupSource(ctx context.Context, g *generation, repo *repository.Repository, j *config.Job, name string, snaps []*manifest.Snapshot) (so SourceOutcome) {
 	start := time.Now()
-	so := SourceOutcome{Source: name}
+	so = SourceOutcome{Source: name}
+	// A named result: the deferred assignment must reach the caller.
 	defer func() { so.Duration = time.Since(start).Seconds() }()
 	src, err := g.app.Source(name)
 	if err != nil {
@@ -289,7 +291,7 @@ func (s *Service) backupSource(ctx context.Context, g *generation, repo *reposit
 	so.Snapshot = out.Snapshot.ID
 	so.BytesAdded = out.Snapshot.AddedBytes
 	so.Logical = out.Snapshot.LogicalBytes
-	so.Message = fmt.Sprintf("snapshot %s: %d tables, %d bytes, %d bytes added", out.Snapshot.ShortID(), len(out.Snapshot.Tables), out.Snapshot.LogicalBytes, out.Snapshot.AddedBytes)
+	so.Message = fmt.Sprintf("snapshot %s: %d tables, %s logical, %s added", out.Snapshot.ShortID(), len(out.Snapshot.Tables), progress.Bytes(out.Snapshot.LogicalBytes), progress.Bytes(out.Snapshot.AddedBytes))
 	if p := policy(j.Retention); !p.Empty() {
 		res, err := g.app.Forget(ctx, repo, p, src.Name, false)
 		if err != nil {
@@ -415,7 +417,7 @@ func (s *Service) runPrune(ctx context.Context, g *generation, t task, o *Outcom
 		return
 	}
 	o.Status = StatusSuccess
-	o.Message = fmt.Sprintf("removed %d objects (%d bytes), kept %d objects (%d bytes)", rep.RemovedObjects, rep.RemovedBytes, rep.KeptObjects, rep.KeptBytes)
+	o.Message = fmt.Sprintf("removed %d objects (%s), kept %d objects (%s)", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
 	s.refreshRepo(ctx, t.Repo, repo)
 }
 
