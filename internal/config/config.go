@@ -211,7 +211,11 @@ func Find(explicit string, getenv func(string) string) string {
 func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &Error{File: path, Msg: "cannot read the config file: " + err.Error()}
 	}
 	return Parse(path, data, lookup)
 }
@@ -407,6 +411,19 @@ func (c *Config) validate() error {
 		}
 		if j.Repository == "" && len(c.Repositories) != 1 {
 			return c.Errorf(p, "job %q: repository is required when the config has %d repositories", j.Name, len(c.Repositories))
+		}
+		if r := j.Retention; r != nil {
+			for _, k := range []struct {
+				key string
+				n   int
+			}{{"keep_last", r.KeepLast}, {"keep_hourly", r.KeepHourly}, {"keep_daily", r.KeepDaily}, {"keep_weekly", r.KeepWeekly}, {"keep_monthly", r.KeepMonthly}, {"keep_yearly", r.KeepYearly}} {
+				if k.n < 0 {
+					return c.Errorf(p+".retention."+k.key, "job %q: retention.%s is %d: expected 0 or more", j.Name, k.key, k.n)
+				}
+			}
+			if r.KeepWithin < 0 {
+				return c.Errorf(p+".retention.keep_within", "job %q: retention.keep_within is negative", j.Name)
+			}
 		}
 		if j.Repository != "" {
 			if _, ok := c.Repositories[j.Repository]; !ok {

@@ -194,7 +194,19 @@ var (
 	ErrTargetNotEmpty = errors.New("restore target is not empty (use --clean to replace it)")
 	// ErrUnsupported: the engine lacks a capability.
 	ErrUnsupported = errors.New("not supported by this engine")
+	// ErrNoSuchTable: --table names a table the snapshot does not hold.
+	ErrNoSuchTable = errors.New("no such table in the snapshot")
 )
+
+// NoSuchTable returns an error that says format and wraps ErrNoSuchTable
+// without adding to the message.
+func NoSuchTable(format string, args ...any) error {
+	return noSuchTable{fmt.Errorf(format, args...)}
+}
+
+type noSuchTable struct{ error }
+
+func (e noSuchTable) Unwrap() []error { return []error{e.error, ErrNoSuchTable} }
 
 // Registry maps engine names to engines.
 type Registry map[string]Engine
