@@ -219,13 +219,18 @@ type Fields struct {
 	ETA    string // "ETA 4s", or ""
 }
 
-// minLabel is how short a label gets before the total and the ETA go.
-const minLabel = 24
+// A label is shortened to roomyLabel columns before any part goes, and to
+// minLabel before the total and the ETA go.
+const (
+	roomyLabel = 40
+	minLabel   = 24
+)
 
 // dropOrder lists the ways to shorten a line, least useful part first:
-// rows, rate and tables; then the label down to minLabel columns; then
-// the total and the ETA.
+// a long label to roomyLabel columns; rows, rate and tables; the label to
+// minLabel; the total and the ETA; the label to its first column.
 var dropOrder = []func(f *Fields, width int){
+	func(f *Fields, width int) { f.Label = shorten(f.Label, columns(f.Label)-(columns(f.String())-width), roomyLabel) },
 	func(f *Fields, _ int) { f.Rows = "" },
 	func(f *Fields, _ int) { f.Rate = "" },
 	func(f *Fields, _ int) { f.Tables = "" },
@@ -235,15 +240,21 @@ var dropOrder = []func(f *Fields, width int){
 	func(f *Fields, width int) { f.Label = shorten(f.Label, columns(f.Label)-(columns(f.String())-width), 1) },
 }
 
-// shorten cuts s to want columns (at least floor) ending in "…"; s itself
-// when it is not longer.
+// shorten cuts the middle of s to want columns (at least floor), keeping
+// its start (the operation) and its end (the database name) around a "…";
+// s itself when it is not longer.
 func shorten(s string, want, floor int) string {
 	r := []rune(s)
 	want = max(want, floor)
 	if len(r) <= want {
 		return s
 	}
-	return string(r[:max(want-1, 0)]) + "…"
+	if want <= 1 {
+		return "…"
+	}
+	head := (want - 1) / 2
+	tail := want - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
 func (f Fields) String() string {

@@ -85,20 +85,26 @@ func TestFit(t *testing.T) {
 	if got := Fit(f, 200); got != full {
 		t.Errorf("Fit(200) = %q, want the whole line", got)
 	}
-	n := len([]rune(full)) // 149
+	n := len([]rune(full)) // 138; the label is 67 columns
+	all := []string{"12345678 rows", "17/69 tables", "85.3 MiB/s", "ETA 43s", "1.2 GiB of ~4.8 GiB"}
 	cases := []struct {
 		width      int
 		keep, gone []string
 	}{
-		{n, []string{"rows", "tables", "/s", "ETA", "of ~4.8 GiB"}, nil},
-		{n - 1, []string{"orders_production: 1.2 GiB of ~4.8 GiB", "17/69 tables", "85.3 MiB/s", "ETA 43s"}, []string{"rows"}},
-		{n - 16, []string{"orders_production: 1.2 GiB of ~4.8 GiB", "17/69 tables", "ETA 43s"}, []string{"rows", "/s"}},
-		{n - 30, []string{"orders_production: 1.2 GiB of ~4.8 GiB, ETA 43s"}, []string{"rows", "/s", "tables"}},
-		{79, []string{"backup postgres://", "…: 1.2 GiB of ~4.8 GiB, ETA 43s"}, []string{"rows", "/s", "tables"}},
-		{59, []string{"backup postgres://", "…: 1.2 GiB of ~4.8 GiB, ETA 43s"}, []string{"rows", "/s", "tables"}},
-		{44, []string{"…: 1.2 GiB, ETA 43s"}, []string{"rows", "/s", "tables", "of ~"}},
-		{40, []string{"backup postgres://backu…: 1.2 GiB"}, []string{"rows", "/s", "tables", "of ~", "ETA"}},
-		{20, nil, nil},
+		{n, append(all, f.Label), nil},
+		// A long label is shortened in the middle first, to 40 columns.
+		{n - 10, append(all, "backup postgres://", "…", "orders_production: 1.2 GiB"), nil},
+		{n - 27, append(all, "backup postgres://b…32/orders_production: 1.2 GiB"), nil},
+		// Then rows, the rate and the tables go.
+		{n - 28, []string{"backup postgres://b…32/orders_production: 1.2 GiB of ~4.8 GiB", "17/69 tables", "85.3 MiB/s", "ETA 43s"}, []string{"rows"}},
+		{n - 60, []string{"backup postgres://b…32/orders_production: 1.2 GiB of ~4.8 GiB, ETA 43s"}, []string{"rows", "/s", "tables"}},
+		{80, []string{"backup postgres://b…32/orders_production: 1.2 GiB of ~4.8 GiB, ETA 43s"}, []string{"rows", "/s", "tables"}},
+		// Then the label, down to 24 columns.
+		{59, []string{"backup postgre…ers_production: 1.2 GiB of ~4.8 GiB, ETA 43s"}, []string{"rows", "/s", "tables"}},
+		// Then the total and the ETA.
+		{44, []string{"backup post…s_production: 1.2 GiB, ETA 43s"}, []string{"rows", "/s", "tables", "of ~"}},
+		{40, []string{"backup post…s_production: 1.2 GiB"}, []string{"rows", "/s", "tables", "of ~", "ETA"}},
+		{20, []string{"…"}, nil},
 	}
 	for _, c := range cases {
 		got := Fit(f, c.width)
@@ -122,7 +128,7 @@ func TestFit(t *testing.T) {
 		t.Errorf("short line: %q", got)
 	}
 	wide := Fields{Label: "backup " + strings.Repeat("é", 80), Done: "1 B", Rate: "1 B/s"}
-	if got := Fit(wide, 60); len([]rune(got)) > 60 || !utf8.ValidString(got) || !strings.Contains(got, "é…: 1 B") {
+	if got := Fit(wide, 60); len([]rune(got)) > 60 || !utf8.ValidString(got) || !strings.Contains(got, "é…é") || !strings.HasSuffix(got, "é: 1 B, 1 B/s") {
 		t.Errorf("non-ASCII label: %q", got)
 	}
 }
