@@ -30,8 +30,8 @@ type Progress struct {
 	out   io.Writer
 	width func() int // the terminal's columns now; 0 when unknown
 	stop  chan struct{}
-	done chan struct{}
-	once sync.Once
+	done  chan struct{}
+	once  sync.Once
 }
 
 // New returns a Progress that draws to w every interval when w is a
@@ -230,14 +230,20 @@ const (
 // a long label to roomyLabel columns; rows, rate and tables; the label to
 // minLabel; the total and the ETA; the label to its first column.
 var dropOrder = []func(f *Fields, width int){
-	func(f *Fields, width int) { f.Label = shorten(f.Label, columns(f.Label)-(columns(f.String())-width), roomyLabel) },
+	func(f *Fields, width int) {
+		f.Label = shorten(f.Label, columns(f.Label)-(columns(f.String())-width), roomyLabel)
+	},
 	func(f *Fields, _ int) { f.Rows = "" },
 	func(f *Fields, _ int) { f.Rate = "" },
 	func(f *Fields, _ int) { f.Tables = "" },
-	func(f *Fields, width int) { f.Label = shorten(f.Label, columns(f.Label)-(columns(f.String())-width), minLabel) },
+	func(f *Fields, width int) {
+		f.Label = shorten(f.Label, columns(f.Label)-(columns(f.String())-width), minLabel)
+	},
 	func(f *Fields, _ int) { f.Total = "" },
 	func(f *Fields, _ int) { f.ETA = "" },
-	func(f *Fields, width int) { f.Label = shorten(f.Label, columns(f.Label)-(columns(f.String())-width), 1) },
+	func(f *Fields, width int) {
+		f.Label = shorten(f.Label, columns(f.Label)-(columns(f.String())-width), 1)
+	},
 }
 
 // shorten cuts the middle of s to want columns (at least floor), keeping
