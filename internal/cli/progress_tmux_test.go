@@ -41,8 +41,8 @@ func TestProgressLineInTmux(t *testing.T) {
 	for _, q := range []string{
 		"CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)",
 		"CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT)",
-		// 2 × 240 MB of random hex: a backup of several seconds.
-		"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 240000) INSERT INTO a SELECT x, hex(randomblob(500)) FROM c",
+		// 2 × 150 MB of random hex: a backup of several seconds.
+		"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 150000) INSERT INTO a SELECT x, hex(randomblob(500)) FROM c",
 		"INSERT INTO b SELECT * FROM a",
 	} {
 		if _, err := db.Exec(q); err != nil {
