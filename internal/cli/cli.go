@@ -11,6 +11,8 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -59,23 +61,52 @@ type env struct {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	setMemoryLimit()
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	err := e.execute(args)
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	if !e.logJSON && slices.Contains(args, "--log-json") {
+		e.logJSON = true // the flags did not parse, but JSON was asked for
+	}
+	e.reportError(err, "exit_code", code)
+	return code
+}
+
+// reportError writes an error on stderr: a line "snapdata: …", or with
+// --log-json a JSON log line at level ERROR, like every other log line.
+func (e *env) reportError(err error, attrs ...any) {
+	if e.logJSON {
+		slog.New(slog.NewJSONHandler(e.stderr, nil)).Error(err.Error(), attrs...)
+		return
+	}
+	fmt.Fprintf(e.stderr, "snapdata: %s\n", err)
+}
+
+// execute runs the command line and returns its error.
+func (e *env) execute(args []string) error {
+	ctx, stdin, stdout, stderr := e.ctx, e.stdin, e.stdout, e.stderr
 	root := e.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	var err error
+	// cobra reports an unknown command as a plain error: find it first
+	// (with the help and completion commands cobra adds itself).
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd(args...)
+	if _, _, ferr := root.Find(args); ferr != nil {
+		err = usageErr{fmt.Errorf("%w (see 'snapdata --help')", ferr)}
+	} else {
+		err = root.ExecuteContext(ctx)
+	}
 	if e.stopProfile != nil {
 		if perr := e.stopProfile(); perr != nil && err == nil {
 			err = perr
 		}
 	}
-	if err == nil {
-		return ExitOK
-	}
-	code := exitCode(err)
-	fmt.Fprintf(stderr, "snapdata: %s\n", err)
-	return code
+	return err
 }
 
 // usageErr wraps flag and argument errors from cobra.
@@ -88,16 +119,50 @@ type refusedErr struct{ error }
 
 func (r refusedErr) Unwrap() error { return r.error }
 
+// exitCauses is the one table of error causes and exit codes (README.md,
+// "Exit codes", lists the same rows). The first row that matches wins; an
+// error no row matches exits 1.
+var exitCauses = []struct {
+	cause string
+	code  int
+	match func(error) bool
+}{
+	{"refused by a safety rule (a non-empty restore target without --clean, a restore that would drop what was not chosen, init over an existing repository)", ExitRefused, func(err error) bool {
+		var r refusedErr
+		return errors.As(err, &r) || errors.Is(err, engine.ErrTargetNotEmpty) || errors.Is(err, engine.ErrRefused) ||
+			errors.Is(err, repository.ErrLocationInUse)
+	}},
+	{"unknown command or flag, a missing or extra argument, a bad flag value", ExitUsage, func(err error) bool {
+		var u usageErr
+		return errors.As(err, &u)
+	}},
+	{"config file missing, unreadable or invalid (file, line and key named)", ExitUsage, func(err error) bool {
+		var c *config.Error
+		return errors.As(err, &c)
+	}},
+	{"no repository password given", ExitUsage, func(err error) bool { return errors.Is(err, repository.ErrNeedPassword) }},
+	{"no such snapshot (unknown id, no snapshot of the source)", ExitUsage, func(err error) bool { return errors.Is(err, repository.ErrSnapshotNotFound) }},
+	{"ambiguous snapshot (latest over several sources, an id prefix of several snapshots)", ExitUsage, func(err error) bool { return errors.Is(err, repository.ErrAmbiguous) }},
+	{"--table names a table the snapshot does not hold", ExitUsage, func(err error) bool { return errors.Is(err, engine.ErrNoSuchTable) }},
+	{"any other error in what was asked (not a DSN, unknown source, engine mismatch…)", ExitUsage, app.IsUsage},
+}
+
 func exitCode(err error) int {
-	var u usageErr
-	var r refusedErr
-	switch {
-	case errors.As(err, &r), errors.Is(err, engine.ErrTargetNotEmpty), errors.Is(err, engine.ErrRefused), errors.Is(err, repository.ErrLocationInUse):
-		return ExitRefused
-	case errors.As(err, &u), app.IsUsage(err), errors.Is(err, repository.ErrNeedPassword):
-		return ExitUsage
+	if i := exitCause(err); i >= 0 {
+		return exitCauses[i].code
 	}
 	return ExitFailure
+}
+
+// exitCause returns the index of the first exitCauses row err matches, or
+// -1.
+func exitCause(err error) int {
+	for i, c := range exitCauses {
+		if c.match(err) {
+			return i
+		}
+	}
+	return -1
 }
 
 func (e *env) rootCommand() *cobra.Command {
@@ -140,7 +205,31 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule
 		e.verifyCommand(), e.exportCommand(), e.importCommand(), e.serveCommand(), e.runCommand(),
 		e.versionCommand(),
 	)
+	markArgErrors(root)
 	return root
+}
+
+// markArgErrors makes every command's argument errors (cobra.NoArgs
+// reports an extra argument as a plain error) usage errors.
+func markArgErrors(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				var u usageErr
+				if errors.As(err, &u) {
+					return err
+				}
+				if !cmd.HasSubCommands() && len(args) > 0 && strings.HasPrefix(err.Error(), "unknown command") {
+					err = fmt.Errorf("%s takes no arguments, got %q", cmd.Name(), args)
+				}
+				return usageErr{fmt.Errorf("%w (see 'snapdata %s --help')", err, cmd.Name())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markArgErrors(sub)
+	}
 }
 
 func (e *env) setup(cmd *cobra.Command) error {

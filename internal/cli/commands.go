@@ -203,7 +203,7 @@ server less; --text-copy reads every table as text.`,
 					if len(srcs) == 1 {
 						return err
 					}
-					fmt.Fprintf(e.stderr, "snapdata: %s\n", err)
+					e.reportError(err, "source", s.Name)
 					failed++
 					continue
 				}
@@ -284,7 +284,13 @@ func (e *env) snapshotsCommand() *cobra.Command {
 		Use:     "snapshots",
 		Aliases: []string{"list", "ls"},
 		Short:   "List snapshots",
-		Args:    cobra.NoArgs,
+		Long: `List the snapshots of the repository: id, time, source, engine, tables, rows,
+logical size and the bytes each added to the repository.
+
+  snapdata snapshots --repo ./backups
+  snapdata snapshots --source orders            # one source (a config name or the recorded name)
+  snapdata snapshots --json | jq '.[].id'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := e.openRepo()
 			if err != nil {
@@ -322,6 +328,9 @@ func (e *env) snapshotsCommand() *cobra.Command {
 				return err
 			}
 			e.info("%d snapshot(s)\n", len(snaps))
+			if len(snaps) == 0 && source != "" {
+				e.info("%s\n", noSourceHint(source, all))
+			}
 			return nil
 		},
 	}
@@ -330,12 +339,25 @@ func (e *env) snapshotsCommand() *cobra.Command {
 	return cmd
 }
 
-func (e *env) findSnapshot(r *repository.Repository, ref, source string) (*manifest.Snapshot, error) {
-	s, err := e.app.FindSnapshot(e.ctx, r, ref, source)
-	if errors.Is(err, repository.ErrSnapshotNotFound) {
-		return nil, usageErr{err}
+// noSourceHint explains a --source that matches no snapshot by listing the
+// sources the repository holds.
+func noSourceHint(source string, all []*manifest.Snapshot) string {
+	var known []string
+	for _, s := range all {
+		if name := dsn.ShowSource(s.Source); !slices.Contains(known, name) {
+			known = append(known, name)
+		}
 	}
-	return s, err
+	if len(known) == 0 {
+		return fmt.Sprintf("no snapshot of source %s: the repository holds no snapshots yet", dsn.ShowSource(source))
+	}
+	sort.Strings(known)
+	return fmt.Sprintf("no snapshot of source %s; the repository holds snapshots of: %s", dsn.ShowSource(source), strings.Join(known, ", "))
+}
+
+func (e *env) findSnapshot(r *repository.Repository, ref, source string) (*manifest.Snapshot, error) {
+	// A missing or ambiguous snapshot exits 2 (exitCauses).
+	return e.app.FindSnapshot(e.ctx, r, ref, source)
 }
 
 func (e *env) restoreCommand() *cobra.Command {
@@ -436,6 +458,14 @@ every listing and stops prune until it is removed):
   snapdata forget 3f2a9c1e 77b01d42 --dry-run`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, k := range []struct {
+				flag string
+				n    int
+			}{{"keep-last", p.Last}, {"keep-hourly", p.Hourly}, {"keep-daily", p.Daily}, {"keep-weekly", p.Weekly}, {"keep-monthly", p.Monthly}, {"keep-yearly", p.Yearly}} {
+				if k.n < 0 {
+					return usageErr{fmt.Errorf("--%s %d: expected 0 or more", k.flag, k.n)}
+				}
+			}
 			if len(args) > 0 {
 				if withinStr != "" || p.Last != 0 || p.Hourly != 0 || p.Daily != 0 || p.Weekly != 0 || p.Monthly != 0 || p.Yearly != 0 || len(p.Tags) > 0 || source != "" {
 					return usageErr{errors.New("forget takes either snapshot ids or keep rules (and --source), not both")}
@@ -446,6 +476,9 @@ every listing and stops prune until it is removed):
 				d, err := config.ParseDuration(withinStr)
 				if err != nil {
 					return usageErr{fmt.Errorf("--keep-within: %w", err)}
+				}
+				if d < 0 {
+					return usageErr{fmt.Errorf("--keep-within %s: expected a positive duration", withinStr)}
 				}
 				within = config.Duration(d)
 			}
@@ -575,7 +608,13 @@ func (e *env) pruneCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Delete data that no snapshot references",
-		Args:  cobra.NoArgs,
+		Long: `Delete the stored data no snapshot references any more: what 'snapdata forget' left behind
+and the chunks of interrupted backups. It waits for running backups (their locks) first.
+
+  snapdata prune --repo ./backups
+  snapdata prune --dry-run                      # show what would be deleted, delete nothing
+  snapdata forget --keep-daily 7 --prune        # forget and prune in one go`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := e.openRepo()
 			if err != nil {
@@ -611,7 +650,11 @@ func (e *env) checkCommand() *cobra.Command {
 		Long: `Check that every snapshot loads and every chunk it references is stored. With --read-data,
 also read, decrypt and re-hash every stored chunk, and name each damaged object together with
 every snapshot it harms. Data left behind by interrupted backups is reported but is not an
-error: 'snapdata prune' removes it.`,
+error: 'snapdata prune' removes it.
+
+  snapdata check --repo ./backups
+  snapdata check --read-data                    # also read and authenticate every byte
+  snapdata check --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := e.openRepo()
@@ -692,7 +735,10 @@ func (e *env) unlockCommand() *cobra.Command {
 refreshes its lock every minute), and locks of this host whose process no longer runs here.
 Until it is stale, such a lock blocks prune: its holder may run in another PID namespace (a
 container) on a host of the same name, which only you can rule out. --remove-all removes every
-lock; use it only when you are sure no other snapdata process uses the repository.`,
+lock; use it only when you are sure no other snapdata process uses the repository.
+
+  snapdata unlock --repo ./backups
+  snapdata unlock --remove-all                  # only when no snapdata process uses the repository`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := e.openRepo()
@@ -762,11 +808,9 @@ database. Exits 1 on any mismatch.
 					if !t.OK {
 						verdict = "MISMATCH: " + t.Problem
 					}
-					sum := t.GotChecksum
-					if len(sum) > 12 {
-						sum = sum[:12]
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Table, t.GotRows, sum, verdict)
+					// The whole checksum: a prefix cannot be compared
+					// with the manifest's (snapshots --json).
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Table, t.GotRows, t.GotChecksum, verdict)
 				}
 				if err := tw.Flush(); err != nil {
 					return err

@@ -91,8 +91,91 @@ type Prechecks struct {
 
 // Verify schedules periodic test restores.
 type Verify struct {
-	Schedule string `yaml:"schedule"`
-	Scratch  string `yaml:"scratch"`
+	Schedule string  `yaml:"schedule"`
+	Scratch  Scratch `yaml:"scratch"`
+}
+
+// Scratch names the servers where verify may create scratch databases: one
+// DSN (for a job whose sources are all of one engine) or one per engine,
+// `scratch: { postgres: "postgres://…/", mysql: "mysql://…/" }`.
+type Scratch struct {
+	// Any is the single-string form.
+	Any string
+	// ByEngine maps an engine (postgres, mysql) to its server's DSN.
+	ByEngine map[string]string
+}
+
+// scratchEngines are the keys of the per-engine form and the DSN schemes
+// each accepts (mariadb is the same engine as mysql).
+var scratchEngines = map[string][]string{
+	"postgres": {"postgres://", "postgresql://"},
+	"mysql":    {"mysql://", "mariadb://"},
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Scratch) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		s.Any = n.Value
+		return nil
+	case yaml.MappingNode:
+		s.ByEngine = map[string]string{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			eng := k.Value
+			if eng == "mariadb" {
+				eng = "mysql"
+			}
+			schemes, ok := scratchEngines[eng]
+			if !ok {
+				return fmt.Errorf("line %d: unknown key %q in verify.scratch (expected one of: mysql, postgres)", k.Line, k.Value)
+			}
+			if v.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: verify.scratch.%s: expected a server DSN such as %sscratch-host/", v.Line, k.Value, schemes[0])
+			}
+			good := false
+			for _, p := range schemes {
+				good = good || strings.HasPrefix(v.Value, p)
+			}
+			if !good {
+				return fmt.Errorf("line %d: verify.scratch.%s: expected a %s server DSN (%s…)", v.Line, k.Value, eng, strings.Join(schemes, " or "))
+			}
+			s.ByEngine[eng] = v.Value
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: verify.scratch: expected a server DSN or a mapping of engines (postgres, mysql) to server DSNs", n.Line)
+}
+
+// For returns the scratch server DSN for snapshots of engine ("" if none):
+// the per-engine entry, else the single string.
+func (s Scratch) For(engine string) string {
+	if d := s.ByEngine[engine]; d != "" {
+		return d
+	}
+	return s.Any
+}
+
+// Key names where For(engine) comes from in the config, for messages.
+func (s Scratch) Key(engine string) string {
+	if s.ByEngine[engine] != "" || s.Any == "" {
+		return "verify.scratch." + engine
+	}
+	return "verify.scratch"
+}
+
+// DSNs returns every DSN given.
+func (s Scratch) DSNs() []string {
+	var out []string
+	if s.Any != "" {
+		out = append(out, s.Any)
+	}
+	for _, e := range []string{"mysql", "postgres"} {
+		if d := s.ByEngine[e]; d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Notify is one notification channel.
@@ -211,7 +294,11 @@ func Find(explicit string, getenv func(string) string) string {
 func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &Error{File: path, Msg: "cannot read the config file: " + err.Error()}
 	}
 	return Parse(path, data, lookup)
 }
@@ -407,6 +494,19 @@ func (c *Config) validate() error {
 		}
 		if j.Repository == "" && len(c.Repositories) != 1 {
 			return c.Errorf(p, "job %q: repository is required when the config has %d repositories", j.Name, len(c.Repositories))
+		}
+		if r := j.Retention; r != nil {
+			for _, k := range []struct {
+				key string
+				n   int
+			}{{"keep_last", r.KeepLast}, {"keep_hourly", r.KeepHourly}, {"keep_daily", r.KeepDaily}, {"keep_weekly", r.KeepWeekly}, {"keep_monthly", r.KeepMonthly}, {"keep_yearly", r.KeepYearly}} {
+				if k.n < 0 {
+					return c.Errorf(p+".retention."+k.key, "job %q: retention.%s is %d: expected 0 or more", j.Name, k.key, k.n)
+				}
+			}
+			if r.KeepWithin < 0 {
+				return c.Errorf(p+".retention.keep_within", "job %q: retention.keep_within is negative", j.Name)
+			}
 		}
 		if j.Repository != "" {
 			if _, ok := c.Repositories[j.Repository]; !ok {

@@ -123,3 +123,42 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// verify.scratch takes one DSN or one per engine; a wrong key or a DSN of
+// another engine names the line.
+func TestVerifyScratchForms(t *testing.T) {
+	head := "repositories:\n  main: { url: ./r }\nsources:\n  a: { dsn: sqlite:a.db }\njobs:\n  - name: a\n    source: a\n    verify:\n"
+	c, err := Parse("s.yaml", []byte(head+"      scratch: postgres://v@h/\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := c.Jobs[0].Verify.Scratch; sc.For("postgres") != "postgres://v@h/" || sc.For("mysql") != "postgres://v@h/" || sc.Key("mysql") != "verify.scratch" {
+		t.Errorf("single form: %+v", sc)
+	}
+	c, err = Parse("s.yaml", []byte(head+"      scratch:\n        postgres: postgres://v@h/\n        mariadb: mariadb://v@m/\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := c.Jobs[0].Verify.Scratch
+	if sc.For("postgres") != "postgres://v@h/" || sc.For("mysql") != "mariadb://v@m/" || sc.Key("mysql") != "verify.scratch.mysql" || len(sc.DSNs()) != 2 {
+		t.Errorf("per-engine form: %+v", sc)
+	}
+	for body, want := range map[string]string{
+		"      scratch: { oracle: x }\n":                  `s.yaml:9: unknown key "oracle" in verify.scratch`,
+		"      scratch: { mysql: \"postgres://v@h/\" }\n": "s.yaml:9: verify.scratch.mysql: expected a mysql server DSN",
+		"      scratch: [a]\n":                            "s.yaml:9: verify.scratch: expected a server DSN or a mapping",
+	} {
+		if _, err := Parse("s.yaml", []byte(head+body), env(nil)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}
+
+// Negative keep rules are refused with file, line and key.
+func TestNegativeKeep(t *testing.T) {
+	y := "repositories:\n  main: { url: ./r }\nsources:\n  a: { dsn: sqlite:a.db }\njobs:\n  - name: a\n    source: a\n    retention:\n      keep_daily: 3\n      keep_weekly: -2\n"
+	_, err := Parse("s.yaml", []byte(y), env(nil))
+	if err == nil || !strings.Contains(err.Error(), `s.yaml:10: job "a": retention.keep_weekly is -2`) {
+		t.Fatalf("negative keep_weekly: %v", err)
+	}
+}

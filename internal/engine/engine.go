@@ -222,6 +222,8 @@ var (
 	ErrRefused = errors.New("refused to protect objects that were not chosen")
 	// ErrUnsupported: the engine lacks a capability.
 	ErrUnsupported = errors.New("not supported by this engine")
+	// ErrNoSuchTable: --table names a table the snapshot does not hold.
+	ErrNoSuchTable = errors.New("no such table in the snapshot")
 )
 
 // ErrTargetChanged marks a restore error that happened after the restore
@@ -242,6 +244,16 @@ type changedErr struct{ err error }
 
 func (c *changedErr) Error() string   { return c.err.Error() }
 func (c *changedErr) Unwrap() []error { return []error{c.err, ErrTargetChanged} }
+
+// NoSuchTable returns an error that says format and wraps ErrNoSuchTable
+// without adding to the message.
+func NoSuchTable(format string, args ...any) error {
+	return noSuchTable{fmt.Errorf(format, args...)}
+}
+
+type noSuchTable struct{ error }
+
+func (e noSuchTable) Unwrap() []error { return []error{e.error, ErrNoSuchTable} }
 
 // Registry maps engine names to engines.
 type Registry map[string]Engine

@@ -132,7 +132,9 @@ func NewScrubber(cfg *config.Config, extra ...string) *Scrubber {
 		}
 		for _, j := range cfg.Jobs {
 			if j != nil && j.Verify != nil {
-				urlSecrets(j.Verify.Scratch)
+				for _, d := range j.Verify.Scratch.DSNs() {
+					urlSecrets(d)
+				}
 			}
 		}
 	}

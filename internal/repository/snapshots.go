@@ -21,6 +21,15 @@ import (
 // ErrSnapshotNotFound is wrapped when a snapshot id or prefix matches none.
 var ErrSnapshotNotFound = errors.New("snapshot not found")
 
+// ErrAmbiguous is wrapped when latest matches several sources or an id
+// prefix several snapshots.
+var ErrAmbiguous = errors.New("ambiguous snapshot reference")
+
+// ambiguous marks err as ErrAmbiguous without changing its message.
+type ambiguous struct{ error }
+
+func (e ambiguous) Unwrap() []error { return []error{e.error, ErrAmbiguous} }
+
 // Session is one backup in progress: an engine.Sink whose streams become a
 // snapshot only when Commit writes the manifest.
 type Session struct {
@@ -318,7 +327,7 @@ func (r *Repository) Find(ctx context.Context, ref, source string) (*manifest.Sn
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			return nil, fmt.Errorf("latest is ambiguous: the repository holds snapshots of %d sources (%s); choose one with --source", len(sources), strings.Join(names, ", "))
+			return nil, ambiguous{fmt.Errorf("latest is ambiguous: the repository holds snapshots of %d sources (%s); choose one with --source", len(sources), strings.Join(names, ", "))}
 		}
 		return pick, nil
 	}
@@ -338,7 +347,7 @@ func (r *Repository) Find(ctx context.Context, ref, source string) (*manifest.Sn
 	case 1:
 		return r.LoadSnapshot(ctx, match[0])
 	}
-	return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))
+	return nil, ambiguous{fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))}
 }
 
 // RemoveSnapshot deletes a manifest. Its data stays until prune.

@@ -84,6 +84,24 @@ func (m *metrics) observe(o *Outcome) {
 	}
 }
 
+// restore sets a task's gauges from its remembered state (a state file
+// written by an earlier serve or run), leaving alone those it lacks.
+func (m *metrics) restore(task string, st *TaskState) {
+	if st == nil {
+		return
+	}
+	if !st.LastSuccess.IsZero() {
+		m.lastSuccess.WithLabelValues(task).Set(float64(st.LastSuccess.UnixNano()) / 1e9)
+	}
+	if o := st.Last; o != nil && !o.Start.IsZero() {
+		m.lastRun.WithLabelValues(task).Set(float64(o.Start.Unix()) + o.Duration)
+		m.lastDuration.WithLabelValues(task).Set(o.Duration)
+		if o.Status != StatusSkipped {
+			m.bytesAdded.WithLabelValues(task).Set(float64(o.BytesAdded))
+		}
+	}
+}
+
 func (m *metrics) repoStats(name string, st repository.Stats) {
 	m.stored.WithLabelValues(name).Set(float64(st.StoredBytes))
 	m.logical.WithLabelValues(name).Set(float64(st.LogicalBytes))

@@ -178,6 +178,9 @@ func (d *daemon) launch(t task) {
 func (d *daemon) start(cfg *config.Config, overdue bool) {
 	s := &scheduler{cron: cron.New(cron.WithParser(cronParser)), entries: map[string]cron.EntryID{}}
 	for _, t := range jobTasks(cfg) {
+		// The gauges start from the state files, so that an alert on the
+		// last success is not blind until each job runs again.
+		d.metrics.restore(t.Name, d.state(t.Name))
 		if t.Schedule == "" {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -287,5 +288,52 @@ func TestBadScheduleNamesLine(t *testing.T) {
 	err := Serve(context.Background(), e.opts(t))
 	if err == nil || !strings.Contains(err.Error(), "snapdata.yaml:8") || !strings.Contains(err.Error(), "schedule") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A restarted serve publishes the last success, run and duration of each
+// job from its state file at once, before the job runs again.
+func TestMetricsFromStateAtStart(t *testing.T) {
+	e := newEnv(t, `jobs:
+  - name: app-manual
+    source: app
+`)
+	o, err := RunOnce(context.Background(), e.opts(t), "app-manual")
+	if err != nil || o.Status != StatusSuccess {
+		t.Fatalf("run: %+v %v", o, err)
+	}
+	s := startServe(t, e.opts(t))
+	m := s.get(t, "/metrics")
+	end := float64(o.Start.UnixNano())/1e9 + o.Duration
+	if v := metric(m, `snapdata_job_last_success_timestamp_seconds{job="app-manual"}`); v < end-1 || v > end+1 {
+		t.Errorf("last success after restart = %v, want about %v (from the state file)", v, end)
+	}
+	if v := metric(m, `snapdata_job_last_duration_seconds{job="app-manual"}`); v <= 0 {
+		t.Errorf("last duration after restart = %v, want the recorded %v", v, o.Duration)
+	}
+	if v := metric(m, `snapdata_job_runs_total{job="app-manual",outcome="success"}`); v != 0 {
+		t.Errorf("the job ran again at start (%v runs)", v)
+	}
+}
+
+// Each source's duration is measured in (fractional) seconds.
+func TestSourceDurationSeconds(t *testing.T) {
+	e := newEnv(t, `jobs:
+  - name: app
+    source: app
+`)
+	opts := e.opts(t)
+	opts.NewApp = slowApp(300*time.Millisecond, nil)
+	o, err := RunOnce(context.Background(), opts, "app")
+	if err != nil || o.Status != StatusSuccess || len(o.Sources) != 1 {
+		t.Fatalf("run: %+v %v", o, err)
+	}
+	if d := o.Sources[0].Duration; d < 0.3 || d > o.Duration {
+		t.Errorf("source duration_seconds = %v, want at least 0.3 and at most the run's %v", d, o.Duration)
+	}
+	// Sizes in messages (logs, notifications, the status page) are for
+	// people: "1.2 KiB", not "1234 bytes".
+	if regexp.MustCompile(`\d bytes`).MatchString(o.Message) || !strings.Contains(o.Message, "B logical") {
+		t.Errorf("message shows raw byte counts: %q", o.Message)
 	}
 }

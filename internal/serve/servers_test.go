@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +101,72 @@ func dbName(t *testing.T, dsn string) string {
 	}
 	t.Fatalf("no database in %s", dsn)
 	return ""
+}
+
+// A job over a PostgreSQL and a MariaDB source verifies both, each in a
+// scratch database on its engine's server (verify.scratch per engine);
+// with a single scratch DSN the other engine's verify fails with a message
+// that names the config key, not a CLI flag.
+func TestVerifyScratchPerEngine(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	my := testsrv.MariaDB(t)
+	pgDSN := pg.CreateDatabase(t, "verify_pg")
+	myDSN := my.CreateDatabase(t, "verify_my")
+	pg.Exec(t, dbName(t, pgDSN), "CREATE TABLE items (id serial PRIMARY KEY, v text)", "INSERT INTO items (v) VALUES ('a'), ('b')")
+	my.Exec(t, dbName(t, myDSN), "CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)", "INSERT INTO items (v) VALUES ('a'), ('b')")
+	e := newEnv(t, "")
+	cfg := func(scratch string) string {
+		return baseConfig + fmt.Sprintf(`  pg: { dsn: %q }
+  my: { dsn: %q }
+jobs:
+  - name: both
+    source: [pg, my]
+    verify:
+      scratch: %s
+`, pgDSN, myDSN, scratch)
+	}
+	e.writeConfig(t, cfg(fmt.Sprintf("{ postgres: %q, mariadb: %q }", pg.DSN(""), my.DSN(""))))
+	ctx := context.Background()
+	o, err := RunOnce(ctx, e.opts(t), "both")
+	if err != nil || o.Status != StatusSuccess || len(o.Snapshots) != 2 {
+		t.Fatalf("backup: %+v %v", o, err)
+	}
+	o, err = RunOnce(ctx, e.opts(t), "both/verify")
+	if err != nil || o.Status != StatusSuccess || len(o.Sources) != 2 {
+		t.Fatalf("verify with a scratch server per engine: %+v %v", o, err)
+	}
+	for _, so := range o.Sources {
+		if so.Status != StatusSuccess || !strings.Contains(so.Message, "restored and matched: 1 tables") {
+			t.Errorf("verify of %s: %+v", so.Source, so)
+		}
+	}
+
+	// The single-string form still works for the engine it names and
+	// fails the other with the config key in the message.
+	e.writeConfig(t, cfg(fmt.Sprintf("%q", pg.DSN(""))))
+	o, err = RunOnce(ctx, e.opts(t), "both/verify")
+	if err != nil || o.Status != StatusFailure || len(o.Sources) != 2 {
+		t.Fatalf("verify with one scratch DSN: %+v %v", o, err)
+	}
+	for _, so := range o.Sources {
+		switch so.Source {
+		case "pg":
+			if so.Status != StatusSuccess {
+				t.Errorf("pg verify: %+v", so)
+			}
+		case "my":
+			if so.Status != StatusFailure || !strings.Contains(so.Message, "snapdata.yaml:11:") ||
+				!strings.Contains(so.Message, "verify.scratch is a postgres server") || strings.Contains(so.Message, "--scratch") {
+				t.Errorf("mysql verify message: %q", so.Message)
+			}
+		}
+	}
+	// A per-engine mapping without the engine names the key to set.
+	e.writeConfig(t, cfg(fmt.Sprintf("{ postgres: %q }", pg.DSN(""))))
+	o, _ = RunOnce(ctx, e.opts(t), "both/verify")
+	for _, so := range o.Sources {
+		if so.Source == "my" && (so.Status != StatusFailure || !strings.Contains(so.Message, "set verify.scratch.mysql")) {
+			t.Errorf("message without a mysql scratch server: %q", so.Message)
+		}
+	}
 }

@@ -12,10 +12,12 @@ import (
 
 	"github.com/snapdata/snapdata/internal/app"
 	"github.com/snapdata/snapdata/internal/config"
+	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/lockfile"
 	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/notify"
 	"github.com/snapdata/snapdata/internal/precheck"
+	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/repository"
 	"github.com/snapdata/snapdata/internal/retention"
 )
@@ -242,9 +244,10 @@ func (s *Service) runBackup(ctx context.Context, g *generation, t task, o *Outco
 	}
 }
 
-func (s *Service) backupSource(ctx context.Context, g *generation, repo *repository.Repository, j *config.Job, name string, snaps []*manifest.Snapshot) SourceOutcome {
+func (s *Service) backupSource(ctx context.Context, g *generation, repo *repository.Repository, j *config.Job, name string, snaps []*manifest.Snapshot) (so SourceOutcome) {
 	start := time.Now()
-	so := SourceOutcome{Source: name}
+	so = SourceOutcome{Source: name}
+	// A named result: the deferred assignment must reach the caller.
 	defer func() { so.Duration = time.Since(start).Seconds() }()
 	src, err := g.app.Source(name)
 	if err != nil {
@@ -289,7 +292,7 @@ func (s *Service) backupSource(ctx context.Context, g *generation, repo *reposit
 	so.Snapshot = out.Snapshot.ID
 	so.BytesAdded = out.Snapshot.AddedBytes
 	so.Logical = out.Snapshot.LogicalBytes
-	so.Message = fmt.Sprintf("snapshot %s: %d tables, %d bytes, %d bytes added", out.Snapshot.ShortID(), len(out.Snapshot.Tables), out.Snapshot.LogicalBytes, out.Snapshot.AddedBytes)
+	so.Message = fmt.Sprintf("snapshot %s: %d tables, %s logical, %s added", out.Snapshot.ShortID(), len(out.Snapshot.Tables), progress.Bytes(out.Snapshot.LogicalBytes), progress.Bytes(out.Snapshot.AddedBytes))
 	if p := policy(j.Retention); !p.Empty() {
 		res, err := g.app.Forget(ctx, repo, p, src.Name, false)
 		if err != nil {
@@ -372,8 +375,12 @@ func (s *Service) runVerify(ctx context.Context, g *generation, t task, o *Outco
 			if errors.Is(err, repository.ErrSnapshotNotFound) {
 				so.Status, so.Reason, so.Message = StatusSkipped, ReasonNoSnapshot, "no snapshot to verify yet"
 			} else if err == nil {
+				var scratch string
 				var res *app.VerifyResult
-				res, err = g.app.Verify(ctx, repo, snap, t.Job.Verify.Scratch, t.Job.Jobs, nil)
+				scratch, err = s.scratchFor(g, t.Job, snap)
+				if err == nil {
+					res, err = g.app.Verify(ctx, repo, snap, scratch, t.Job.Jobs, nil)
+				}
 				if err == nil {
 					so.Snapshot = snap.ID
 					if res.OK {
@@ -402,6 +409,39 @@ func (s *Service) runVerify(ctx context.Context, g *generation, t task, o *Outco
 	s.aggregate(o)
 }
 
+// scratchFor picks the job's scratch server for a snapshot's engine, with
+// errors that name the config key (not the CLI's --scratch).
+func (s *Service) scratchFor(g *generation, j *config.Job, snap *manifest.Snapshot) (string, error) {
+	if snap.Engine == dsn.SQLite {
+		return "", nil // a temporary file
+	}
+	sc := j.Verify.Scratch
+	d := sc.For(snap.Engine)
+	path := fmt.Sprintf("jobs[%d].%s", jobIndex(g.cfg, j), sc.Key(snap.Engine))
+	if d == "" {
+		return "", g.cfg.Errorf(path, "job %q: verify of a %s snapshot needs a scratch server: set verify.scratch.%s to a server DSN where a scratch database may be created (e.g. %s://user@host:port/)",
+			j.Name, snap.Engine, snap.Engine, snap.Engine)
+	}
+	server, err := g.app.Target(d)
+	if err != nil {
+		return "", g.cfg.Errorf(path, "job %q: %s: %v", j.Name, sc.Key(snap.Engine), err)
+	}
+	if server.Engine != snap.Engine {
+		return "", g.cfg.Errorf(path, "job %q: %s is a %s server but snapshot %s is a %s snapshot: give one scratch server per engine, verify: { scratch: { %s: \"…\", %s: \"…\" } }",
+			j.Name, sc.Key(snap.Engine), server.Engine, snap.ShortID(), snap.Engine, server.Engine, snap.Engine)
+	}
+	return d, nil
+}
+
+func jobIndex(cfg *config.Config, j *config.Job) int {
+	for i, c := range cfg.Jobs {
+		if c == j || c.Name == j.Name {
+			return i
+		}
+	}
+	return 0
+}
+
 func (s *Service) runPrune(ctx context.Context, g *generation, t task, o *Outcome) {
 	repo, err := g.app.OpenRepository(ctx, t.Repo)
 	if err != nil {
@@ -415,7 +455,7 @@ func (s *Service) runPrune(ctx context.Context, g *generation, t task, o *Outcom
 		return
 	}
 	o.Status = StatusSuccess
-	o.Message = fmt.Sprintf("removed %d objects (%d bytes), kept %d objects (%d bytes)", rep.RemovedObjects, rep.RemovedBytes, rep.KeptObjects, rep.KeptBytes)
+	o.Message = fmt.Sprintf("removed %d objects (%s), kept %d objects (%s)", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
 	s.refreshRepo(ctx, t.Repo, repo)
 }
 

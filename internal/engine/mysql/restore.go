@@ -115,7 +115,7 @@ func (e *Engine) restore(ctx context.Context, snap engine.SnapshotReader, target
 	only := map[string]bool{}
 	for _, t := range opts.Tables {
 		if ss.table(t) == nil {
-			return fmt.Errorf("table %q is not in the snapshot", t)
+			return engine.NoSuchTable("table %q is not in the snapshot", t)
 		}
 		only[t] = true
 	}

@@ -399,7 +399,7 @@ func selectTables(all []*tableInfo, names []string) ([]*tableInfo, error) {
 	for _, n := range names {
 		t := findTable(all, n)
 		if t == nil {
-			return nil, fmt.Errorf("table %s is not in the snapshot", n)
+			return nil, engine.NoSuchTable("table %s is not in the snapshot", n)
 		}
 		if !seen[t.Name] {
 			seen[t.Name] = true

@@ -601,7 +601,7 @@ func (e *Engine) Restore(ctx context.Context, snap engine.SnapshotReader, target
 		}
 		for t := range want {
 			if !known[t] {
-				return fmt.Errorf("table %q is not in snapshot %s", t, snap.Manifest().ShortID())
+				return engine.NoSuchTable("table %q is not in snapshot %s", t, snap.Manifest().ShortID())
 			}
 		}
 	}
