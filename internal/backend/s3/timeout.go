@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,6 +40,26 @@ const (
 type idleConn struct {
 	net.Conn
 	timeout time.Duration
+	// stalled is set once a read or a write met its deadline. The
+	// transport then closes the connection, and the other direction's
+	// pending call fails with "use of closed network connection": that
+	// error is the stall too, whichever of the two the transport reports.
+	stalled atomic.Bool
+}
+
+// wrap turns a deadline error, or any error after one, into a StallError.
+func (c *idleConn) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.stalled.Store(true)
+		return &StallError{After: c.timeout}
+	}
+	if c.stalled.Load() {
+		return &StallError{After: c.timeout}
+	}
+	return err
 }
 
 // StallError is the error of a connection that stayed silent for Timeout.
@@ -59,10 +80,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = &StallError{After: c.timeout}
-	}
-	return n, err
+	return n, c.wrap(err)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
@@ -72,10 +90,7 @@ func (c *idleConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Write(p)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = &StallError{After: c.timeout}
-	}
-	return n, err
+	return n, c.wrap(err)
 }
 
 // httpClient returns the SDK's HTTP client with the connect, TLS and
