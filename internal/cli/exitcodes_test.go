@@ -150,7 +150,7 @@ func TestSnapshotsHintAndVerifyChecksums(t *testing.T) {
 	must(t, "init", "--repo", "repo")
 	must(t, "backup", "--repo", "repo", "sqlite:chinook.sqlite")
 	r := must(t, "snapshots", "--repo", "repo", "--source", "orders")
-	if !strings.Contains(r.stderr, `no snapshot of source "orders"`) || !strings.Contains(r.stderr, "sqlite:"+dir+"/chinook.sqlite") {
+	if !strings.Contains(r.stderr, "no snapshot of source orders;") || !strings.Contains(r.stderr, "sqlite:"+dir+"/chinook.sqlite") {
 		t.Errorf("no hint naming the known sources: %s", r)
 	}
 	s := listSnapshots(t, "--repo", "repo")[0]
