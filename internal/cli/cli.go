@@ -127,10 +127,10 @@ var exitCauses = []struct {
 	code  int
 	match func(error) bool
 }{
-	{"refused by a safety rule (a non-empty restore target without --clean, a restore that would drop what was not chosen, init over an existing repository)", ExitRefused, func(err error) bool {
+	{"refused by a safety rule (a non-empty restore target without --clean, a restore that would drop what was not chosen, init over an existing repository, prune with a damaged snapshot)", ExitRefused, func(err error) bool {
 		var r refusedErr
 		return errors.As(err, &r) || errors.Is(err, engine.ErrTargetNotEmpty) || errors.Is(err, engine.ErrRefused) ||
-			errors.Is(err, repository.ErrLocationInUse)
+			errors.Is(err, repository.ErrLocationInUse) || errors.Is(err, repository.ErrPruneRefused)
 	}},
 	{"unknown command or flag, a missing or extra argument, a bad flag value", ExitUsage, func(err error) bool {
 		var u usageErr

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -53,6 +54,16 @@ func TestExitCodeTable(t *testing.T) {
 	if err := os.WriteFile("neg.yaml", []byte("repositories:\n  main: { url: ./repo }\nsources:\n  app: { dsn: sqlite:chinook.sqlite }\njobs:\n  - name: app\n    source: app\n    retention:\n      keep_daily: 7\n      keep_last: -1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A second repository with one damaged manifest, for prune's refusal.
+	must(t, "init", "--repo", "damaged")
+	must(t, "backup", "--repo", "damaged", "sqlite:other.sqlite")
+	manifests, err := filepath.Glob("damaged/snapshots/*")
+	if err != nil || len(manifests) != 1 {
+		t.Fatalf("manifests %v, %v", manifests, err)
+	}
+	if err := os.Truncate(manifests[0], 10); err != nil {
+		t.Fatal(err)
+	}
 	repo := []string{"--repo", "repo"}
 	cases := []struct {
 		name  string
@@ -62,6 +73,8 @@ func TestExitCodeTable(t *testing.T) {
 		want  string // in the message
 	}{
 		{"restore over an existing file", nil, append(repo, "restore", "latest", "--source", "sqlite:"+dir+"/chinook.sqlite", "--to", "sqlite:restored.db"), "refused", "--clean"},
+		{"init over a repository", nil, append(repo, "init"), "refused", "already holds repository objects"},
+		{"prune with a damaged manifest", nil, []string{"prune", "--repo", "damaged"}, "refused", "prune refused: snapshot manifest is damaged"},
 		{"unknown command", nil, []string{"frobnicate"}, "unknown command", `unknown command "frobnicate"`},
 		{"extra argument", nil, append(repo, "snapshots", "extra"), "unknown command", `snapshots takes no arguments, got ["extra"]`},
 		{"second snapshot argument", nil, append(repo, "verify", "latest", "again"), "unknown command", "one SNAPSHOT"},

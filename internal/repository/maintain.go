@@ -271,8 +271,8 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 		for i, d := range damaged {
 			names[i] = shortID(d.ID)
 		}
-		return nil, fmt.Errorf("prune refused: %w: %s (%v); the chunks of a damaged snapshot cannot be known, so prune could delete data it needs. 'snapdata forget %s' removes it (its data is then pruned), 'snapdata check' shows the details",
-			ErrDamagedSnapshot, strings.Join(names, ", "), damaged[0].Err, strings.Join(names, " "))
+		return nil, fmt.Errorf("%w: %w: %s (%v); the chunks of a damaged snapshot cannot be known, so prune could delete data it needs. 'snapdata forget %s' removes it (its data is then pruned), 'snapdata check' shows the details",
+			ErrPruneRefused, ErrDamagedSnapshot, strings.Join(names, ", "), damaged[0].Err, strings.Join(names, " "))
 	}
 	used := map[string]bool{}
 	for _, s := range snaps {

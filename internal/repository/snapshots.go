@@ -148,6 +148,10 @@ func (r *Repository) SaveManifest(ctx context.Context, snap *manifest.Snapshot) 
 // one exists; 'snapdata forget ID' removes it.
 var ErrDamagedSnapshot = errors.New("snapshot manifest is damaged")
 
+// ErrPruneRefused is wrapped when prune cannot prove which data is unused
+// (a damaged manifest): a refusal by a safety rule, not a failure.
+var ErrPruneRefused = errors.New("prune refused")
+
 // DamagedSnapshot is a manifest that List skipped.
 type DamagedSnapshot struct {
 	ID  string
