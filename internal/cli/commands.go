@@ -265,7 +265,7 @@ func snapshotsJSON(snaps []*manifest.Snapshot) []snapshotJSON {
 		if tables == nil {
 			tables = []manifest.Table{}
 		}
-		out = append(out, snapshotJSON{ID: s.ID, Time: s.Time, Host: s.Host, Source: s.Source, Engine: s.Engine, EngineVersion: s.EngineVersion,
+		out = append(out, snapshotJSON{ID: s.ID, Time: s.Time, Host: s.Host, Source: dsn.ShowSource(s.Source), Engine: s.Engine, EngineVersion: s.EngineVersion,
 			Database: s.Database, Tags: tags, LogicalBytes: s.LogicalBytes, AddedBytes: s.AddedBytes, Tables: tables, Parent: s.Parent, Meta: s.Meta})
 	}
 	return out

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/snapdata/snapdata/internal/app"
+	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
@@ -276,4 +277,17 @@ func TestSourceNamesOfEarlierReleases(t *testing.T) {
 		t.Errorf("%d snapshots after forget, want 1", len(got))
 	}
 	my.Exec(t, "", "DROP DATABASE IF EXISTS `"+db+"_copy`")
+}
+
+// A name recorded by an earlier release could hold a password that holds
+// a '/' (it was parsed as host and path): snapshots --json prints it
+// redacted like the table does.
+func TestSnapshotsJSONRedactsRecordedNames(t *testing.T) {
+	got := snapshotsJSON([]*manifest.Snapshot{{ID: "x", Source: "postgres://u:2024/Summer!@db.example:5432/orders"}})
+	if len(got) != 1 || strings.Contains(got[0].Source, "Summer") || strings.Contains(got[0].Source, "2024") {
+		t.Errorf("snapshots --json source %q shows the password", got[0].Source)
+	}
+	if !strings.Contains(got[0].Source, "db.example") {
+		t.Errorf("snapshots --json source %q lost the host", got[0].Source)
+	}
 }
