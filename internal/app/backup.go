@@ -174,6 +174,15 @@ type RestoreOptions = engine.RestoreOptions
 // target, its error says what the target may hold and how to retry.
 func (a *App) Restore(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, target *dsn.DSN, opts RestoreOptions) error {
 	err := a.restore(ctx, repo, snap, target, opts)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted (Ctrl-C, SIGTERM): say so rather than name the step
+		// that the cancellation broke.
+		changed := errors.Is(err, engine.ErrTargetChanged)
+		err = fmt.Errorf("restore of snapshot %s into %s interrupted: %w", snap.ShortID(), target, context.Cause(ctx))
+		if changed {
+			err = engine.TargetChanged(err)
+		}
+	}
 	if err != nil && errors.Is(err, engine.ErrTargetChanged) {
 		return restoreHint(target, opts.Tables, err)
 	}

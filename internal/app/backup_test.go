@@ -191,3 +191,35 @@ func TestBackupServerStopsAnswering(t *testing.T) {
 		})
 	}
 }
+
+// An interrupted restore or verify says it was interrupted, not which step
+// the cancellation broke.
+func TestRestoreAndVerifyInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "app.db")
+	data, err := os.ReadFile("../../testdata/chinook.sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := New(nil, nil, nil)
+	repo := newRepo(t)
+	out, err := a.Backup(context.Background(), repo, source(t, "sqlite:"+db), BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	target := filepath.Join(dir, "copy.db")
+	err = a.Restore(ctx, repo, out.Snapshot, source(t, "sqlite:"+target).DSN, RestoreOptions{})
+	if err == nil || !strings.Contains(err.Error(), "restore of snapshot "+out.Snapshot.ShortID()+" into sqlite:") ||
+		!strings.Contains(err.Error(), "interrupted: context canceled") {
+		t.Errorf("interrupted restore: %v", err)
+	}
+	_, err = a.Verify(ctx, repo, out.Snapshot, "", 1, nil)
+	if err == nil || !strings.Contains(err.Error(), "verify of snapshot "+out.Snapshot.ShortID()+" interrupted: context canceled") {
+		t.Errorf("interrupted verify: %v", err)
+	}
+}

@@ -154,6 +154,17 @@ type VerifyResult struct {
 // table's row count and checksum, compares them with the manifest and
 // drops the scratch database.
 func (a *App) Verify(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, scratch string, jobs int, p *progress.Progress) (*VerifyResult, error) {
+	res, err := a.verify(ctx, repo, snap, scratch, jobs, p)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted: the step under way failed because of it; the
+		// scratch database is dropped on the way out, or by the next
+		// verify when this process was killed.
+		return nil, fmt.Errorf("verify of snapshot %s interrupted: %w", snap.ShortID(), context.Cause(ctx))
+	}
+	return res, err
+}
+
+func (a *App) verify(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, scratch string, jobs int, p *progress.Progress) (*VerifyResult, error) {
 	start := time.Now()
 	eng, err := a.Engines.Get(snap.Engine)
 	if err != nil {
