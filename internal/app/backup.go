@@ -163,7 +163,7 @@ func (a *App) backup(ctx context.Context, repo *repository.Repository, src Sourc
 		return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
 	}
 	out.Snapshot = snap
-	a.Logger.Info("backup done", "source", src.Name, "snapshot", snap.ShortID(), "logical_bytes", snap.LogicalBytes, "added_bytes", snap.AddedBytes, "duration", time.Since(start).Round(time.Millisecond).String())
+	a.Logger.Info("backup done", "source", src.Name, "snapshot", snap.ShortID(), "logical_bytes", snap.LogicalBytes, "added_bytes", snap.AddedBytes, "duration_seconds", time.Since(start).Round(time.Millisecond).Seconds())
 	return out, nil
 }
 

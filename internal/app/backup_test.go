@@ -1,8 +1,11 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,4 +225,33 @@ func TestRestoreAndVerifyInterrupted(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "verify of snapshot "+out.Snapshot.ShortID()+" interrupted: context canceled") {
 		t.Errorf("interrupted verify: %v", err)
 	}
+}
+
+// The "backup done" log line gives the duration as a number of seconds,
+// as run --json and the job logs do, not as a string.
+func TestBackupDoneLogsSeconds(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	data, err := os.ReadFile("../../testdata/chinook.sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a := New(nil, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	if _, err := a.Backup(context.Background(), newRepo(t), source(t, "sqlite:"+db), BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] != "backup done" {
+			continue
+		}
+		if d, ok := m["duration_seconds"].(float64); !ok || d <= 0 {
+			t.Errorf("backup done: duration_seconds = %v (%T) in %s", m["duration_seconds"], m["duration_seconds"], l)
+		}
+		return
+	}
+	t.Fatalf("no backup done line in:\n%s", logs.String())
 }
