@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -137,25 +138,50 @@ func TestBigValuePostgresBinary(t *testing.T) {
 	dst := pg.CreateDatabase(t, "bigbindst")
 	setup(t)
 	must(t, "init", "--repo", "repo")
-	r, rss := snapExec(t, "backup", "--repo", "repo", "--json", src)
-	if r.code != 0 {
-		t.Fatalf("snapdata backup: %s", r)
-	}
-	var out []struct {
+	type snap struct {
+		AddedBytes int64 `json:"added_bytes"`
+		Tables     []struct {
+			Name     string `json:"name"`
+			Rows     int64  `json:"rows"`
+			Checksum string `json:"checksum"`
+			Bytes    int64  `json:"bytes"`
+		} `json:"tables"`
 		Meta map[string]string `json:"meta"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out) != 1 {
-		t.Fatalf("backup --json: %v\n%s", err, r.stdout)
+	backup := func(args ...string) (snap, int64) {
+		t.Helper()
+		r, rss := snapExec(t, append([]string{"backup", "--repo", "repo", "--json"}, append(args, src)...)...)
+		if r.code != 0 {
+			t.Fatalf("snapdata backup: %s", r)
+		}
+		var out []snap
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out) != 1 {
+			t.Fatalf("backup --json: %v\n%s", err, r.stdout)
+		}
+		return out[0], rss
 	}
-	if got := out[0].Meta["copy_binary_tables"]; got != "1" {
+	bin, rss := backup()
+	if got := bin.Meta["copy_binary_tables"]; got != "1" {
 		t.Fatalf("the backup read %q tables in COPY binary, want the one", got)
 	}
 	if rss > bigValueRSSPostgres {
 		t.Errorf("snapdata backup of a %d MiB value read in COPY binary peaked at %d MiB RSS, want under %d MiB", bigValue>>20, rss>>20, bigValueRSSPostgres>>20)
 	}
+	// Read as text, the table's rows, checksum and bytes are the same, and
+	// its chunks are already stored.
+	text, _ := backup("--text-copy")
+	if got := text.Meta["copy_binary_tables"]; got != "0" {
+		t.Fatalf("backup --text-copy read %q tables in COPY binary", got)
+	}
+	if fmt.Sprint(text.Tables) != fmt.Sprint(bin.Tables) {
+		t.Errorf("tables read as text %+v, in binary %+v", text.Tables, bin.Tables)
+	}
+	if text.AddedBytes > 1<<20 {
+		t.Errorf("the backup read as text added %d bytes to the repository", text.AddedBytes)
+	}
 	// The restore loads the table as text: one sent in COPY binary is
 	// converted a whole row at a time (binarycopy.go).
-	r, _ = snapExec(t, "restore", "--repo", "repo", "-q", "--text-copy", "latest", "--to", dst)
+	r, _ := snapExec(t, "restore", "--repo", "repo", "-q", "--text-copy", "latest", "--to", dst)
 	if r.code != 0 {
 		t.Fatalf("snapdata restore: %s", r)
 	}
