@@ -31,7 +31,8 @@ const copyOutPiece = readBufferSize
 
 // copyOut runs sql, a COPY … TO STDOUT, on pc and writes the data to w like
 // pgconn's CopyTo. With whole, each CopyData message reaches w in one Write
-// (COPY binary's rows, which textRows prints); otherwise a message larger
+// (COPY binary's rows, which textRows prints; one larger than bigCopyRow
+// goes to its printFrom); otherwise a message larger
 // than the read buffer reaches w in pieces. A connection whose reader is
 // not known, or that holds unread bytes, goes through pgx's CopyTo.
 func copyOut(ctx context.Context, pc *pgconn.PgConn, w io.Writer, sql string, whole bool) error {
@@ -109,6 +110,12 @@ func copyOutMessages(br *bufio.Reader, fe *pgproto3.Frontend, w io.Writer, sql s
 	}
 }
 
+// bigRowPrinter is a writer of whole messages (textRows) that can also
+// take a large one straight from the read buffer, in pieces.
+type bigRowPrinter interface {
+	printFrom(br *bufio.Reader, n int) error
+}
+
 // copyData hands on the n bytes of one CopyData message.
 func copyData(br *bufio.Reader, w io.Writer, n int, whole bool) error {
 	if n <= br.Size() {
@@ -123,6 +130,9 @@ func copyData(br *bufio.Reader, w io.Writer, n int, whole bool) error {
 		return nil
 	}
 	if whole {
+		if rp, ok := w.(bigRowPrinter); ok && n > bigCopyRow {
+			return rp.printFrom(br, n)
+		}
 		b := make([]byte, n)
 		if _, err := io.ReadFull(br, b); err != nil {
 			return fmt.Errorf("read COPY data: %w", unexpectedEOF(err))

@@ -43,24 +43,37 @@ type fieldPrinter func(dst, v []byte) ([]byte, error)
 
 // printerMaker makes a column's printer for one stream: a printer may keep
 // state (the timestamps' last date), so streams read at once each have
-// their own.
-type printerMaker func() fieldPrinter
+// their own. piece says how a huge value of the column is printed in
+// pieces (textcopybig.go).
+type printerMaker struct {
+	make  func() fieldPrinter
+	piece pieceKind
+}
 
 // stateless makes the same printer for every stream.
-func stateless(p fieldPrinter) printerMaker { return func() fieldPrinter { return p } }
+func stateless(p fieldPrinter) printerMaker {
+	return printerMaker{make: func() fieldPrinter { return p }}
+}
+
+// inPieces is stateless for a type whose huge values print in pieces.
+func inPieces(p fieldPrinter, k pieceKind) printerMaker {
+	m := stateless(p)
+	m.piece = k
+	return m
+}
 
 // printerFor returns the printer maker of a column type and whether the
-// type is a date or time; nil when the type has none here.
+// type is a date or time; a zero maker when the type has none here.
 func printerFor(ct colType) (printerMaker, bool) {
 	oid, kind := ct.oid, ct.typtype
 	if kind == 'd' { // a domain: binary output goes through its base type
 		oid, kind = ct.baseOID, ct.baseType
 	}
 	if kind == 'e' { // an enum's binary form is its label
-		return stateless(printText), false
+		return inPieces(printText, pieceText), false
 	}
 	if kind != 'b' || ct.elemOID != 0 {
-		return nil, false
+		return printerMaker{}, false
 	}
 	switch oid {
 	case oidBool:
@@ -74,11 +87,11 @@ func printerFor(ct colType) (printerMaker, bool) {
 	case oidOID:
 		return stateless(printOID), false
 	case oidText, oidVarchar, oidBpchar, oidName, oidJSON:
-		return stateless(printText), false
+		return inPieces(printText, pieceText), false
 	case oidJSONB:
-		return stateless(printJSONB), false
+		return inPieces(printJSONB, pieceJSONB), false
 	case oidBytea:
-		return stateless(printBytea), false
+		return inPieces(printBytea, pieceBytea), false
 	case oidUUID:
 		return stateless(printUUID), false
 	case oidNumeric:
@@ -88,11 +101,11 @@ func printerFor(ct colType) (printerMaker, bool) {
 	case oidTime:
 		return stateless(printTime), true
 	case oidTimestamp:
-		return func() fieldPrinter { return printTimestamp(false) }, true
+		return printerMaker{make: func() fieldPrinter { return printTimestamp(false) }}, true
 	case oidTimestamptz:
-		return func() fieldPrinter { return printTimestamp(true) }, true
+		return printerMaker{make: func() fieldPrinter { return printTimestamp(true) }}, true
 	}
-	return nil, false
+	return printerMaker{}, false
 }
 
 // textPrinters returns the printers of a table's copied columns, in order,
@@ -111,7 +124,7 @@ func textPrinters(t *tableInfo, types map[string]colType) []printerMaker {
 			return nil
 		}
 		p, datetime := printerFor(ct)
-		if p == nil {
+		if p.make == nil {
 			return nil
 		}
 		printers[i] = p
@@ -130,17 +143,20 @@ type textRows struct {
 	w        io.Writer
 	bw       *bufio.Writer // w, when it is one: rows are printed into its buffer
 	printers []fieldPrinter
+	pieces   []pieceKind
 	in       []byte // binary received but not printed yet: a partial row
 	out      []byte // text not yet written to w
+	spill    []byte // printFrom's buffer for out, not w's (textcopybig.go)
 	header   bool
 	done     bool
 	row      int64
 }
 
 func newTextRows(w io.Writer, makers []printerMaker) *textRows {
-	r := &textRows{w: w, printers: make([]fieldPrinter, len(makers))}
+	r := &textRows{w: w, printers: make([]fieldPrinter, len(makers)), pieces: make([]pieceKind, len(makers))}
 	for i, m := range makers {
-		r.printers[i] = m()
+		r.printers[i] = m.make()
+		r.pieces[i] = m.piece
 	}
 	r.bw, _ = w.(*bufio.Writer)
 	return r
