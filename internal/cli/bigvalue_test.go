@@ -179,11 +179,18 @@ func TestBigValuePostgresBinary(t *testing.T) {
 	if text.AddedBytes > 1<<20 {
 		t.Errorf("the backup read as text added %d bytes to the repository", text.AddedBytes)
 	}
-	// The restore loads the table as text: one sent in COPY binary is
-	// converted a whole row at a time (binarycopy.go).
-	r, _ := snapExec(t, "restore", "--repo", "repo", "-q", "--text-copy", "latest", "--to", dst)
+	// The restore sends the table in COPY binary (binarycopy.go) until it
+	// meets the huge row, then loads it as COPY text, which streams the
+	// row: its memory stays bounded too.
+	r, rss := snapExec(t, "restore", "--repo", "repo", "-v", "latest", "--to", dst)
 	if r.code != 0 {
 		t.Fatalf("snapdata restore: %s", r)
+	}
+	if !strings.Contains(r.stderr, "loading the table as COPY text") || !strings.Contains(r.stderr, "a row of more than 16 MiB") {
+		t.Errorf("the restore did not fall back to COPY text for the huge row:\n%s", r.stderr)
+	}
+	if rss > bigValueRSSPostgres {
+		t.Errorf("snapdata restore of a %d MiB value in a table loaded in COPY binary peaked at %d MiB RSS, want under %d MiB", bigValue>>20, rss>>20, bigValueRSSPostgres>>20)
 	}
 	sum := func(dsn string) string {
 		ctx := context.Background()

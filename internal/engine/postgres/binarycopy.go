@@ -303,6 +303,12 @@ type binaryRows struct {
 // readSize is how much text binaryRows asks src for at a time.
 const readSize = 256 << 10
 
+// maxBinaryLine bounds the text of one row that binaryRows holds: a longer
+// row (a huge bytea, text or jsonb value) makes the table load as COPY
+// text, which streams a row of any length to the server, instead of
+// holding the row and its binary form whole (a 200 MiB bytea: 650 MiB).
+const maxBinaryLine = 16 << 20
+
 func newBinaryRows(src io.Reader, codecs []fieldCodec) *binaryRows {
 	return &binaryRows{src: src, codecs: codecs}
 }
@@ -334,7 +340,9 @@ func (b *binaryRows) fill() error {
 		copy(grown, b.in)
 		b.in = grown
 	}
-	n, err := b.src.Read(b.in[len(b.in):cap(b.in)])
+	// At most readSize at a time, so that a long row is seen passing
+	// maxBinaryLine before it is complete.
+	n, err := b.src.Read(b.in[len(b.in):min(cap(b.in), len(b.in)+readSize)])
 	b.in = b.in[:len(b.in)+n]
 	used, cerr := b.convert(b.in)
 	if cerr != nil {
@@ -343,6 +351,11 @@ func (b *binaryRows) fill() error {
 	}
 	rest := copy(b.in, b.in[used:])
 	b.in = b.in[:rest]
+	if len(b.in) > maxBinaryLine {
+		b.convErr = &textOnlyError{line: b.line + 1, column: 1,
+			reason: fmt.Sprintf("a row of more than %d MiB: loaded as COPY text, which streams it", maxBinaryLine>>20)}
+		return b.convErr
+	}
 	switch {
 	case err == io.EOF:
 		if len(b.in) > 0 {

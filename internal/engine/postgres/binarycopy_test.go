@@ -493,3 +493,22 @@ func TestTimestampOffsets(t *testing.T) {
 		}
 	}
 }
+
+// A row whose text passes maxBinaryLine is not held and converted whole:
+// the stream ends with errTextOnly, so the table loads as COPY text, which
+// streams it. The rows before it convert as usual.
+func TestBinaryRowsHugeRowLoadsAsText(t *testing.T) {
+	i4, _ := codecFor(colType{oid: oidInt4, typtype: 'b'})
+	txt, _ := codecFor(colType{oid: oidText, typtype: 'b'})
+	text := []byte("1\tsmall\n2\t" + strings.Repeat("a", maxBinaryLine+2*readSize) + "\n3\tafter\n")
+	_, err := io.ReadAll(newBinaryRows(bytes.NewReader(text), []fieldCodec{i4, txt}))
+	var toe *textOnlyError
+	if !errors.Is(err, errTextOnly) || !errors.As(err, &toe) || toe.line != 2 || !strings.Contains(err.Error(), "more than 16 MiB") {
+		t.Fatalf("huge row: %v, want a text-only error at line 2", err)
+	}
+	// A row just under the bound still converts.
+	text = []byte("1\t" + strings.Repeat("a", maxBinaryLine-16) + "\n")
+	if _, err := io.ReadAll(newBinaryRows(bytes.NewReader(text), []fieldCodec{i4, txt})); err != nil {
+		t.Fatalf("row under the bound: %v", err)
+	}
+}
