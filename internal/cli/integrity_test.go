@@ -50,7 +50,7 @@ func TestDamagedManifestIsSkippedAndForgettable(t *testing.T) {
 	must(t, "forget", "--repo", "repo", "--keep-last", "1")
 
 	r = snap(t, "prune", "--repo", "repo")
-	if r.code != 1 || !strings.Contains(r.stderr, bad[:8]) || !strings.Contains(r.stderr, "snapdata forget "+bad[:8]) {
+	if r.code != ExitRefused || !strings.Contains(r.stderr, bad[:8]) || !strings.Contains(r.stderr, "snapdata forget "+bad[:8]) {
 		t.Fatalf("prune with a damaged manifest: %s", r)
 	}
 	r = snap(t, "check", "--repo", "repo")
