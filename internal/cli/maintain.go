@@ -121,6 +121,7 @@ every listing and stops prune until it is removed):
 				if err != nil {
 					return err
 				}
+				e.printMissingManifests(rep, false)
 				e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
 			}
 			return nil
@@ -183,9 +184,22 @@ func (e *env) forgetIDs(refs []string, dryRun, prune, asJSON bool) error {
 		if err != nil {
 			return err
 		}
+		e.printMissingManifests(rep, false)
 		e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
 	}
 	return nil
+}
+
+// printMissingManifests warns about each snapshot whose manifest is
+// missing (its record is stored): prune deleted its data.
+func (e *env) printMissingManifests(rep *repository.PruneReport, dryRun bool) {
+	what := "this prune deleted its data"
+	if dryRun {
+		what = "prune would delete its data"
+	}
+	for _, m := range rep.MissingManifests {
+		e.printf("warning: %s: manifest missing (deleted?); %s; 'snapdata forget %s' acknowledges it\n", m, what, m.ID[:8])
+	}
 }
 
 func (e *env) pruneCommand() *cobra.Command {
@@ -215,6 +229,7 @@ and the chunks of interrupted backups. It waits for running backups (their locks
 			if err != nil {
 				return err
 			}
+			e.printMissingManifests(rep, dryRun)
 			verb := "removed"
 			if dryRun {
 				verb = "would remove"
