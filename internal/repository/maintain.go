@@ -309,7 +309,7 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 	}
 	for _, m := range missing {
 		// Not a refusal: without its manifest the data cannot be restored.
-		r.log.Warn(m.String()+": manifest missing (deleted?); prune deletes its data; 'snapdata forget "+shortID(m.ID)+"' acknowledges it",
+		r.log.Warn(m.String()+": manifest missing (deleted?); prune deletes the data only it used; 'snapdata forget "+shortID(m.ID)+"' acknowledges it",
 			"snapshot", m.ID)
 	}
 	used := map[string]bool{}
