@@ -18,8 +18,9 @@ import (
 // was deleted outside snapdata: check reports it, prune warns before it
 // deletes that snapshot's data, and 'snapdata forget ID' removes the record.
 // forget removes the record before the manifest, so a record without its
-// manifest is never the trace of a forget. Snapshots written before records
-// existed have none; nothing is reported for them.
+// manifest is never the trace of a forget (but of a forget by a release
+// from before records: 'forget ID' removes it too). Snapshots written before
+// records existed have none; nothing is reported for them.
 
 // recordPrefix is the name prefix of snapshot records among the index
 // objects (the prune marker is index/prune).
@@ -96,12 +97,11 @@ func (r *Repository) recordIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// missingManifests returns the snapshots whose record is stored but whose
-// manifest is not in manifests (the snapshot ids listed after records:
-// recorded, the caller lists the manifests; a backup writes its manifest
-// before its record, so a record listed first has its manifest listed
-// then unless it was deleted). A record removed meanwhile (forget) is not
-// reported.
+// missingManifests returns the snapshots among records whose manifest is
+// not among manifests. The caller lists the records before the manifests:
+// a backup writes its manifest before its record, so a listed record's
+// manifest is listed too unless it is gone. A record removed since it was
+// listed (forget removes the record first) is not reported.
 func (r *Repository) missingManifests(ctx context.Context, records []string, manifests []string) ([]MissingSnapshot, error) {
 	have := make(map[string]bool, len(manifests))
 	for _, id := range manifests {
