@@ -307,9 +307,13 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	verb := "deletes"
+	if dryRun {
+		verb = "would delete"
+	}
 	for _, m := range missing {
 		// Not a refusal: without its manifest the data cannot be restored.
-		r.log.Warn(m.String()+": manifest missing (deleted?); prune deletes the data only it used; 'snapdata forget "+shortID(m.ID)+"' acknowledges it",
+		r.log.Warn(m.String()+": manifest missing (deleted?); prune "+verb+" the data only it used; 'snapdata forget "+shortID(m.ID)+"' acknowledges it",
 			"snapshot", m.ID)
 	}
 	used := map[string]bool{}

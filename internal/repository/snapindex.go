@@ -41,20 +41,19 @@ type snapshotRecord struct {
 // not: its data is unreferenced and prune deletes it.
 type MissingSnapshot struct {
 	ID     string    `json:"id"`
-	Source string    `json:"source,omitempty"`
+	Source string    `json:"source,omitempty"` // secrets blanked (dsn.ShowSource)
 	Time   time.Time `json:"time,omitzero"`
 	// Err says why the record itself could not be read (its source and
 	// time are then unknown).
 	Err string `json:"record_error,omitempty"`
 }
 
-// String describes the snapshot for a message: short id, source (secrets
-// blanked) and time.
+// String describes the snapshot for a message: short id, source and time.
 func (m MissingSnapshot) String() string {
 	if m.Err != "" {
 		return fmt.Sprintf("snapshot %s (record unreadable: %s)", shortID(m.ID), m.Err)
 	}
-	return fmt.Sprintf("snapshot %s (%s, %s)", shortID(m.ID), dsn.ShowSource(m.Source), m.Time.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("snapshot %s (%s, %s)", shortID(m.ID), m.Source, m.Time.UTC().Format(time.RFC3339))
 }
 
 // saveRecord writes the record of a snapshot whose manifest was just
@@ -125,7 +124,7 @@ func (r *Repository) missingManifests(ctx context.Context, records []string, man
 		case rec.ID != id:
 			m.Err = fmt.Sprintf("it holds the record of snapshot %s", shortID(rec.ID))
 		default:
-			m.Source, m.Time = rec.Source, rec.Time
+			m.Source, m.Time = dsn.ShowSource(rec.Source), rec.Time
 		}
 		out = append(out, m)
 	}
