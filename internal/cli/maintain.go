@@ -37,7 +37,8 @@ removes nothing; --prune also deletes the data no remaining snapshot uses.
 
 Given snapshot ids (or unique id prefixes) instead of keep rules, forget removes exactly
 those snapshots, damaged ones included (a manifest that cannot be read is skipped by
-every listing and stops prune until it is removed):
+every listing and stops prune until it is removed), and snapshots whose manifest is missing
+(deleted outside snapdata; 'snapdata check' names them), which removes their record:
 
   snapdata forget 3f2a9c1e
   snapdata forget 3f2a9c1e 77b01d42 --dry-run`,
@@ -121,6 +122,7 @@ every listing and stops prune until it is removed):
 				if err != nil {
 					return err
 				}
+				e.printMissingManifests(rep, false)
 				e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
 			}
 			return nil
@@ -183,9 +185,22 @@ func (e *env) forgetIDs(refs []string, dryRun, prune, asJSON bool) error {
 		if err != nil {
 			return err
 		}
+		e.printMissingManifests(rep, false)
 		e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
 	}
 	return nil
+}
+
+// printMissingManifests warns about each snapshot whose manifest is
+// missing (its record is stored): prune deleted its data.
+func (e *env) printMissingManifests(rep *repository.PruneReport, dryRun bool) {
+	what := "this prune deleted the data only it used"
+	if dryRun {
+		what = "prune would delete the data only it used"
+	}
+	for _, m := range rep.MissingManifests {
+		e.printf("warning: %s: manifest missing (deleted?); %s; 'snapdata forget %s' acknowledges it\n", m, what, m.ID[:8])
+	}
 }
 
 func (e *env) pruneCommand() *cobra.Command {
@@ -215,6 +230,7 @@ and the chunks of interrupted backups. It waits for running backups (their locks
 			if err != nil {
 				return err
 			}
+			e.printMissingManifests(rep, dryRun)
 			verb := "removed"
 			if dryRun {
 				verb = "would remove"
@@ -235,7 +251,10 @@ func (e *env) checkCommand() *cobra.Command {
 		Long: `Check that every snapshot loads and every chunk it references is stored. With --read-data,
 also read, decrypt and re-hash every stored chunk, and name each damaged object together with
 every snapshot it harms. Data left behind by interrupted backups is reported but is not an
-error: 'snapdata prune' removes it.
+error: 'snapdata prune' removes it. A snapshot whose manifest is missing (deleted outside
+snapdata) is an error, named with its source and time from its record: prune would delete its
+data, 'snapdata forget ID' acknowledges it. Snapshots made before snapdata kept these records
+(index/snapshots/) are not watched.
 
   snapdata check --repo ./backups
   snapdata check --read-data                    # also read and authenticate every byte

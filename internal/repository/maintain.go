@@ -91,9 +91,22 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 		return nil, fmt.Errorf("check: %w", err)
 	}
 	rep.DataObjects = len(stored)
+	// Records before manifests: a backup writes its manifest first, so a
+	// record listed here has its manifest listed next unless it is gone.
+	records, err := r.recordIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
 	ids, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		return nil, err
+	}
+	missingSnaps, err := r.missingManifests(ctx, records, ids)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	for _, m := range missingSnaps {
+		rep.Errors = append(rep.Errors, missingManifestProblem(m))
 	}
 	users := map[string][]string{}         // chunk -> snapshots
 	tables := map[string]map[string]bool{} // chunk -> tables it holds data of
@@ -249,6 +262,10 @@ type PruneReport struct {
 	RemovedBytes   int64 `json:"removed_bytes"`
 	KeptObjects    int   `json:"kept_objects"`
 	KeptBytes      int64 `json:"kept_bytes"`
+	// MissingManifests are snapshots whose record is stored but whose
+	// manifest is gone: prune deleted (or, dry, would delete) their data.
+	// Their records stay until 'snapdata forget ID'.
+	MissingManifests []MissingSnapshot `json:"missing_manifests,omitempty"`
 }
 
 // Prune removes data objects that no snapshot references. The caller must
@@ -262,6 +279,11 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 	}
+	// Records before manifests, as in Check.
+	records, err := r.recordIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
+	}
 	snaps, damaged, err := r.ListAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
@@ -274,6 +296,26 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 		return nil, fmt.Errorf("%w: %w: %s (%v); the chunks of a damaged snapshot cannot be known, so prune could delete data it needs. 'snapdata forget %s' removes it (its data is then pruned), 'snapdata check' shows the details",
 			ErrPruneRefused, ErrDamagedSnapshot, strings.Join(names, ", "), damaged[0].Err, strings.Join(names, " "))
 	}
+	listed := make([]string, 0, len(snaps)+len(damaged))
+	for _, s := range snaps {
+		listed = append(listed, s.ID)
+	}
+	for _, d := range damaged {
+		listed = append(listed, d.ID)
+	}
+	missing, err := r.missingManifests(ctx, records, listed)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	verb := "deletes"
+	if dryRun {
+		verb = "would delete"
+	}
+	for _, m := range missing {
+		// Not a refusal: without its manifest the data cannot be restored.
+		r.log.Warn(m.String()+": manifest missing (deleted?); prune "+verb+" the data only it used; 'snapdata forget "+shortID(m.ID)+"' acknowledges it",
+			"snapshot", m.ID)
+	}
 	used := map[string]bool{}
 	for _, s := range snaps {
 		for _, st := range s.Streams {
@@ -282,7 +324,7 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 			}
 		}
 	}
-	rep := &PruneReport{}
+	rep := &PruneReport{MissingManifests: missing}
 	var remove []backend.FileInfo
 	if err := r.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
 		if used[fi.Name] {

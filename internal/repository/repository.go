@@ -9,6 +9,8 @@
 //	data/<xx>/<id>    one chunk: id = HMAC-SHA256(hash key, plaintext)
 //	snapshots/<id>    one manifest: the commit point of a backup
 //	locks/<id>        shared and exclusive locks
+//	index/prune       the prune marker (prunegen.go)
+//	index/snapshots/<id>  a snapshot's record (snapindex.go)
 //
 // Chunks are cut by a content-defined chunker (FastCDC with a secret gear
 // table, or restic/chunker's Rabin with a secret polynomial in repositories

@@ -129,8 +129,9 @@ func (s *Session) Commit(ctx context.Context, snap *manifest.Snapshot) (string, 
 	return s.r.SaveManifest(ctx, snap)
 }
 
-// SaveManifest stores a manifest as it is and sets its id. Every chunk it
-// references must already be stored; Session.Commit is the normal way in.
+// SaveManifest stores a manifest as it is and sets its id, then the
+// snapshot's record (snapindex.go). Every chunk it references must already
+// be stored; Session.Commit is the normal way in.
 func (r *Repository) SaveManifest(ctx context.Context, snap *manifest.Snapshot) (string, error) {
 	snap.Normalize()
 	snap.ID = ""
@@ -139,6 +140,7 @@ func (r *Repository) SaveManifest(ctx context.Context, snap *manifest.Snapshot) 
 		return "", fmt.Errorf("save snapshot manifest: %w", err)
 	}
 	snap.ID = id.String()
+	r.saveRecord(ctx, snap)
 	return snap.ID, nil
 }
 
@@ -267,12 +269,26 @@ func (r *Repository) ListAll(ctx context.Context) ([]*manifest.Snapshot, []Damag
 }
 
 // ResolveIDs maps snapshot ids or unique id prefixes to full ids without
-// reading the manifests (a damaged one can be named). Every ref must match
+// reading the manifests (a damaged one can be named, and a snapshot whose
+// manifest is missing but whose record is stored). Every ref must match
 // exactly one snapshot.
 func (r *Repository) ResolveIDs(ctx context.Context, refs []string) ([]string, error) {
 	ids, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		return nil, err
+	}
+	records, err := r.recordIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, id := range ids {
+		known[id] = true
+	}
+	for _, id := range records {
+		if !known[id] {
+			ids = append(ids, id)
+		}
 	}
 	var out []string
 	seen := map[string]bool{}
@@ -354,8 +370,13 @@ func (r *Repository) Find(ctx context.Context, ref, source string) (*manifest.Sn
 	return nil, ambiguous{fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))}
 }
 
-// RemoveSnapshot deletes a manifest. Its data stays until prune.
+// RemoveSnapshot deletes a snapshot's record, then its manifest (so a
+// record never outlives its manifest because of a forget). Its data stays
+// until prune.
 func (r *Repository) RemoveSnapshot(ctx context.Context, id string) error {
+	if err := r.removeRecord(ctx, id); err != nil {
+		return err
+	}
 	return r.be.Remove(ctx, backend.Handle{Type: backend.Snapshot, Name: id})
 }
 
