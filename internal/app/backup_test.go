@@ -121,14 +121,7 @@ func TestBackupInterrupted(t *testing.T) {
 
 // SQLite has no server: its backups are untouched by the timeouts.
 func TestBackupSQLiteUnaffected(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "app.db")
-	data, err := os.ReadFile("../../testdata/chinook.sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(db, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	db := chinookCopy(t, t.TempDir())
 	out, err := backupWithin(t, context.Background(), 60*time.Second, source(t, "sqlite:"+db))
 	if err != nil {
 		t.Fatal(err)
@@ -199,14 +192,7 @@ func TestBackupServerStopsAnswering(t *testing.T) {
 // the cancellation broke.
 func TestRestoreAndVerifyInterrupted(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "app.db")
-	data, err := os.ReadFile("../../testdata/chinook.sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(db, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	db := chinookCopy(t, dir)
 	a := New(nil, nil, nil)
 	repo := newRepo(t)
 	out, err := a.Backup(context.Background(), repo, source(t, "sqlite:"+db), BackupOptions{})
@@ -230,14 +216,7 @@ func TestRestoreAndVerifyInterrupted(t *testing.T) {
 // The "backup done" log line gives the duration as a number of seconds,
 // as run --json and the job logs do, not as a string.
 func TestBackupDoneLogsSeconds(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "app.db")
-	data, err := os.ReadFile("../../testdata/chinook.sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(db, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	db := chinookCopy(t, t.TempDir())
 	var logs bytes.Buffer
 	a := New(nil, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	if _, err := a.Backup(context.Background(), newRepo(t), source(t, "sqlite:"+db), BackupOptions{}); err != nil {
@@ -254,4 +233,18 @@ func TestBackupDoneLogsSeconds(t *testing.T) {
 		return
 	}
 	t.Fatalf("no backup done line in:\n%s", logs.String())
+}
+
+// chinookCopy copies the Chinook SQLite sample into dir and returns its path.
+func chinookCopy(t *testing.T, dir string) string {
+	t.Helper()
+	db := filepath.Join(dir, "app.db")
+	data, err := os.ReadFile("../../testdata/chinook.sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

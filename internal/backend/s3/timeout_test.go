@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,37 +37,6 @@ func (l *logBuffer) String() string {
 
 func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
-// blackHole accepts connections and never answers (nor reads).
-func blackHole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // within runs fn and fails t if it has not returned after limit.
 func within(t *testing.T, limit time.Duration, what string, fn func() error) error {
 	t.Helper()
@@ -93,7 +61,7 @@ func TestBlackHoleEndpoint(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	addr := blackHole(t)
+	addr := testsrv.Silent(t)
 	endpoint := "http://" + addr
 	var logs logBuffer
 	o, err := ParseURL("s3://bucket/repo?endpoint=" + endpoint + "&region=us-east-1&timeout=300ms&attempts=3")
