@@ -118,12 +118,7 @@ every listing and stops prune until it is removed), and snapshots whose manifest
 				e.printf("%s %d snapshots\n", verb, len(res.Removed))
 			}
 			if prune && !dryRun {
-				rep, err := e.app.Prune(e.ctx, r)
-				if err != nil {
-					return err
-				}
-				e.printMissingManifests(rep, false)
-				e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
+				return e.pruneAfterForget(r)
 			}
 			return nil
 		},
@@ -181,13 +176,19 @@ func (e *env) forgetIDs(refs []string, dryRun, prune, asJSON bool) error {
 		e.printf("%s %d snapshots\n", verb, len(ids))
 	}
 	if prune && !dryRun {
-		rep, err := e.app.Prune(e.ctx, r)
-		if err != nil {
-			return err
-		}
-		e.printMissingManifests(rep, false)
-		e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
+		return e.pruneAfterForget(r)
 	}
+	return nil
+}
+
+// pruneAfterForget runs the prune of forget --prune and prints its report.
+func (e *env) pruneAfterForget(r *repository.Repository) error {
+	rep, err := e.app.Prune(e.ctx, r)
+	if err != nil {
+		return err
+	}
+	e.printMissingManifests(rep, false)
+	e.printf("pruned %d objects (%s), kept %d objects (%s)\n", rep.RemovedObjects, progress.Bytes(rep.RemovedBytes), rep.KeptObjects, progress.Bytes(rep.KeptBytes))
 	return nil
 }
 
