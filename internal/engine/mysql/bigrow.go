@@ -205,26 +205,15 @@ func (s *rowSplitter) readField(emit func([]byte) error) (end, null bool, err er
 			used++
 			if escaped {
 				escaped = false
-				switch c {
-				case '\\':
-					out = append(out, '\\')
-				case 't':
-					out = append(out, '\t')
-				case 'n':
-					out = append(out, '\n')
-				case 'r':
-					out = append(out, '\r')
-				case '0':
-					out = append(out, 0)
-				case 'N':
-					if n == 1 {
-						null = true
-						continue
-					}
-					fallthrough
-				default:
+				if c == 'N' && n == 1 {
+					null = true
+					continue
+				}
+				b, ok := unescapeByte(c)
+				if !ok {
 					return false, false, fmt.Errorf("unknown escape \\%c in row data", c)
 				}
+				out = append(out, b)
 				n++
 				continue
 			}

@@ -151,6 +151,24 @@ func (d *rowDecoder) next() ([][]byte, error) {
 	return d.fields, nil
 }
 
+// unescapeByte is the byte a backslash escape of the load format stands
+// for (\\, \t, \n, \r, \0); ok is false for any other letter.
+func unescapeByte(c byte) (b byte, ok bool) {
+	switch c {
+	case '\\':
+		return '\\', true
+	case 't':
+		return '\t', true
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case '0':
+		return 0, true
+	}
+	return 0, false
+}
+
 // unescape decodes one field into dst; it returns nil for \N.
 func unescape(dst, f []byte) ([]byte, error) {
 	if len(f) == 2 && f[0] == '\\' && f[1] == 'N' {
@@ -169,20 +187,11 @@ func unescape(dst, f []byte) ([]byte, error) {
 		if i >= len(f) {
 			return nil, fmt.Errorf("dangling backslash in row data")
 		}
-		switch f[i] {
-		case '\\':
-			dst = append(dst, '\\')
-		case 't':
-			dst = append(dst, '\t')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case '0':
-			dst = append(dst, 0)
-		default:
+		b, ok := unescapeByte(f[i])
+		if !ok {
 			return nil, fmt.Errorf("unknown escape \\%c in row data", f[i])
 		}
+		dst = append(dst, b)
 	}
 	return dst, nil
 }
