@@ -147,10 +147,7 @@ func (e *env) forgetIDs(refs []string, dryRun, prune, asJSON bool) error {
 	}
 	defer r.Close()
 	ids, err := e.app.ForgetIDs(e.ctx, r, refs, dryRun)
-	if errors.Is(err, repository.ErrSnapshotNotFound) {
-		return usageErr{err}
-	}
-	if err != nil {
+	if err != nil { // an unknown or ambiguous id exits 2 (exitCauses)
 		return err
 	}
 	if asJSON {
