@@ -30,6 +30,10 @@ type Config struct {
 	Jobs         []*Job                 `yaml:"jobs"`
 	Notify       []*Notify              `yaml:"notify"`
 	Server       *Server                `yaml:"server"`
+	Clones       map[string]*Clone      `yaml:"clones"`
+	// Protect lists patterns of production servers (and files) that no
+	// writing command may ever target (internal/guard).
+	Protect []string `yaml:"protect"`
 
 	// Path is the file the config was read from ("" for none).
 	Path string `yaml:"-"`
@@ -513,6 +517,9 @@ func (c *Config) validate() error {
 				return c.Errorf(p+".repository", "job %q: unknown repository %q (defined repositories: %s)", j.Name, j.Repository, strings.Join(keys(c.Repositories), ", "))
 			}
 		}
+	}
+	if err := c.validateClones(); err != nil {
+		return err
 	}
 	for i, n := range c.Notify {
 		p := fmt.Sprintf("notify[%d]", i)

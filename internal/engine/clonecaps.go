@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/snapdata/snapdata/internal/dsn"
 )
@@ -112,3 +113,32 @@ type CredentialManager interface {
 type SQLRunner interface {
 	RunSQL(ctx context.Context, db *dsn.DSN, name string, script io.Reader) error
 }
+
+// Swapper replaces a database by a copy built beside it on the same server
+// (clone's swap: true). SQLite targets are files and are swapped by a file
+// rename instead.
+type Swapper interface {
+	// DatabaseExists reports whether db's database exists.
+	DatabaseExists(ctx context.Context, db *dsn.DSN) (bool, error)
+	// Swap makes target's name hold what built holds, with built's
+	// label (its comment: clone's record of what the copy is), as one
+	// atomic step where the engine allows. When target exists, its
+	// old content moves to a new database named previous, labeled
+	// previousLabel; built's name is gone afterwards. Sessions
+	// connected to target are waited for (opts.Wait) or, with
+	// opts.Terminate, ended. A target that does not exist is created.
+	Swap(ctx context.Context, built, target *dsn.DSN, previous, previousLabel string, opts SwapOptions) error
+	// Label returns db's label ("" when none).
+	Label(ctx context.Context, db *dsn.DSN) (string, error)
+}
+
+// SwapOptions tune Swap.
+type SwapOptions struct {
+	Wait      time.Duration // how long to wait for sessions on the target to end
+	Terminate bool          // end them instead of waiting
+	Logger    *slog.Logger
+}
+
+// ErrSessionsRemain: sessions stayed connected to a swap's target past
+// SwapOptions.Wait.
+var ErrSessionsRemain = errors.New("sessions are still connected to the target (set terminate_sessions: true to end them)")
