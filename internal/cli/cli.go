@@ -22,6 +22,7 @@ import (
 	"github.com/snapdata/snapdata/internal/config"
 	"github.com/snapdata/snapdata/internal/crypto"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/guard"
 	"github.com/snapdata/snapdata/internal/repository"
 )
 
@@ -127,10 +128,11 @@ var exitCauses = []struct {
 	code  int
 	match func(error) bool
 }{
-	{"refused by a safety rule (a non-empty restore target without --clean, a restore that would drop what was not chosen, init over an existing repository, prune with a damaged snapshot)", ExitRefused, func(err error) bool {
+	{"refused by a safety rule (a clone, restore or import target not in allow, protected or the source itself; a non-empty restore target without --clean, a restore that would drop what was not chosen, init over an existing repository, prune with a damaged snapshot)", ExitRefused, func(err error) bool {
 		var r refusedErr
 		return errors.As(err, &r) || errors.Is(err, engine.ErrTargetNotEmpty) || errors.Is(err, engine.ErrRefused) ||
-			errors.Is(err, repository.ErrLocationInUse) || errors.Is(err, repository.ErrPruneRefused)
+			errors.Is(err, repository.ErrLocationInUse) || errors.Is(err, repository.ErrPruneRefused) ||
+			errors.Is(err, guard.ErrRefused)
 	}},
 	{"unknown command or flag, a missing or extra argument, a bad flag value", ExitUsage, func(err error) bool {
 		var u usageErr
@@ -203,7 +205,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule
 		e.initCommand(), e.backupCommand(), e.snapshotsCommand(), e.restoreCommand(),
 		e.forgetCommand(), e.pruneCommand(), e.checkCommand(), e.unlockCommand(),
 		e.verifyCommand(), e.exportCommand(), e.importCommand(), e.serveCommand(), e.runCommand(),
-		e.versionCommand(),
+		e.versionCommand(), e.cloneCommand(),
 	)
 	markArgErrors(root)
 	return root
