@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/snapdata/snapdata/internal/backend"
@@ -20,6 +21,7 @@ import (
 	"github.com/snapdata/snapdata/internal/engine/mysql"
 	"github.com/snapdata/snapdata/internal/engine/postgres"
 	"github.com/snapdata/snapdata/internal/engine/sqlite"
+	"github.com/snapdata/snapdata/internal/guard"
 	"github.com/snapdata/snapdata/internal/repository"
 )
 
@@ -289,4 +291,19 @@ func (a *App) AllDatabases(ctx context.Context, server Source) ([]Source, error)
 		out = append(out, Source{Name: d.SourceName(), DSN: d, Tags: server.Tags})
 	}
 	return out, nil
+}
+
+// CheckProtect refuses (guard.ErrRefused, exit 3) a restore or import
+// target that matches the config's protect: list, before anything is
+// written. Without protect: it allows everything.
+func (a *App) CheckProtect(ctx context.Context, target *dsn.DSN) error {
+	if len(a.Config.Protect) == 0 {
+		return nil
+	}
+	base := ""
+	if a.Config.Path != "" {
+		base = filepath.Dir(a.Config.Path)
+	}
+	_, err := guard.Guard{Protect: a.Config.Protect, Base: base}.Check(ctx, guard.Target{DSN: target})
+	return err
 }

@@ -190,6 +190,9 @@ func (a *App) Restore(ctx context.Context, repo *repository.Repository, snap *ma
 }
 
 func (a *App) restore(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, target *dsn.DSN, opts RestoreOptions) error {
+	if err := a.CheckProtect(ctx, target); err != nil {
+		return err
+	}
 	if snap.Engine != target.Engine {
 		return Usagef("snapshot %s holds a %s database and cannot be restored into %s (use 'snapdata export --format tar.gz' and 'snapdata import' to move data between engines)", snap.ShortID(), snap.Engine, target)
 	}

@@ -121,6 +121,9 @@ whose type cannot be mapped are named in the error.
 			if err != nil {
 				return err
 			}
+			if err := e.app.CheckProtect(e.ctx, target); err != nil {
+				return err
+			}
 			eng, err := e.app.Engine(target)
 			if err != nil {
 				return err

@@ -1,0 +1,354 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/snapdata/snapdata/internal/app"
+	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/manifest"
+	"github.com/snapdata/snapdata/internal/testsrv"
+)
+
+// loadPGScript creates a database and loads a psql script into it.
+func loadPGScript(t *testing.T, pg *testsrv.PG, name, script string) string {
+	t.Helper()
+	d := pg.CreateDatabase(t, name)
+	cmd := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", d, "-f", script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("load %s: %v\n%s", script, err, out)
+	}
+	return d
+}
+
+func pgChinook(t *testing.T, pg *testsrv.PG) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "internal/engine/postgres/testdata/chinook_postgresql.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte(`\c chinook;`))
+	if i < 0 {
+		t.Fatal(`chinook script has no \c chinook`)
+	}
+	f := filepath.Join(t.TempDir(), "chinook.sql")
+	if err := os.WriteFile(f, b[i+len(`\c chinook;`):], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return loadPGScript(t, pg, "chinook", f)
+}
+
+func myScript(t *testing.T, my *testsrv.My, name, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = regexp.MustCompile("(?m)^(DROP DATABASE|CREATE DATABASE|USE) .*$").ReplaceAll(b, nil)
+	d := my.CreateDatabase(t, name)
+	db := strings.TrimPrefix(d[strings.LastIndex(d, "/"):], "/")
+	myLoad(t, my, db, b)
+	return d
+}
+
+func myLoad(t *testing.T, my *testsrv.My, db string, script []byte) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(my.BinDir(), "mariadb"), "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, db)
+	cmd.Stdin = bytes.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("load into %s: %v\n%s", db, err, out)
+	}
+}
+
+func mustParse(t *testing.T, s string) *dsn.DSN {
+	t.Helper()
+	d, err := dsn.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// latestTables is the latest snapshot's manifest tables in repo.
+func latestTables(t *testing.T, repo string) []manifest.Table {
+	t.Helper()
+	snaps := listSnapshots(t, "--repo", repo)
+	if len(snaps) == 0 {
+		t.Fatalf("no snapshots in %s", repo)
+	}
+	var out []manifest.Table
+	for _, tb := range snaps[len(snaps)-1].Tables {
+		out = append(out, manifest.Table{Name: tb.Name, Rows: tb.Rows, Checksum: tb.Checksum})
+	}
+	return out
+}
+
+// sameRows checks that database d holds exactly the rows of the snapshot
+// tables want (row counts and checksums, as verify compares them).
+func sameRows(t *testing.T, d string, want []manifest.Table) {
+	t.Helper()
+	target := mustParse(t, d)
+	eng := app.DefaultEngines()[target.Engine]
+	var got []manifest.Table
+	var err error
+	opts := engine.ChecksumOptions{Private: true}
+	if cm, ok := eng.(engine.ChecksumMatcher); ok {
+		got, err = cm.ChecksumsLike(context.Background(), target, want, opts)
+	} else {
+		got, err = eng.(engine.Checksummer).Checksums(context.Background(), target, nil, opts)
+	}
+	if err != nil {
+		t.Fatalf("checksums of %s: %v", target, err)
+	}
+	verdicts, ok := app.CompareTables(want, got)
+	if !ok || len(got) != len(want) {
+		t.Fatalf("%s does not hold the snapshot's rows (%d tables, want %d): %+v", target, len(got), len(want), verdicts)
+	}
+}
+
+// pgSchema is pg_dump --schema-only of d without owners, grants and the
+// lines that name the database.
+func pgSchema(t *testing.T, pg *testsrv.PG, d string) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(pg.BinDir(), "pg_dump"), "--schema-only", "--no-owner", "--no-privileges", "--no-comments", "-d", d).Output()
+	if err != nil {
+		t.Fatalf("pg_dump %s: %v", d, err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "--") || strings.HasPrefix(l, `\restrict`) || strings.HasPrefix(l, `\unrestrict`) || l == "" {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// myTables is SHOW CREATE TABLE of every table of d.
+func myTables(t *testing.T, my *testsrv.My, d string) string {
+	t.Helper()
+	db := mustParse(t, d).Database()
+	out, err := exec.Command(filepath.Join(my.BinDir(), "mariadb"), "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", "-e",
+		"SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = '"+db+"' ORDER BY 1").Output()
+	if err != nil {
+		t.Fatalf("list tables of %s: %v", db, err)
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, _, _ := strings.Cut(l, "\t")
+		if name == "" {
+			continue
+		}
+		o, err := exec.Command(filepath.Join(my.BinDir(), "mariadb"), "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", db, "-e", "SHOW CREATE TABLE `"+name+"`").Output()
+		if err != nil {
+			t.Fatalf("show create table %s: %v", name, err)
+		}
+		s := regexp.MustCompile(` AUTO_INCREMENT=\d+`).ReplaceAllString(string(o), "")
+		b.WriteString(strings.ReplaceAll(s, "`"+db+"`.", "") + "\n")
+	}
+	return b.String()
+}
+
+// databasesLike lists the databases of a server whose names start with
+// prefix.
+func pgDatabasesLike(t *testing.T, pg *testsrv.PG, prefix string) []string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-At", "-d", pg.DSN("postgres"), "-c",
+		"SELECT datname FROM pg_database WHERE left(datname, "+fmt.Sprint(len(prefix))+") = '"+prefix+"' ORDER BY 1").Output()
+	if err != nil {
+		t.Fatalf("list databases: %v", err)
+	}
+	s := strings.Fields(string(out))
+	sort.Strings(s)
+	return s
+}
+
+func myDatabasesLike(t *testing.T, my *testsrv.My, prefix string) []string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(my.BinDir(), "mariadb"), "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", "-e",
+		"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '"+prefix+"%'").Output()
+	if err != nil {
+		t.Fatalf("list databases: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+func writeConfig(t *testing.T, text string) {
+	t.Helper()
+	if err := os.WriteFile("snapdata.yaml", []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A PostgreSQL clone of Chinook and of the rich schema: into a database
+// that does not exist yet, then again over it (the swap); rows identical
+// to the snapshot, schema identical to the source, no leftovers, and the
+// status names the snapshot.
+func TestClonePostgres(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	setup(t)
+	for _, c := range []struct {
+		name, src string
+	}{
+		{"chinook", pgChinook(t, pg)},
+		{"rich", loadPGScript(t, pg, "rich", filepath.Join(repoRoot(t), "internal/engine/postgres/testdata/rich.sql"))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			target := pg.DSN("dev_" + c.name + "_copy")
+			writeConfig(t, fmt.Sprintf(`
+repositories:
+  main: { url: ./repo-%[1]s }
+sources:
+  prod: { dsn: "%[2]s" }
+clones:
+  dev:
+    from: { source: prod }
+    repository: main
+    to: "%[3]s"
+    allow: ["postgres://*@127.0.0.1:%[4]d/dev_*"]
+`, c.name, c.src, target, pg.Port))
+			must(t, "init", "--repo", "main")
+			r := must(t, "clone", "dev", "--dry-run")
+			for _, want := range []string{"does not exist yet", "allowed by:", "postgres://*@127.0.0.1", "a fresh snapshot", "steps:"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("dry run does not say %q:\n%s", want, r.stdout)
+				}
+			}
+			if strings.Contains(r.stdout+r.stderr, pg.Password) {
+				t.Fatal("the plan shows a password")
+			}
+			if got := pgDatabasesLike(t, pg, "dev_"+c.name); len(got) != 0 {
+				t.Fatalf("--dry-run created %v", got)
+			}
+			must(t, "clone", "dev")
+			sameRows(t, target, latestTables(t, "repo-"+c.name))
+			if a, b := pgSchema(t, pg, c.src), pgSchema(t, pg, target); a != b {
+				t.Errorf("schema of the copy differs from the source's:\nsource:\n%s\ncopy:\n%s", a, b)
+			}
+			// Production changes; a second clone swaps the new copy in.
+			pg.Exec(t, mustParse(t, c.src).Database(), "CREATE TABLE added_later (id int PRIMARY KEY)", "INSERT INTO added_later VALUES (1), (2)")
+			must(t, "clone", "dev")
+			tables := latestTables(t, "repo-"+c.name)
+			sameRows(t, target, tables)
+			if got := pgDatabasesLike(t, pg, "snapdata_"); len(got) != 0 {
+				t.Errorf("leftover databases after the clone: %v", got)
+			}
+			st := must(t, "clone", "status", "dev")
+			snaps := listSnapshots(t, "--repo", "repo-"+c.name)
+			if !strings.Contains(st.stdout, snaps[len(snaps)-1].ID[:8]) {
+				t.Errorf("status does not name the latest snapshot %s: %s", snaps[len(snaps)-1].ID[:8], st.stdout)
+			}
+		})
+	}
+}
+
+func TestCloneMariaDB(t *testing.T) {
+	my := testsrv.MariaDB(t)
+	setup(t)
+	for _, c := range []struct {
+		name, src string
+	}{
+		{"chinook", myScript(t, my, "chinook", filepath.Join(repoRoot(t), "internal/engine/mysql/testdata/chinook/chinook_mysql.sql"))},
+		{"rich", myScript(t, my, "rich", filepath.Join(repoRoot(t), "internal/engine/mysql/testdata/rich.sql"))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			target := my.DSN("dev_" + c.name + "_copy")
+			writeConfig(t, fmt.Sprintf(`
+repositories:
+  main: { url: ./repo-%[1]s }
+sources:
+  prod: { dsn: "%[2]s" }
+clones:
+  dev:
+    from: { source: prod }
+    repository: main
+    to: "%[3]s"
+    allow: ["mysql://*@127.0.0.1:%[4]d/dev_*"]
+`, c.name, c.src, target, my.Port))
+			must(t, "init", "--repo", "main")
+			must(t, "clone", "dev")
+			sameRows(t, target, latestTables(t, "repo-"+c.name))
+			want := myTables(t, my, c.src)
+			if got := myTables(t, my, target); got != want {
+				t.Errorf("tables of the copy differ from the source's:\nsource:\n%s\ncopy:\n%s", want, got)
+			}
+			must(t, "clone", "dev")
+			sameRows(t, target, latestTables(t, "repo-"+c.name))
+			if got := myTables(t, my, target); got != want {
+				t.Errorf("after the swap, tables differ from the source's:\nsource:\n%s\ncopy:\n%s", want, got)
+			}
+			if got := myDatabasesLike(t, my, "snapdata\\_"); len(got) != 0 {
+				t.Errorf("leftover databases after the clone: %v", got)
+			}
+		})
+	}
+}
+
+func TestCloneSQLite(t *testing.T) {
+	dir := setup(t)
+	chinook(t, "prod.db")
+	writeConfig(t, `
+repositories:
+  main: { url: ./repo }
+sources:
+  prod: { dsn: "sqlite:prod.db" }
+clones:
+  dev:
+    from: { source: prod }
+    repository: main
+    to: "sqlite:dev/app.db"
+    allow: ["sqlite:./dev/*.db"]
+`)
+	if err := os.Mkdir("dev", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "init", "--repo", "main")
+	must(t, "clone", "dev")
+	sameRows(t, "sqlite:"+filepath.Join(dir, "dev/app.db"), latestTables(t, "repo"))
+	schema := func(p string) string {
+		var b strings.Builder
+		rows, err := openDB(t, p).Query("SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY 1, 2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var a, n, s string
+			if err := rows.Scan(&a, &n, &s); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %s %s\n", a, n, s)
+		}
+		return b.String()
+	}
+	if a, b := schema("prod.db"), schema("dev/app.db"); a != b {
+		t.Errorf("schema differs:\n%s\n%s", a, b)
+	}
+	db := openDB(t, "prod.db")
+	if _, err := db.Exec("INSERT INTO Genre (GenreId, Name) VALUES (1000, 'Later')"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "clone", "dev", "--keep-previous")
+	sameRows(t, "sqlite:"+filepath.Join(dir, "dev/app.db"), latestTables(t, "repo"))
+	entries, _ := os.ReadDir("dev")
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "app.db app.db.previous app.db.snapdata-clone.json" {
+		t.Errorf("dev/ holds %v", names)
+	}
+	st := must(t, "clone", "status", "dev")
+	if !strings.Contains(st.stdout, "holds snapshot") {
+		t.Errorf("status: %s", st.stdout)
+	}
+}
