@@ -62,7 +62,7 @@ func myScript(t *testing.T, my *testsrv.My, name, file string) string {
 
 func myLoad(t *testing.T, my *testsrv.My, db string, script []byte) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(my.BinDir(), "mariadb"), "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, db)
+	cmd := exec.Command("mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, db)
 	cmd.Stdin = bytes.NewReader(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("load into %s: %v\n%s", db, err, out)
@@ -137,7 +137,7 @@ func pgSchema(t *testing.T, pg *testsrv.PG, d string) string {
 func myTables(t *testing.T, my *testsrv.My, d string) string {
 	t.Helper()
 	db := mustParse(t, d).Database()
-	out, err := exec.Command(filepath.Join(my.BinDir(), "mariadb"), "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", "-e",
+	out, err := exec.Command("mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", "-e",
 		"SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = '"+db+"' ORDER BY 1").Output()
 	if err != nil {
 		t.Fatalf("list tables of %s: %v", db, err)
@@ -148,7 +148,7 @@ func myTables(t *testing.T, my *testsrv.My, d string) string {
 		if name == "" {
 			continue
 		}
-		o, err := exec.Command(filepath.Join(my.BinDir(), "mariadb"), "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", db, "-e", "SHOW CREATE TABLE `"+name+"`").Output()
+		o, err := exec.Command("mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", db, "-e", "SHOW CREATE TABLE `"+name+"`").Output()
 		if err != nil {
 			t.Fatalf("show create table %s: %v", name, err)
 		}
@@ -174,7 +174,7 @@ func pgDatabasesLike(t *testing.T, pg *testsrv.PG, prefix string) []string {
 
 func myDatabasesLike(t *testing.T, my *testsrv.My, prefix string) []string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(my.BinDir(), "mariadb"), "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", "-e",
+	out, err := exec.Command("mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", "-e",
 		"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '"+prefix+"%'").Output()
 	if err != nil {
 		t.Fatalf("list databases: %v", err)
