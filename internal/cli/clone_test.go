@@ -286,6 +286,12 @@ clones:
 			if got := myTables(t, my, target); got != want {
 				t.Errorf("after the swap, tables differ from the source's:\nsource:\n%s\ncopy:\n%s", want, got)
 			}
+			if c.name != "rich" {
+				return
+			}
+			if a, b := myObjects(t, my, c.src), myObjects(t, my, target); a != b {
+				t.Errorf("after the swap, routines, triggers and events differ: source %s, copy %s", a, b)
+			}
 			if got := myDatabasesLike(t, my, "snapdata\\_"); len(got) != 0 {
 				t.Errorf("leftover databases after the clone: %v", got)
 			}
@@ -350,5 +356,256 @@ clones:
 	st := must(t, "clone", "status", "dev")
 	if !strings.Contains(st.stdout, "holds snapshot") {
 		t.Errorf("status: %s", st.stdout)
+	}
+}
+
+// myObjects names d's routines, triggers and events.
+func myObjects(t *testing.T, my *testsrv.My, d string) string {
+	t.Helper()
+	db := mustParse(t, d).Database()
+	out, err := exec.Command("mariadb", "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", "-e",
+		"SELECT GROUP_CONCAT(x ORDER BY x) FROM (SELECT CONCAT('routine ', ROUTINE_NAME) x FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '"+db+"'"+
+			" UNION ALL SELECT CONCAT('trigger ', TRIGGER_NAME, ' ', ACTION_STATEMENT) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '"+db+"'"+
+			" UNION ALL SELECT CONCAT('event ', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '"+db+"') o").Output()
+	if err != nil {
+		t.Fatalf("list objects of %s: %v", db, err)
+	}
+	s := strings.TrimSpace(string(out))
+	if s == "NULL" || s == "" {
+		t.Fatalf("%s has no routines, triggers or events", db)
+	}
+	return s
+}
+
+// Refusals: exit 3, the target's rows unchanged, nothing created, and the
+// message names the target and the patterns.
+func TestCloneRefusals(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	setup(t)
+	src := pgChinook(t, pg)
+	target := pg.CreateDatabase(t, "acc")
+	pg.Exec(t, mustParse(t, target).Database(), "CREATE TABLE marker (v text)", "INSERT INTO marker VALUES ('old')")
+	must(t, "init", "--repo", "repo")
+	must(t, "backup", "--repo", "repo", target)
+	accTables := latestTables(t, "repo")
+	localhostSrc := strings.Replace(src, "127.0.0.1", "localhost", 1)
+	writeConfig(t, fmt.Sprintf(`
+repositories:
+  main: { url: ./repo }
+sources:
+  prod: { dsn: "%[1]s" }
+  prodlocal: { dsn: "%[5]s" }
+protect: ["mysql://prod-db", "postgres://*@127.0.0.1:%[3]d/acc_protected"]
+clones:
+  notallowed:
+    from: { source: prod }
+    to: "%[2]s"
+    allow: ["postgres://*@127.0.0.1:%[3]d/dev_*", "file:./*.sql"]
+  protected:
+    from: { source: prod }
+    to: "%[6]s"
+    allow: ["postgres://*@*:*/*"]
+  itself:
+    from: { source: prod }
+    to: "%[1]s"
+    allow: ["postgres://*@*:*/*"]
+  othername:
+    from: { source: prodlocal }
+    to: "%[1]s"
+    allow: ["postgres://*@*:*/*"]
+  sqlitefile:
+    from: { source: "sqlite:./prod.db" }
+    to: "sqlite:./link/prod.db"
+    allow: ["sqlite:./**", "sqlite:./*/*.db"]
+`, src, target, pg.Port, "", localhostSrc, pg.DSN("acc_protected")))
+	chinook(t, "prod.db")
+	if err := os.Symlink(".", "link"); err != nil {
+		t.Fatal(err)
+	}
+	srcTables := func() []manifest.Table {
+		must(t, "backup", "--repo", "main", "prod")
+		return latestTables(t, "repo")
+	}
+	prodTables := srcTables()
+	for _, c := range []struct {
+		clone string
+		says  []string
+	}{
+		{"notallowed", []string{"matches none of the allow patterns", mustParse(t, target).Database(), "postgres://*@127.0.0.1", "file:./*.sql"}},
+		{"protected", []string{"protect", "acc_protected"}},
+		{"itself", []string{"source itself"}},
+		{"othername", []string{"source itself"}},
+		{"sqlitefile", []string{"source itself"}},
+	} {
+		for _, dry := range []bool{true, false} {
+			args := []string{"clone", c.clone}
+			if dry {
+				args = append(args, "--dry-run")
+			}
+			r := snap(t, args...)
+			if r.code != ExitRefused {
+				t.Errorf("clone %s (dry run %v): %s, want exit 3", c.clone, dry, r)
+				continue
+			}
+			for _, w := range c.says {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("clone %s: refusal does not say %q: %s", c.clone, w, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, pg.Password) {
+				t.Errorf("refusal shows a password: %s", r.stderr)
+			}
+		}
+	}
+	sameRows(t, target, accTables)
+	sameRows(t, src, prodTables)
+	if got := pgDatabasesLike(t, pg, "snapdata_"); len(got) != 0 {
+		t.Errorf("a refused clone created %v", got)
+	}
+	if got := pgDatabasesLike(t, pg, "acc_protected"); len(got) != 0 {
+		t.Errorf("a refused clone created %v", got)
+	}
+	// Ad hoc: the same rules, and restore and import obey protect:.
+	r := snap(t, "clone", "--from", "prod", "--to", target)
+	if r.code != ExitRefused || !strings.Contains(r.stderr, "allow list is empty") {
+		t.Errorf("ad hoc clone without --allow: %s", r)
+	}
+	r = snap(t, "restore", "--repo", "main", "latest", "--source", "prod", "--to", pg.DSN("acc_protected"))
+	if r.code != ExitRefused || !strings.Contains(r.stderr, "protect") {
+		t.Errorf("restore into a protected database: %s", r)
+	}
+	must(t, "export", "--repo", "main", "latest", "--source", "prod", "--format", "tar.gz", "-o", "x.tar.gz")
+	r = snap(t, "import", "x.tar.gz", "--to", pg.DSN("acc_protected"))
+	if r.code != ExitRefused || !strings.Contains(r.stderr, "protect") {
+		t.Errorf("import into a protected database: %s", r)
+	}
+}
+
+// A failing post hook fails the clone; the old target stays as it was and
+// nothing is left behind.
+func TestCloneFailingHookKeepsTarget(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	my := testsrv.MariaDB(t)
+	dir := setup(t)
+	chinook(t, "prod.db")
+	pgTarget := pg.CreateDatabase(t, "hook")
+	pg.Exec(t, mustParse(t, pgTarget).Database(), "CREATE TABLE marker (v text)", "INSERT INTO marker VALUES ('old')")
+	myTarget := my.CreateDatabase(t, "hook")
+	my.Exec(t, mustParse(t, myTarget).Database(), "CREATE TABLE marker (id int PRIMARY KEY, v varchar(10))", "INSERT INTO marker VALUES (1, 'old')")
+	pgSrc := pgChinook(t, pg)
+	mySrc := myScript(t, my, "chinook", filepath.Join(repoRoot(t), "internal/engine/mysql/testdata/chinook/chinook_mysql.sql"))
+	must(t, "init", "--repo", "before")
+	must(t, "backup", "--repo", "before", pgTarget)
+	pgOld := latestTables(t, "before")
+	must(t, "backup", "--repo", "before", myTarget)
+	myOld := latestTables(t, "before")
+	chinook(t, "old.db")
+	must(t, "backup", "--repo", "before", "sqlite:old.db")
+	if err := os.Rename("old.db", "dev.db"); err != nil {
+		t.Fatal(err)
+	}
+	liteOld := latestTables(t, "before")
+	writeConfig(t, fmt.Sprintf(`
+sources:
+  pg: { dsn: "%s" }
+  my: { dsn: "%s" }
+clones:
+  pg:
+    from: { source: pg }
+    to: "%s"
+    allow: ["postgres://*@127.0.0.1:*/*"]
+    hooks: { post: [ { command: [sh, -c, "test -n \"$SNAPDATA_TARGET_DSN\" && echo hook ran >&2 && exit 7"] } ] }
+  my:
+    from: { source: my }
+    to: "%s"
+    allow: ["mysql://*@127.0.0.1:*/*"]
+    hooks: { post: [ { command: ["false"] } ] }
+  lite:
+    from: { source: "sqlite:prod.db" }
+    to: "sqlite:dev.db"
+    allow: ["sqlite:./dev.db"]
+    hooks: { pre_data: [ { command: ["false"] } ] }
+`, pgSrc, mySrc, pgTarget, myTarget))
+	for _, name := range []string{"pg", "my", "lite"} {
+		r := snap(t, "clone", name)
+		if r.code != ExitFailure || !strings.Contains(r.stderr, "hook failed, the target was not changed") {
+			t.Errorf("clone %s with a failing hook: %s", name, r)
+		}
+		if name == "pg" && !strings.Contains(r.stderr, "hook ran") {
+			t.Errorf("the hook's output is not in the error: %s", r.stderr)
+		}
+	}
+	sameRows(t, pgTarget, pgOld)
+	sameRows(t, myTarget, myOld)
+	sameRows(t, "sqlite:"+filepath.Join(dir, "dev.db"), liteOld)
+	if got := pgDatabasesLike(t, pg, "snapdata_"); len(got) != 0 {
+		t.Errorf("leftovers: %v", got)
+	}
+	if got := myDatabasesLike(t, my, "snapdata\\_"); len(got) != 0 {
+		t.Errorf("leftovers: %v", got)
+	}
+	entries, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	if len(entries) != 0 {
+		t.Errorf("leftover files: %v", entries)
+	}
+}
+
+// Bad input exits 2 with a message that says what is wrong.
+func TestCloneBadInput(t *testing.T) {
+	setup(t)
+	chinook(t, "prod.db")
+	base := `
+sources:
+  prod: { dsn: "sqlite:prod.db" }
+clones:
+  dev:
+    from: { source: prod }
+    to: "sqlite:dev.db"
+    allow: ["sqlite:./dev.db"]
+`
+	writeConfig(t, base)
+	r := snap(t, "clone", "nosuch")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, `unknown clone "nosuch"`) || !strings.Contains(r.stderr, "dev") {
+		t.Errorf("unknown clone: %s", r)
+	}
+	writeConfig(t, base+`    credentials:
+      users: [ { name: dev, password: x, access: superuser } ]
+`)
+	r = snap(t, "clone", "dev")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, `unknown access "superuser"`) || !strings.Contains(r.stderr, "snapdata.yaml:") {
+		t.Errorf("unknown access: %s", r)
+	}
+	t.Setenv("DEV_PASSWORD_UNSET", "")
+	os.Unsetenv("DEV_PASSWORD_UNSET")
+	writeConfig(t, base+`    credentials:
+      users: [ { name: dev, password: "${DEV_PASSWORD_UNSET?set the dev password}", access: readonly } ]
+`)
+	r = snap(t, "clone", "dev")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "set the dev password") {
+		t.Errorf("missing password variable: %s", r)
+	}
+	writeConfig(t, base+`    credentials:
+      users: [ { name: dev, password: "pw", access: readonly } ]
+`)
+	r = snap(t, "clone", "dev")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "SQLite database has no logins") {
+		t.Errorf("users on SQLite: %s", r)
+	}
+	writeConfig(t, base+`    keep_rows: [ { table: t } ]
+`)
+	r = snap(t, "clone", "dev")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "keep_rows[0]") {
+		t.Errorf("keep rule without where: %s", r)
+	}
+	r = snap(t, "clone", "dev", "--from", "prod")
+	if r.code != ExitUsage {
+		t.Errorf("NAME and --from: %s", r)
+	}
+	r = snap(t, "clone")
+	if r.code != ExitUsage {
+		t.Errorf("no NAME: %s", r)
+	}
+	if _, err := os.Stat("dev.db"); err == nil {
+		t.Error("a refused clone wrote dev.db")
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snapdata/snapdata/internal/app"
@@ -102,17 +105,21 @@ func (r *run) snapshot(ctx context.Context) (func(), error) {
 	}
 	var cleanup func()
 	if r.p.repoName == "" || r.p.repoName == "none" {
-		dir, err := os.MkdirTemp("", "snapdata-clone-repo-")
+		removeDeadTempRepos(a)
+		dir, err := os.MkdirTemp("", tempRepoPrefix+strconv.Itoa(os.Getpid())+"-")
 		if err != nil {
 			return nil, fmt.Errorf("clone %s: temporary repository: %w", r.s.Name, err)
 		}
 		cleanup = func() { os.RemoveAll(dir) }
 		pw := make([]byte, 24)
 		_, _ = rand.Read(pw)
-		tmp := *a
-		tmp.Getenv = func(string) string { return "" }
-		repo, _, err := tmp.InitRepository(ctx, dir, repository.InitOptions{Password: []byte(hex.EncodeToString(pw))})
+		be, err := app.OpenBackend(ctx, dir)
 		if err != nil {
+			return cleanup, err
+		}
+		repo, err := repository.Init(ctx, be, repository.InitOptions{Password: []byte(hex.EncodeToString(pw))}, a.Logger)
+		if err != nil {
+			be.Close()
 			return cleanup, fmt.Errorf("clone %s: temporary repository: %w", r.s.Name, err)
 		}
 		r.repo = repo
@@ -269,4 +276,32 @@ func (r *run) hookDSN(db *dsn.DSN) *dsn.DSN {
 		u.RawQuery = q.Encode()
 	}
 	return &dsn.DSN{Engine: db.Engine, Raw: u.String(), URL: &u}
+}
+
+// tempRepoPrefix names the temporary repositories of clones (in
+// os.TempDir), followed by the PID of the clone that made it.
+const tempRepoPrefix = "snapdata-clone-repo-"
+
+// removeDeadTempRepos removes the temporary repositories of clones that
+// were killed.
+func removeDeadTempRepos(a *app.App) {
+	entries, err := os.ReadDir(os.TempDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tempRepoPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		full := filepath.Join(os.TempDir(), e.Name())
+		if err := os.RemoveAll(full); err == nil {
+			a.Logger.Warn("removed the temporary repository of an earlier clone that did not finish", "dir", full)
+		}
+	}
 }
