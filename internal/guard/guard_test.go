@@ -116,7 +116,7 @@ func TestSourceIsRefused(t *testing.T) {
 		refused        bool
 	}{
 		{"postgres://a@db.example/orders", "postgres://b:pw@db.example:5432/orders", true},
-		{"postgres://a@db-alias/orders", "postgres://b@db.example/orders", true},     // same address
+		{"postgres://a@db-alias/orders", "postgres://b@db.example/orders", true},       // same address
 		{"postgres://a@db-alias:5433/orders", "postgres://b@db.example/orders", false}, // other port
 		{"postgres://a@other/orders", "postgres://b@db.example/orders", false},
 		{"postgres://a@db.example/orders_dev", "postgres://b@db.example/orders", false},
