@@ -609,3 +609,91 @@ clones:
 		t.Error("a refused clone wrote dev.db")
 	}
 }
+
+// Clones to a .sql file load with the engine's own client; to a .tar.gz
+// with snapdata import; the rows are the snapshot's.
+func TestCloneToFiles(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	my := testsrv.MariaDB(t)
+	dir := setup(t)
+	chinook(t, "prod.db")
+	pgSrc := pgChinook(t, pg)
+	mySrc := myScript(t, my, "chinook", filepath.Join(repoRoot(t), "internal/engine/mysql/testdata/chinook/chinook_mysql.sql"))
+	writeConfig(t, fmt.Sprintf(`
+repositories:
+  main: { url: ./repo }
+sources:
+  pg: { dsn: "%s" }
+  my: { dsn: "%s" }
+  lite: { dsn: "sqlite:prod.db" }
+`, pgSrc, mySrc))
+	must(t, "init", "--repo", "main")
+	for _, c := range []struct {
+		source string
+		load   func(t *testing.T, file string) string // returns the DSN loaded
+	}{
+		{"pg", func(t *testing.T, file string) string {
+			d := pg.CreateDatabase(t, "fromsql")
+			cmd := exec.Command(filepath.Join(pg.BinDir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", d, "-f", file)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("psql -f %s: %v\n%s", file, err, out)
+			}
+			return d
+		}},
+		{"my", func(t *testing.T, file string) string {
+			d := my.CreateDatabase(t, "fromsql")
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			myLoad(t, my, mustParse(t, d).Database(), b)
+			return d
+		}},
+		{"lite", func(t *testing.T, file string) string {
+			out := filepath.Join(dir, "fromsql.db")
+			cmd := exec.Command("sqlite3", "-bail", out, ".read "+file)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sqlite3 .read %s: %v\n%s", file, err, b)
+			}
+			return "sqlite:" + out
+		}},
+	} {
+		t.Run(c.source, func(t *testing.T) {
+			file := "out/" + c.source + ".sql"
+			if err := os.MkdirAll("out", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			must(t, "clone", "--from", c.source, "--repository", "main", "--to", "file:"+file, "--allow", "file:./out/*.sql")
+			tables := latestTables(t, "repo")
+			sameRows(t, c.load(t, filepath.Join(dir, file)), tables)
+			// From the stored snapshot, as a portable archive.
+			tgz := "out/" + c.source + ".tar.gz"
+			must(t, "clone", "--from", c.source, "--snapshot", "latest", "--from-repository", "main", "--to", "file:"+tgz, "--allow", "file:./out/*.tar.gz")
+			into := "sqlite:" + filepath.Join(dir, "imported-"+c.source+".db")
+			must(t, "import", tgz, "--to", into)
+			got, err := app.DefaultEngines()["sqlite"].(engine.Checksummer).Checksums(context.Background(), mustParse(t, into), nil, engine.ChecksumOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := map[string]int64{}
+			for _, tb := range got {
+				rows[tb.Name] = tb.Rows
+			}
+			for _, tb := range tables {
+				short := tb.Name[strings.LastIndex(tb.Name, ".")+1:]
+				if rows[tb.Name] != tb.Rows && rows[short] != tb.Rows {
+					t.Errorf("imported %s: table %s has %d rows, want %d", tgz, tb.Name, rows[short], tb.Rows)
+				}
+			}
+			// A file target outside allow is refused.
+			r := snap(t, "clone", "--from", c.source, "--repository", "main", "--to", "file:"+c.source+".sql", "--allow", "file:./out/*.sql")
+			if r.code != ExitRefused {
+				t.Errorf("file outside allow: %s", r)
+			}
+		})
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "out", ".*"))
+	if len(left) != 0 {
+		t.Errorf("files left behind: %v", left)
+	}
+}
