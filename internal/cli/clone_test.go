@@ -697,3 +697,53 @@ sources:
 		t.Errorf("files left behind: %v", left)
 	}
 }
+
+// A clone job: `run` (as serve would) refreshes the target; the plan and
+// the outcome are logged as JSON; a refused target fails the job.
+func TestCloneJob(t *testing.T) {
+	dir := setup(t)
+	chinook(t, "prod.db")
+	writeConfig(t, `
+repositories:
+  main: { url: ./repo }
+sources:
+  prod: { dsn: "sqlite:prod.db" }
+clones:
+  dev:
+    from: { source: prod }
+    repository: main
+    to: "sqlite:dev.db"
+    allow: ["sqlite:./dev.db"]
+  bad:
+    from: { source: prod }
+    to: "sqlite:prod-copy.db"
+    allow: ["sqlite:./dev.db"]
+jobs:
+  - { name: nightly, clone: dev, schedule: "0 3 * * *" }
+  - { name: badjob, clone: bad, schedule: "0 3 * * *" }
+`)
+	must(t, "init", "--repo", "main")
+	t.Setenv("SNAPDATA_STATE_DIR", filepath.Join(dir, "state"))
+	r := must(t, "run", "nightly", "--log-json")
+	if !strings.Contains(r.stderr, `"msg":"clone plan"`) || !strings.Contains(r.stdout, "success") {
+		t.Errorf("run nightly: %s", r)
+	}
+	sameRows(t, "sqlite:"+filepath.Join(dir, "dev.db"), latestTables(t, "repo"))
+	r = snap(t, "run", "badjob")
+	if r.code != ExitFailure || !strings.Contains(r.stdout+r.stderr, "matches none of the allow patterns") {
+		t.Errorf("run badjob: %s", r)
+	}
+	if _, err := os.Stat("prod-copy.db"); err == nil {
+		t.Error("the refused job wrote its target")
+	}
+	writeConfig(t, `
+sources:
+  prod: { dsn: "sqlite:prod.db" }
+jobs:
+  - { name: nightly, clone: nosuch }
+`)
+	r = snap(t, "run", "nightly")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, `unknown clone "nosuch"`) {
+		t.Errorf("job with an unknown clone: %s", r)
+	}
+}

@@ -64,6 +64,7 @@ type Source struct {
 type Job struct {
 	Name          string     `yaml:"name"`
 	Source        StringList `yaml:"source"`
+	Clone         string     `yaml:"clone"` // a clone of clones: to run instead of a backup
 	Repository    string     `yaml:"repository"`
 	Schedule      string     `yaml:"schedule"`
 	SkipUnchanged bool       `yaml:"skip_unchanged"`
@@ -488,8 +489,20 @@ func (c *Config) validate() error {
 			return c.Errorf(p+".name", "job %q is defined twice", j.Name)
 		}
 		seen[j.Name] = true
+		if j.Clone != "" {
+			if len(j.Source) > 0 {
+				return c.Errorf(p+".clone", "job %q: set source (a backup job) or clone (a clone job), not both", j.Name)
+			}
+			if _, ok := c.Clones[j.Clone]; !ok {
+				return c.Errorf(p+".clone", "job %q: unknown clone %q (defined clones: %s)", j.Name, j.Clone, strings.Join(keys(c.Clones), ", "))
+			}
+			if j.Verify != nil || j.Retention != nil || j.Prechecks != nil {
+				return c.Errorf(p+".clone", "job %q: a clone job takes no verify, retention or prechecks (they belong to the backup job of the source)", j.Name)
+			}
+			continue
+		}
 		if len(j.Source) == 0 {
-			return c.Errorf(p, "job %q: source is required", j.Name)
+			return c.Errorf(p, "job %q: source (a backup job) or clone (a clone job) is required", j.Name)
 		}
 		for _, s := range j.Source {
 			if _, ok := c.Sources[s]; !ok {

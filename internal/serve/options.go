@@ -98,6 +98,7 @@ const (
 	KindBackup = "backup"
 	KindVerify = "verify"
 	KindPrune  = "prune"
+	KindClone  = "clone"
 )
 
 // SourceOutcome is what one run did for one source.

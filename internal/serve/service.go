@@ -113,6 +113,14 @@ type task struct {
 func jobTasks(cfg *config.Config) []task {
 	var out []task
 	for _, j := range cfg.Jobs {
+		if j.Clone != "" {
+			repo := ""
+			if cl := cfg.Clones[j.Clone]; cl != nil && cl.Repository != "none" {
+				repo = cl.Repository
+			}
+			out = append(out, task{Name: j.Name, Kind: KindClone, Job: j, Repo: repo, Schedule: j.Schedule})
+			continue
+		}
 		out = append(out, task{Name: j.Name, Kind: KindBackup, Job: j, Repo: cfg.JobRepository(j), Schedule: j.Schedule})
 		if j.Verify != nil {
 			out = append(out, task{Name: j.Name + "/verify", Kind: KindVerify, Job: j, Repo: cfg.JobRepository(j), Schedule: j.Verify.Schedule})
@@ -210,6 +218,8 @@ func (s *Service) run(ctx context.Context, t task) *Outcome {
 		s.runVerify(ctx, g, t, o)
 	case KindPrune:
 		s.runPrune(ctx, g, t, o)
+	case KindClone:
+		s.runClone(ctx, g, t, o)
 	}
 	s.finish(ctx, g, t, o)
 	return o
@@ -541,6 +551,9 @@ func (s *Service) finish(ctx context.Context, g *generation, t task, o *Outcome)
 	var sources []string
 	if t.Job != nil {
 		sources = append(sources, t.Job.Source...)
+		if cl := g.cfg.Clones[t.Job.Clone]; t.Job.Clone != "" && cl != nil {
+			sources = append(sources, cl.From.Source)
+		}
 	}
 	g.notifier.Send(ctx, notify.Event{Kind: kind, Job: t.Name, Outcome: o.Status, Message: o.Message,
 		Sources: sources, Repository: t.Repo, Snapshots: shortIDs(o.Snapshots), BytesAdded: o.BytesAdded,
