@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -745,5 +746,95 @@ jobs:
 	r = snap(t, "run", "nightly")
 	if r.code != ExitUsage || !strings.Contains(r.stderr, `unknown clone "nosuch"`) {
 		t.Errorf("job with an unknown clone: %s", r)
+	}
+}
+
+// tables: include/exclude/exclude_data, --dry-run --json, and a clone
+// across engines (MariaDB to SQLite through the portable format).
+func TestCloneTablesJSONAndCrossEngine(t *testing.T) {
+	my := testsrv.MariaDB(t)
+	dir := setup(t)
+	mySrc := myScript(t, my, "chinook", filepath.Join(repoRoot(t), "internal/engine/mysql/testdata/chinook/chinook_mysql.sql"))
+	writeConfig(t, fmt.Sprintf(`
+repositories:
+  main: { url: ./repo }
+sources:
+  prod: { dsn: "%s" }
+clones:
+  laptop:
+    from: { source: prod }
+    repository: main
+    to: "sqlite:laptop.db"
+    allow: ["sqlite:./laptop.db"]
+    tables: { exclude: [Playlist*], exclude_data: [InvoiceLine] }
+    hooks:
+      post: [ { command: [sh, -c, "echo $SNAPDATA_TARGET_DSN > hook-dsn.txt"] } ]
+  same:
+    from: { source: prod }
+    repository: main
+    to: "%s"
+    allow: ["mysql://*@127.0.0.1:*/tables_*"]
+    tables: { include: [Artist, Album, Track, Genre, MediaType], exclude_data: [Track] }
+`, mySrc, my.DSN("tables_copy")))
+	must(t, "init", "--repo", "main")
+	must(t, "backup", "--repo", "main", "prod")
+	r := must(t, "clone", "laptop", "--dry-run", "--json")
+	var plan struct {
+		Source      string `json:"source"`
+		AllowedBy   string `json:"allowed_by"`
+		CrossEngine bool   `json:"cross_engine"`
+		Tables      []struct {
+			Name string `json:"name"`
+			Rows int64  `json:"rows"`
+			Data bool   `json:"data"`
+		} `json:"tables"`
+		Hooks struct {
+			Post []string `json:"post"`
+		} `json:"hooks"`
+		Steps []string `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatalf("--dry-run --json: %v\n%s", err, r.stdout)
+	}
+	names := map[string]bool{}
+	for _, tb := range plan.Tables {
+		names[tb.Name] = true
+		if tb.Name == "InvoiceLine" && (tb.Data || tb.Rows != 0) {
+			t.Errorf("InvoiceLine in the plan: %+v", tb)
+		}
+		if tb.Name == "Track" && tb.Rows != 3503 {
+			t.Errorf("Track in the plan: %+v", tb)
+		}
+	}
+	if !plan.CrossEngine || plan.AllowedBy != "sqlite:./laptop.db" || names["Playlist"] || names["PlaylistTrack"] || !names["Track"] || len(plan.Hooks.Post) != 1 || len(plan.Steps) == 0 {
+		t.Errorf("plan: %+v", plan)
+	}
+	if _, err := os.Stat("laptop.db"); err == nil {
+		t.Fatal("--dry-run wrote the target")
+	}
+	must(t, "clone", "laptop")
+	lite := openDB(t, filepath.Join(dir, "laptop.db"))
+	if n := scalar(t, lite, "SELECT count(*) FROM Track"); n != int64(3503) {
+		t.Errorf("laptop Track rows: %v", n)
+	}
+	if n := scalar(t, lite, "SELECT count(*) FROM InvoiceLine"); n != int64(0) {
+		t.Errorf("laptop InvoiceLine rows (exclude_data): %v", n)
+	}
+	if n := scalar(t, lite, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'Playlist%'"); n != int64(0) {
+		t.Errorf("excluded tables present: %v", n)
+	}
+	hookDSN, err := os.ReadFile("hook-dsn.txt")
+	if err != nil || !strings.Contains(string(hookDSN), "sqlite:") {
+		t.Errorf("the hook did not get the copy's DSN: %q %v", hookDSN, err)
+	}
+	must(t, "clone", "same")
+	target := mustParse(t, my.DSN("tables_copy")).Database()
+	out, err := exec.Command("mariadb", "--no-defaults", "-h", my.Host, "-P", fmt.Sprint(my.Port), "-u", my.User, "-p"+my.Password, "-N", "-B", target, "-e",
+		"SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME), (SELECT COUNT(*) FROM Track), (SELECT COUNT(*) FROM Album) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "Album,Artist,Genre,MediaType,Track\t0\t347" {
+		t.Errorf("include/exclude_data on MariaDB: %q", got)
 	}
 }
