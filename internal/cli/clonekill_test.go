@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/snapdata/snapdata/internal/app"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/testsrv"
@@ -112,4 +114,84 @@ clones:
 	if len(left) != 0 {
 		t.Errorf("files left behind: %v", left)
 	}
+}
+
+// The swap waits for sessions on the PostgreSQL target (and fails when
+// they stay, the target intact), or ends them with terminate_sessions.
+// Databases that merely look like a clone's are never dropped.
+func TestCloneSwapSessions(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	setup(t)
+	src := pgChinook(t, pg)
+	target := pg.DSN("sess_target")
+	cfg := func(terminate bool) {
+		writeConfig(t, fmt.Sprintf(`
+sources:
+  prod: { dsn: "%s" }
+clones:
+  dev:
+    from: { source: prod }
+    to: "%s"
+    allow: ["postgres://*@127.0.0.1:%d/sess_*"]
+    session_wait: 2s
+    terminate_sessions: %v
+`, src, target, pg.Port, terminate))
+	}
+	cfg(false)
+	must(t, "clone", "dev")
+	before, err := state(t, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Look-alikes: no label, and a label of a clone that still runs (pid 1).
+	pg.Exec(t, "postgres", "CREATE DATABASE snapdata_clone_lookalike", "CREATE DATABASE snapdata_prev_sess_target_alive",
+		`COMMENT ON DATABASE snapdata_prev_sess_target_alive IS 'snapdata clone {"role":"previous","clone":"dev","target":"`+mustParse(t, target).String()+`","host":"`+hostname(t)+`","pid":1,"pidns":"`+pidns(t)+`","started":"`+time.Now().UTC().Format(time.RFC3339)+`","token":"abc"}'`)
+	conn, err := pgxConnect(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.Exec(t, mustParse(t, src).Database(), "INSERT INTO genre (genre_id, name) VALUES (999, 'new')")
+	r := snap(t, "clone", "dev")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "sessions are still connected") || !strings.Contains(r.stderr, "terminate_sessions") {
+		t.Errorf("clone with a session on the target: %s", r)
+	}
+	if now, _ := state(t, target); now != before {
+		t.Error("the target changed although the swap failed")
+	}
+	if err := conn.Ping(context.Background()); err != nil {
+		t.Errorf("the waiting clone ended the session: %v", err)
+	}
+	cfg(true)
+	must(t, "clone", "dev")
+	want, _ := state(t, src)
+	if now, _ := state(t, target); now != want {
+		t.Error("terminate_sessions: the target does not hold the new copy")
+	}
+	if err := conn.Ping(context.Background()); err == nil {
+		t.Error("terminate_sessions: the session on the target is still alive")
+	}
+	got := pgDatabasesLike(t, pg, "snapdata_")
+	if strings.Join(got, " ") != "snapdata_clone_lookalike snapdata_prev_sess_target_alive" {
+		t.Errorf("databases after the clones: %v (the look-alikes must stay, nothing else)", got)
+	}
+}
+
+func hostname(t *testing.T) string {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func pidns(t *testing.T) string {
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+func pgxConnect(d string) (*pgx.Conn, error) {
+	return pgx.Connect(context.Background(), d)
 }
