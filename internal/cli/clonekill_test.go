@@ -37,17 +37,47 @@ func state(t *testing.T, d string) (string, error) {
 	return strings.Join(lines, "\n"), nil
 }
 
-// kill -9 at random moments of a clone: the target always holds either
-// its old content or the new one, whole; the next clone succeeds and
-// leaves no database or file behind.
+// kill -9 at random moments of a clone, on each engine: the target
+// always holds either its old content or the new one, whole; the next
+// clone succeeds and leaves no database or file behind.
 func TestCloneKill9(t *testing.T) {
 	pg := testsrv.Postgres(t)
-	setup(t)
+	my := testsrv.MariaDB(t)
+	t.Run("postgres", func(t *testing.T) {
+		setup(t)
+		src := pgChinook(t, pg)
+		killRuns(t, src, pg.DSN("kill_target"), fmt.Sprintf("postgres://*@127.0.0.1:%d/kill_*", pg.Port), 12,
+			func(i int) { pg.Exec(t, mustParse(t, src).Database(), fmt.Sprintf("INSERT INTO genre (genre_id, name) VALUES (%d, 'run %d')", 1000+i, i)) },
+			func() []string { return pgDatabasesLike(t, pg, "snapdata_") })
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		setup(t)
+		src := myScript(t, my, "chinook", filepath.Join(repoRoot(t), "internal/engine/mysql/testdata/chinook/chinook_mysql.sql"))
+		killRuns(t, src, my.DSN("kill_target"), fmt.Sprintf("mysql://*@127.0.0.1:%d/kill_*", my.Port), 10,
+			func(i int) { my.Exec(t, mustParse(t, src).Database(), fmt.Sprintf("INSERT INTO Genre (GenreId, Name) VALUES (%d, 'run %d')", 1000+i, i)) },
+			func() []string { return myDatabasesLike(t, my, "snapdata\\_") })
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		dir := setup(t)
+		chinook(t, "prod.db")
+		db := openDB(t, "prod.db")
+		killRuns(t, "sqlite:"+filepath.Join(dir, "prod.db"), "sqlite:"+filepath.Join(dir, "dev.db"), "sqlite:./dev.db", 10,
+			func(i int) {
+				if _, err := db.Exec(fmt.Sprintf("INSERT INTO Genre (GenreId, Name) VALUES (%d, 'run %d')", 1000+i, i)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func() []string {
+				left, _ := filepath.Glob(filepath.Join(dir, ".*"))
+				return left
+			})
+	})
+}
+
+func killRuns(t *testing.T, src, target, allow string, runs int, mutate func(int), leftovers func() []string) {
+	t.Helper()
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	src := pgChinook(t, pg)
-	srcDB := mustParse(t, src).Database()
-	target := pg.DSN("kill_target")
 	writeConfig(t, fmt.Sprintf(`
 sources:
   prod: { dsn: "%s" }
@@ -56,8 +86,8 @@ clones:
     from: { source: prod }
     repository: none
     to: "%s"
-    allow: ["postgres://*@127.0.0.1:%d/kill_*"]
-`, src, target, pg.Port))
+    allow: ["%s"]
+`, src, target, allow))
 	start := time.Now()
 	must(t, "clone", "dev")
 	window := time.Since(start) * 5 / 4
@@ -66,10 +96,9 @@ clones:
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	const runs = 12
 	killed := 0
 	for i := 0; i < runs; i++ {
-		pg.Exec(t, srcDB, fmt.Sprintf("INSERT INTO genre (genre_id, name) VALUES (%d, 'run %d')", 1000+i, i))
+		mutate(i)
 		want, err := state(t, src)
 		if err != nil {
 			t.Fatal(err)
@@ -107,12 +136,12 @@ clones:
 	if now, _ := state(t, target); now != want {
 		t.Fatal("the clone after the kills does not hold the source's rows")
 	}
-	if got := pgDatabasesLike(t, pg, "snapdata_"); len(got) != 0 {
-		t.Errorf("databases left behind: %v", got)
+	if got := leftovers(); len(got) != 0 {
+		t.Errorf("left behind: %v", got)
 	}
 	left, _ := filepath.Glob(filepath.Join(tmp, "snapdata-*"))
 	if len(left) != 0 {
-		t.Errorf("files left behind: %v", left)
+		t.Errorf("temporary files left behind: %v", left)
 	}
 }
 
