@@ -252,7 +252,7 @@ func (r *run) hooks(ctx context.Context, kind string, list []Hook, db *dsn.DSN) 
 	if run == nil {
 		run = runHooksLocal
 	}
-	if err := run(ctx, runner, db, list, []string{"SNAPDATA_CLONE=" + r.s.Name, EnvTargetDSN + "=" + r.hookDSN(db).Raw}); err != nil {
+	if err := run(ctx, runner, db, list, r.s.HookDir, []string{"SNAPDATA_CLONE=" + r.s.Name, EnvTargetDSN + "=" + r.hookDSN(db).Raw}); err != nil {
 		return fmt.Errorf("clone %s: %s hook failed, the target was not changed: %w", r.s.Name, kind, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/snapdata/snapdata/internal/dsn"
@@ -19,22 +20,26 @@ const EnvTargetDSN = "SNAPDATA_TARGET_DSN"
 
 // HookRunner runs a list of hooks on the database target. runner is the
 // target engine's SQLRunner (nil when it has none).
-type HookRunner func(ctx context.Context, runner engine.SQLRunner, target *dsn.DSN, list []Hook, env []string) error
+type HookRunner func(ctx context.Context, runner engine.SQLRunner, target *dsn.DSN, list []Hook, dir string, env []string) error
 
 // runHooksLocal is the clone's own hook runner until internal/hooks (issue
 // 20's hooks piece) is wired in: SQL goes through the engine's SQLRunner,
 // a command runs with env and EnvTargetDSN.
-func runHooksLocal(ctx context.Context, runner engine.SQLRunner, target *dsn.DSN, list []Hook, env []string) error {
+func runHooksLocal(ctx context.Context, runner engine.SQLRunner, target *dsn.DSN, list []Hook, dir string, env []string) error {
 	for i, h := range list {
 		var err error
 		switch {
 		case len(h.Command) > 0:
-			err = runCommand(ctx, h.Command, append(append(os.Environ(), env...), EnvTargetDSN+"="+target.Raw))
+			err = runCommand(ctx, dir, h.Command, append(append(os.Environ(), EnvTargetDSN+"="+target.Raw), env...))
 		case runner == nil:
 			err = fmt.Errorf("%s hooks: %w", target.Engine, engine.ErrUnsupported)
 		case h.SQLFile != "":
 			var f *os.File
-			if f, err = os.Open(h.SQLFile); err == nil {
+			path := h.SQLFile
+			if !filepath.IsAbs(path) && dir != "" {
+				path = filepath.Join(dir, path)
+			}
+			if f, err = os.Open(path); err == nil {
 				err = runner.RunSQL(ctx, target, h.SQLFile, f)
 				f.Close()
 			}
@@ -48,8 +53,9 @@ func runHooksLocal(ctx context.Context, runner engine.SQLRunner, target *dsn.DSN
 	return nil
 }
 
-func runCommand(ctx context.Context, argv []string, env []string) error {
+func runCommand(ctx context.Context, dir string, argv []string, env []string) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
 	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout = &out

@@ -48,6 +48,9 @@ type Spec struct {
 
 	PreData []Hook
 	Post    []Hook
+	// HookDir is where relative sql_file and command paths are found and
+	// commands run (the config's folder; "" for the working directory).
+	HookDir string
 
 	Swap              bool
 	KeepPrevious      bool
@@ -62,18 +65,16 @@ type Hook struct {
 	Command []string `json:"command,omitempty"`
 }
 
+// String names the hook for plans, logs and errors; it never shows SQL
+// text or command arguments (they may hold secrets).
 func (h Hook) String() string {
 	switch {
 	case h.SQLFile != "":
 		return "sql_file " + h.SQLFile
 	case len(h.Command) > 0:
-		return "command " + strings.Join(h.Command, " ")
+		return "command " + h.Command[0]
 	}
-	s := strings.Join(strings.Fields(h.SQL), " ")
-	if len(s) > 60 {
-		s = s[:57] + "..."
-	}
-	return "sql " + s
+	return "sql"
 }
 
 // Tables chooses what tables the copy gets: globs over table names (a
@@ -137,6 +138,7 @@ func FromConfig(cfg *config.Config, name string) (*Spec, error) {
 	}
 	if cfg.Path != "" {
 		s.Base = dir(cfg.Path)
+		s.HookDir = s.Base
 	}
 	if cl.Tables != nil {
 		s.Tables = Tables{Include: cl.Tables.Include, Exclude: cl.Tables.Exclude, ExcludeData: cl.Tables.ExcludeData}
@@ -152,10 +154,10 @@ func FromConfig(cfg *config.Config, name string) (*Spec, error) {
 	}
 	if h := cl.Hooks; h != nil {
 		for _, x := range h.PreData {
-			s.PreData = append(s.PreData, Hook{SQL: x.SQL, SQLFile: cfg.ResolvePath(x.SQLFile), Command: x.Command})
+			s.PreData = append(s.PreData, Hook{SQL: x.SQL, SQLFile: x.SQLFile, Command: x.Command})
 		}
 		for _, x := range h.Post {
-			s.Post = append(s.Post, Hook{SQL: x.SQL, SQLFile: cfg.ResolvePath(x.SQLFile), Command: x.Command})
+			s.Post = append(s.Post, Hook{SQL: x.SQL, SQLFile: x.SQLFile, Command: x.Command})
 		}
 	}
 	return s, nil
