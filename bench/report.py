@@ -144,6 +144,14 @@ if "time.pg_snap_backup1" in res:
     rss_row("PG backup peak RSS", m("pg_snap_backup1"))
     rss_row("PG restore peak RSS", m("pg_snap_restore"))
 
+# ---- clone (bench/run --only pg,clone)
+if "time.clone_snap" in res:
+    ratio_row("PG clone from the live source into a new database", t("clone_snap"), t("clone_pgdump"),
+              "`pg_dump -Fc` then `pg_restore -j 2`", fsec, 0.5)
+    ratio_row("PG clone from the live source into a new database", t("clone_snap"), t("clone_backup_restore"),
+              "snapdata backup + restore", fsec, 1.05)
+    rss_row("PG clone peak RSS", m("clone_snap"))
+
 # ---- MariaDB
 if "time.my_snap_backup" in res:
     s = t("my_snap_backup")
@@ -172,6 +180,8 @@ spread = []
 for metric, s, a, bar in [("PG backup ÷ `pg_dump -Fc`", "pg_snap_backup1", "pg_fc", 0.3),
                           ("PG backup ÷ `pg_dump -Fp | zstd -3 -T0`", "pg_snap_backup1", "pg_fp_zstd", 1.1),
                           ("PG restore ÷ `pg_restore -j 2`", "pg_snap_restore", "pg_restore_j2", 0.8),
+                          ("PG clone ÷ `pg_dump -Fc` + `pg_restore -j 2`", "clone_snap", "clone_pgdump", 0.5),
+                          ("PG clone ÷ snapdata backup + restore", "clone_snap", "clone_backup_restore", 1.05),
                           ("MariaDB backup ÷ `mariadb-dump | zstd -3 -T0`", "my_snap_backup", "my_dump_zstd", 1.1)]:
     rs, ra = runs_of(s), runs_of(a)
     ms, ma = num("time." + s + ".median"), num("time." + a + ".median")
