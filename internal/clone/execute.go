@@ -194,8 +194,9 @@ func (r *run) load(ctx context.Context, reader engine.SnapshotReader, db *dsn.DS
 }
 
 // finish does what follows the load on the new copy db: kept rows, key
-// offset, users, post hooks. old is the current target (nil when none).
-func (r *run) finish(ctx context.Context, db, old *dsn.DSN) error {
+// offset, users, post hooks. old is the current target (nil when none);
+// final is the name the copy will have (MySQL/MariaDB grants name it).
+func (r *run) finish(ctx context.Context, db, old, final *dsn.DSN) error {
 	a := r.c.App
 	s := r.s
 	eng, err := a.Engine(db)
@@ -217,8 +218,14 @@ func (r *run) finish(ctx context.Context, db, old *dsn.DSN) error {
 	}
 	if len(s.Users) > 0 || s.ResetOtherPasswords {
 		cm := eng.(engine.CredentialManager)
+		grantOn := db
+		if db.Engine == dsn.MySQL {
+			// Grants name a database: the target's final name, where
+			// RENAME TABLE moves the copy's tables.
+			grantOn = final
+		}
 		if len(s.Users) > 0 {
-			if err := cm.CreateUsers(ctx, db, s.Users); err != nil {
+			if err := cm.CreateUsers(ctx, grantOn, s.Users); err != nil {
 				return fmt.Errorf("clone %s: create users: %w", s.Name, err)
 			}
 		}
@@ -259,9 +266,12 @@ func (r *run) hooks(ctx context.Context, kind string, list []Hook, db *dsn.DSN) 
 }
 
 // hookDSN is db with the first configured user's credentials, or with no
-// password when the clone creates no users.
+// password when the clone creates no users. On MySQL/MariaDB, where the
+// users are granted the target's final name only, a command hook gets
+// the copy being built with the clone's own login (the target's, never
+// the source's).
 func (r *run) hookDSN(db *dsn.DSN) *dsn.DSN {
-	if db.URL == nil {
+	if db.URL == nil || db.Engine == dsn.MySQL {
 		return db
 	}
 	u := *db.URL

@@ -25,7 +25,7 @@ func (r *run) toDatabase(ctx context.Context, reader engine.SnapshotReader) erro
 		if err := r.load(ctx, reader, d, true); err != nil {
 			return err
 		}
-		return r.finish(ctx, d, nil)
+		return r.finish(ctx, d, nil, d)
 	}
 	sw := eng.(engine.Swapper)
 	lab := eng.(engine.ScratchLabeler)
@@ -65,7 +65,7 @@ func (r *run) toDatabase(ctx context.Context, reader engine.SnapshotReader) erro
 	if exists {
 		old = d
 	}
-	if err := r.finish(ctx, built, old); err != nil {
+	if err := r.finish(ctx, built, old, d); err != nil {
 		return err
 	}
 	prevName := PreviousPrefix + shortName(d.Database()) + "_" + r.label.Token[:10]

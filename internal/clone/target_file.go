@@ -192,7 +192,7 @@ func (r *run) toSQLite(ctx context.Context, reader engine.SnapshotReader) error 
 		if err := r.load(ctx, reader, d, true); err != nil {
 			return err
 		}
-		if err := r.finish(ctx, d, nil); err != nil {
+		if err := r.finish(ctx, d, nil, d); err != nil {
 			return err
 		}
 		return writeRecord(path, r.label)
@@ -218,7 +218,7 @@ func (r *run) toSQLite(ctx context.Context, reader engine.SnapshotReader) error 
 	if _, err := os.Stat(path); err != nil {
 		old = nil
 	}
-	if err := r.finish(ctx, built, old); err != nil {
+	if err := r.finish(ctx, built, old, d); err != nil {
 		return err
 	}
 	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
