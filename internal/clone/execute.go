@@ -265,21 +265,16 @@ func (r *run) hooks(ctx context.Context, kind string, list []Hook, db *dsn.DSN) 
 	return nil
 }
 
-// hookDSN is db with the first configured user's credentials, or with no
-// password when the clone creates no users. On MySQL/MariaDB, where the
-// users are granted the target's final name only, a command hook gets
-// the copy being built with the clone's own login (the target's, never
-// the source's).
+// hookDSN is the DSN command hooks get: db with the first configured
+// user's credentials; without users, or on MySQL/MariaDB (where the users
+// are granted the target's final name only), db with the clone's own
+// login, the target's management login (never the source's).
 func (r *run) hookDSN(db *dsn.DSN) *dsn.DSN {
-	if db.URL == nil || db.Engine == dsn.MySQL {
+	if db.URL == nil || db.Engine == dsn.MySQL || len(r.s.Users) == 0 {
 		return db
 	}
 	u := *db.URL
-	if len(r.s.Users) > 0 {
-		u.User = url.UserPassword(r.s.Users[0].Name, r.s.Users[0].Password)
-	} else if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
+	u.User = url.UserPassword(r.s.Users[0].Name, r.s.Users[0].Password)
 	q := u.Query()
 	if q.Has("password") {
 		q.Del("password")
