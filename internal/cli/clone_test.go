@@ -243,6 +243,18 @@ clones:
 			if got := pgDatabasesLike(t, pg, "snapdata_"); len(got) != 0 {
 				t.Errorf("leftover databases after the clone: %v", got)
 			}
+			// keep_previous keeps one previous copy: the newest.
+			must(t, "clone", "dev", "--keep-previous")
+			pg.Exec(t, mustParse(t, c.src).Database(), "INSERT INTO added_later VALUES (3)")
+			r = must(t, "clone", "dev", "--keep-previous")
+			prev := pgDatabasesLike(t, pg, "snapdata_prev_")
+			if len(prev) != 1 || !strings.Contains(r.stdout, "previous copy kept as "+prev[0]) {
+				t.Fatalf("previous copies: %v; %s", prev, r)
+			}
+			sameRows(t, pg.DSN(prev[0]), tables)
+			pg.Exec(t, "postgres", "DROP DATABASE "+prev[0])
+			tables = latestTables(t, "repo-"+c.name)
+			sameRows(t, target, tables)
 			st := must(t, "clone", "status", "dev")
 			snaps := listSnapshots(t, "--repo", "repo-"+c.name)
 			if !strings.Contains(st.stdout, snaps[len(snaps)-1].ID[:8]) {
@@ -295,6 +307,10 @@ clones:
 			}
 			if got := myDatabasesLike(t, my, "snapdata\\_"); len(got) != 0 {
 				t.Errorf("leftover databases after the clone: %v", got)
+			}
+			snaps := listSnapshots(t, "--repo", "repo-"+c.name)
+			if st := must(t, "clone", "status", "dev"); !strings.Contains(st.stdout, "holds snapshot "+snaps[len(snaps)-1].ID[:8]) {
+				t.Errorf("status: %s", st.stdout)
 			}
 		})
 	}
