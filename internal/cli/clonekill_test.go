@@ -47,14 +47,18 @@ func TestCloneKill9(t *testing.T) {
 		setup(t)
 		src := pgChinook(t, pg)
 		killRuns(t, src, pg.DSN("kill_target"), fmt.Sprintf("postgres://*@127.0.0.1:%d/kill_*", pg.Port), 12,
-			func(i int) { pg.Exec(t, mustParse(t, src).Database(), fmt.Sprintf("INSERT INTO genre (genre_id, name) VALUES (%d, 'run %d')", 1000+i, i)) },
+			func(i int) {
+				pg.Exec(t, mustParse(t, src).Database(), fmt.Sprintf("INSERT INTO genre (genre_id, name) VALUES (%d, 'run %d')", 1000+i, i))
+			},
 			func() []string { return pgDatabasesLike(t, pg, "snapdata_") })
 	})
 	t.Run("mariadb", func(t *testing.T) {
 		setup(t)
 		src := myScript(t, my, "chinook", filepath.Join(repoRoot(t), "internal/engine/mysql/testdata/chinook/chinook_mysql.sql"))
 		killRuns(t, src, my.DSN("kill_target"), fmt.Sprintf("mysql://*@127.0.0.1:%d/kill_*", my.Port), 10,
-			func(i int) { my.Exec(t, mustParse(t, src).Database(), fmt.Sprintf("INSERT INTO Genre (GenreId, Name) VALUES (%d, 'run %d')", 1000+i, i)) },
+			func(i int) {
+				my.Exec(t, mustParse(t, src).Database(), fmt.Sprintf("INSERT INTO Genre (GenreId, Name) VALUES (%d, 'run %d')", 1000+i, i))
+			},
 			func() []string { return myDatabasesLike(t, my, "snapdata\\_") })
 	})
 	t.Run("sqlite", func(t *testing.T) {
