@@ -146,6 +146,7 @@ var exitCauses = []struct {
 	{"no such snapshot (unknown id, no snapshot of the source)", ExitUsage, func(err error) bool { return errors.Is(err, repository.ErrSnapshotNotFound) }},
 	{"ambiguous snapshot (latest over several sources, an id prefix of several snapshots)", ExitUsage, func(err error) bool { return errors.Is(err, repository.ErrAmbiguous) }},
 	{"--table names a table the snapshot does not hold", ExitUsage, func(err error) bool { return errors.Is(err, engine.ErrNoSuchTable) }},
+	{"a clone's keep_rows rule does not work on the target (no such table, a where the server rejects: its message is shown)", ExitUsage, func(err error) bool { return errors.Is(err, engine.ErrKeepRule) }},
 	{"any other error in what was asked (not a DSN, unknown source, engine mismatch…)", ExitUsage, app.IsUsage},
 }
 
