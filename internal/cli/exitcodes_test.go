@@ -64,6 +64,9 @@ func TestExitCodeTable(t *testing.T) {
 	if err := os.Truncate(manifests[0], 10); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile("keep.yaml", []byte("sources:\n  app: { dsn: sqlite:chinook.sqlite }\nclones:\n  acc:\n    from: { source: app }\n    to: sqlite:restored.db\n    allow: [sqlite:./restored.db]\n    keep_rows: [ { table: Genre, where: \"no_such_col = 1\" } ]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	repo := []string{"--repo", "repo"}
 	cases := []struct {
 		name  string
@@ -89,6 +92,8 @@ func TestExitCodeTable(t *testing.T) {
 		{"ambiguous latest", nil, append(repo, "restore", "latest", "--to", "sqlite:x.db"), "ambiguous", "latest is ambiguous"},
 		{"ambiguous id prefix", nil, append(repo, "verify", prefix), "ambiguous", "is ambiguous"},
 		{"unknown table", nil, append(repo, "restore", "latest", "--source", "sqlite:"+dir+"/chinook.sqlite", "--to", "sqlite:x.db", "--table", "public.nope"), "--table", `"public.nope" is not in snapshot`},
+		{"keep_rows where the target rejects", nil, []string{"--config", "keep.yaml", "clone", "acc", "--dry-run"}, "a clone's keep_rows", "no_such_col"},
+		{"clone target not allowed", nil, []string{"--config", "keep.yaml", "clone", "--from", "app", "--to", "sqlite:x.db", "--allow", "sqlite:./y.db"}, "refused", "matches none of the allow patterns"},
 		{"not a DSN", nil, append(repo, "backup", "chinook"), "any other error", "is neither a DSN"},
 		{"missing source file", nil, append(repo, "backup", "sqlite:missing.db"), "", "missing.db does not exist"},
 		{"no repository there", nil, []string{"snapshots", "--repo", "nowhere"}, "", "no repository found"},
