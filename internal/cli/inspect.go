@@ -122,7 +122,7 @@ and a total in which chunks shared between sources count once:
   COMPRESSION    DEDUPLICATED / STORED
   DEDUP          LOGICAL / DEDUPLICATED: how many times deduplication shrank the snapshots
 
-Then the repository as one listing finds it: every object and its bytes, the data objects,
+Then the repository as one listing finds it: every object and its bytes (locks aside), the data objects,
 and those no snapshot references (an interrupted backup's, or a forgotten snapshot's until
 'snapdata prune'). Sizes come from the manifests and that one listing; no data is read, so
 stats is quick on any repository. A snapshot made before stored sizes were recorded takes
@@ -206,6 +206,28 @@ func (e *env) chooseSnapshots(r *repository.Repository, all []*manifest.Snapshot
 }
 
 func (e *env) printStats(rep *inspect.StatsReport) {
+	if len(rep.Sources) == 0 {
+		e.printf("no snapshots\n")
+	} else {
+		e.printUsage(rep)
+	}
+	repo := rep.Repository
+	e.printf("repository: %d objects, %s (locks aside); %d data objects, %s; %d snapshots", repo.Objects.Count, progress.Bytes(repo.Objects.Bytes),
+		repo.Data.Count, progress.Bytes(repo.Data.Bytes), repo.Snapshots)
+	if repo.Damaged > 0 {
+		e.printf(" (and %d damaged)", repo.Damaged)
+	}
+	e.printf("\n")
+	if u := repo.Unreferenced; u != nil && u.Count > 0 {
+		e.printf("unreferenced: %d data objects, %s, used by no snapshot ('snapdata prune' removes them)\n", u.Count, progress.Bytes(u.Bytes))
+	}
+	if rep.Total.StoredUnknownChunks > 0 {
+		e.printf("warning: %d chunks are missing from the repository, their stored size is unknown; run 'snapdata check'\n", rep.Total.StoredUnknownChunks)
+	}
+}
+
+// printUsage prints the table of stats: a line per source and the total.
+func (e *env) printUsage(rep *inspect.StatsReport) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tENGINE\tSNAPSHOTS\tLATEST\tLOGICAL\tDEDUPLICATED\tSTORED\tCOMPRESSION\tDEDUP")
 	row := func(name, engine string, u inspect.Usage) {
@@ -219,19 +241,6 @@ func (e *env) printStats(rep *inspect.StatsReport) {
 		row("total", "", rep.Total)
 	}
 	tw.Flush()
-	repo := rep.Repository
-	e.printf("repository: %d objects, %s; %d data objects, %s; %d snapshots", repo.Objects.Count, progress.Bytes(repo.Objects.Bytes),
-		repo.Data.Count, progress.Bytes(repo.Data.Bytes), repo.Snapshots)
-	if repo.Damaged > 0 {
-		e.printf(" (and %d damaged)", repo.Damaged)
-	}
-	e.printf("\n")
-	if u := repo.Unreferenced; u != nil && u.Count > 0 {
-		e.printf("unreferenced: %d data objects, %s, used by no snapshot ('snapdata prune' removes them)\n", u.Count, progress.Bytes(u.Bytes))
-	}
-	if rep.Total.StoredUnknownChunks > 0 {
-		e.printf("warning: %d chunks are missing from the repository, their stored size is unknown; run 'snapdata check'\n", rep.Total.StoredUnknownChunks)
-	}
 }
 
 func (e *env) diffCommand() *cobra.Command {

@@ -38,10 +38,14 @@ func (l *Listing) Total() Objects {
 }
 
 // List lists every object of the repository once (each kind is one
-// listing of its folder or key prefix).
+// listing of its folder or key prefix), locks aside: they come and go (the
+// command's own read lock is one).
 func List(ctx context.Context, be backend.Backend) (*Listing, error) {
 	l := &Listing{Data: map[string]int64{}, Types: map[backend.FileType]Objects{}}
 	for _, t := range backend.AllTypes {
+		if t == backend.Lock {
+			continue
+		}
 		var o Objects
 		err := be.List(ctx, t, func(fi backend.FileInfo) error {
 			o.Count++
