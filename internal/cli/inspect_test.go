@@ -695,8 +695,10 @@ func TestInspectPostgres(t *testing.T) {
 			t.Errorf("ls table %+v, manifest %+v", tb, mt)
 		}
 	}
-	if r := must(t, "ls", "--repo", "repo", s2); strings.Contains(r.stdout+r.stderr, pg.Password) {
-		t.Errorf("ls printed the server's password")
+	for _, args := range [][]string{{"ls", s2}, {"ls", s2, "--json"}, {"diff", s1, s2}, {"diff", s1, s2, "--json"}, {"stats"}, {"stats", "--json"}} {
+		if r := must(t, append(args, "--repo", "repo")...); strings.Contains(r.stdout+r.stderr, pg.Password) {
+			t.Errorf("%v printed the server's password", args)
+		}
 	}
 
 	// Against a SQLite snapshot: what can be compared, and a note.
