@@ -205,6 +205,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule
 		e.verifyCommand(), e.exportCommand(), e.importCommand(), e.serveCommand(), e.runCommand(),
 		e.versionCommand(),
 	)
+	e.addInspectCommands(root)
 	markArgErrors(root)
 	return root
 }
