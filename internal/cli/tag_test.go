@@ -158,7 +158,7 @@ func TestTagCommand(t *testing.T) {
 		t.Fatalf("snapshots --json original: %v, %v", raw, err)
 	}
 	// The old id is gone; the new one restores; check is healthy.
-	if r := snap(t, "restore", "--repo", "repo", a1.ID[:12], "--to", "sqlite:old.db"); r.code != ExitUsage {
+	if r := snap(t, "restore", "--repo", "repo", a1.ID[:12], "--to", "sqlite:old.db"); r.code != ExitUsage || !strings.Contains(r.stderr, "now snapshot "+na1.ID[:8]) {
 		t.Errorf("restore of the replaced id: %s", r)
 	}
 	must(t, "restore", "--repo", "repo", na1.ID[:12], "--to", "sqlite:a1.db")

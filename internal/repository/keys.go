@@ -313,6 +313,9 @@ func (r *Repository) RemoveKey(ctx context.Context, lock *Lock, id string, force
 // exclusive lock.
 func (r *Repository) ChangePassword(ctx context.Context, lock *Lock, newPassword []byte, kdf *crypto.KDFParams) (string, error) {
 	old := r.keyName
+	if old == "" {
+		return "", fmt.Errorf("%w: the key this process opened the repository with was removed; open it again", ErrKeyRefused)
+	}
 	name, err := r.AddKey(ctx, lock, newPassword, kdf)
 	if err != nil {
 		return "", err
