@@ -2,9 +2,13 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -192,6 +196,85 @@ func TestKeyCommandsUnencrypted(t *testing.T) {
 		r := snap(t, append(args, "--repo", "repo")...)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, "not encrypted") {
 			t.Errorf("snapdata %s on a plain repository: %s", strings.Join(args, " "), r)
+		}
+	}
+}
+
+// key add on a terminal asks for the new password twice without echoing
+// it; two different answers change nothing (exit 2).
+func TestKeyPromptInTmux(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		if testsrv.Required() {
+			t.Fatal("tmux is not installed (scripts/install-deps installs it)")
+		}
+		t.Skip("tmux is not installed; set SNAPDATA_REQUIRE_SERVERS=1 to fail instead")
+	}
+	pkg := mustGetwd(t)
+	dir := setup(t)
+	bin := filepath.Join(dir, "snapdata")
+	build := exec.Command("go", "build", "-o", bin, "github.com/snapdata/snapdata/cmd/snapdata")
+	build.Dir = pkg
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	must(t, "init", "--repo", "repo")
+	sock := fmt.Sprintf("snapdata-key-test-%d", os.Getpid())
+	tm := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(tmux, append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() { exec.Command(tmux, "-L", sock, "kill-server").Run() })
+	tm("new-session", "-d", "-s", "keep", "sleep 600")
+	waitFor := func(session, what string) string {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			screen := tm("capture-pane", "-p", "-t", session)
+			if strings.Contains(screen, what) {
+				return screen
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%q did not appear:\n%s", what, screen)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, c := range []struct {
+		name          string
+		first, second string
+		exit          string
+	}{
+		{"same", "prompt-secret", "prompt-secret", "__EXIT__ 0"},
+		{"differ", "other-secret", "typo-secret", "__EXIT__ 2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			script := fmt.Sprintf("cd %q && SNAPDATA_PASSWORD='test password' %q key add --repo repo; echo __EXIT__ $?; sleep 600", dir, bin)
+			tm("new-session", "-d", "-s", c.name, "-x", "120", "-y", "20", script)
+			defer exec.Command(tmux, "-L", sock, "kill-session", "-t", c.name).Run()
+			waitFor(c.name, "new password:")
+			tm("send-keys", "-t", c.name, c.first, "Enter")
+			waitFor(c.name, "enter it again:")
+			tm("send-keys", "-t", c.name, c.second, "Enter")
+			screen := waitFor(c.name, "__EXIT__")
+			if !strings.Contains(screen, c.exit) {
+				t.Fatalf("want %s:\n%s", c.exit, screen)
+			}
+			if strings.Contains(screen, c.first) || strings.Contains(screen, c.second) {
+				t.Fatalf("the password was echoed:\n%s", screen)
+			}
+		})
+	}
+	t.Setenv("SNAPDATA_PASSWORD", "prompt-secret")
+	must(t, "snapshots", "--repo", "repo")
+	for _, pw := range []string{"other-secret", "typo-secret"} {
+		t.Setenv("SNAPDATA_PASSWORD", pw)
+		if r := snap(t, "snapshots", "--repo", "repo"); r.code != ExitFailure {
+			t.Errorf("%s opens the repository after a mismatched prompt: %s", pw, r)
 		}
 	}
 }

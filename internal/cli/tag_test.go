@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/snapdata/snapdata/internal/testsrv"
 )
 
 // markers returns the id-… tag of each snapshot, sorted: which of the test's
@@ -267,5 +269,31 @@ func TestTagInterrupted(t *testing.T) {
 	r = must(t, "check", "--repo", "repo")
 	if strings.Contains(r.stdout, "note:") {
 		t.Errorf("check after finishing: %s", r)
+	}
+}
+
+// tag on an S3 repository: the retagged snapshot restores and check finds
+// no missing manifest.
+func TestTagS3(t *testing.T) {
+	srv := testsrv.S3(t)
+	setup(t)
+	srv.SetEnv(t)
+	repo := srv.URL(srv.NewBucket(t), "tags")
+	chinook(t, "chinook.sqlite")
+	must(t, "init", "--repo", repo)
+	must(t, "backup", "--repo", repo, "sqlite:chinook.sqlite", "--tag", "nightly")
+	old := listSnapshots(t, "--repo", repo)[0]
+	must(t, "tag", "--repo", repo, "--add", "keep", "--tag", "nightly")
+	snaps := listSnapshots(t, "--repo", repo, "--tag", "nightly,keep")
+	if len(snaps) != 1 || snaps[0].ID == old.ID || len(listSnapshots(t, "--repo", repo)) != 1 {
+		t.Fatalf("snapshots after tag on S3: %+v", snaps)
+	}
+	r := must(t, "check", "--repo", repo)
+	if strings.Contains(r.stdout, "missing") || strings.Contains(r.stdout, "note:") {
+		t.Errorf("check after tag on S3: %s", r)
+	}
+	must(t, "restore", "--repo", repo, "latest", "--to", "sqlite:restored.db")
+	if v := scalar(t, openDB(t, "restored.db"), `SELECT count(*) FROM Track`); v != int64(3503) {
+		t.Errorf("Track rows restored after tag on S3: %v", v)
 	}
 }
