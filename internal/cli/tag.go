@@ -153,6 +153,9 @@ func (e *env) tag(change repository.TagChange, f snapshotFilter, refs []string, 
 					res.NewID = next.ID
 				}
 				if err != nil {
+					if next != nil { // stored, but the old manifest is still there
+						results = append(results, res)
+					}
 					e.printTagResults(results, dryRun, asJSON)
 					return err
 				}
