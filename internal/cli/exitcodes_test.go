@@ -177,7 +177,7 @@ func TestSnapshotsHintAndVerifyChecksums(t *testing.T) {
 
 // Every command that changes or inspects a repository shows examples.
 func TestHelpExamples(t *testing.T) {
-	for _, cmd := range []string{"snapshots", "prune", "check", "unlock"} {
+	for _, cmd := range []string{"snapshots", "prune", "check", "unlock", "tag", "key"} {
 		r := must(t, cmd, "--help")
 		if !strings.Contains(r.stdout, "  snapdata "+cmd) {
 			t.Errorf("%s --help has no example:\n%s", cmd, r.stdout)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,12 +18,8 @@ import (
 )
 
 // addInspectCommands adds the read-only inspection verbs (stats, diff,
-// ls). ls names a snapshot's content, as in restic, so it is no longer an
-// alias of snapshots.
+// ls). ls names a snapshot's content, as in restic.
 func (e *env) addInspectCommands(root *cobra.Command) {
-	for _, c := range root.Commands() {
-		c.Aliases = slices.DeleteFunc(c.Aliases, func(a string) bool { return a == "ls" })
-	}
 	root.AddCommand(e.statsCommand(), e.diffCommand(), e.lsCommand())
 }
 
