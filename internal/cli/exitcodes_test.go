@@ -88,6 +88,7 @@ func TestExitCodeTable(t *testing.T) {
 		{"latest of an unknown source", nil, append(repo, "verify", "latest", "--source", "sqlite:/nowhere.db"), "no such snapshot", "no snapshot of source"},
 		{"ambiguous latest", nil, append(repo, "restore", "latest", "--to", "sqlite:x.db"), "ambiguous", "latest is ambiguous"},
 		{"ambiguous id prefix", nil, append(repo, "verify", prefix), "ambiguous", "is ambiguous"},
+		{"ambiguous id prefix to forget", nil, append(repo, "forget", prefix), "ambiguous", "is ambiguous"},
 		{"unknown table", nil, append(repo, "restore", "latest", "--source", "sqlite:"+dir+"/chinook.sqlite", "--to", "sqlite:x.db", "--table", "public.nope"), "--table", `"public.nope" is not in snapshot`},
 		{"not a DSN", nil, append(repo, "backup", "chinook"), "any other error", "is neither a DSN"},
 		{"missing source file", nil, append(repo, "backup", "sqlite:missing.db"), "", "missing.db does not exist"},

@@ -306,7 +306,7 @@ func (r *Repository) ResolveIDs(ctx context.Context, refs []string) ([]string, e
 			return nil, fmt.Errorf("no snapshot with id %q: %w", ref, ErrSnapshotNotFound)
 		case 1:
 		default:
-			return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))
+			return nil, ambiguous{fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))}
 		}
 		if !seen[match[0]] {
 			seen[match[0]] = true
