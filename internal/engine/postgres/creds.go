@@ -54,7 +54,7 @@ var _ engine.CredentialManager = (*Engine)(nil)
 // ALTER DEFAULT PRIVILEGES. Functions stay executable by PUBLIC, as
 // PostgreSQL makes them.
 func (e *Engine) CreateUsers(ctx context.Context, db *dsn.DSN, users []engine.User) error {
-	if err := checkUsers(users); err != nil {
+	if err := engine.CheckUsers(users); err != nil {
 		return err
 	}
 	c, err := connect(ctx, db, false)
@@ -162,28 +162,6 @@ func (e *Engine) CreateUsers(ctx context.Context, db *dsn.DSN, users []engine.Us
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("create users on %s: commit: %w", db, serverMessage(err))
-	}
-	return nil
-}
-
-// checkUsers refuses what no server should be asked.
-func checkUsers(users []engine.User) error {
-	seen := map[string]bool{}
-	for _, u := range users {
-		switch {
-		case u.Name == "":
-			return fmt.Errorf("a user has no name")
-		case seen[u.Name]:
-			return fmt.Errorf("user %q is listed twice", u.Name)
-		case u.Password == "":
-			return fmt.Errorf("user %q has no password", u.Name)
-		}
-		switch u.Access {
-		case engine.AccessReadOnly, engine.AccessReadWrite, engine.AccessOwner:
-		default:
-			return fmt.Errorf("user %q: unknown access %q (expected readonly, readwrite or owner)", u.Name, u.Access)
-		}
-		seen[u.Name] = true
 	}
 	return nil
 }
