@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/snapdata/snapdata/internal/dsn"
@@ -33,9 +34,21 @@ func (e *Engine) RunSQL(ctx context.Context, db *dsn.DSN, name string, script io
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	c, err := connect(ctx, db, false)
+	// The hook runs with the server's, database's and role's settings
+	// (DateStyle, TimeZone, statement_timeout, …), as psql would, not with
+	// the fixed ones snapdata's own sessions use.
+	cfg, err := connConfig(db, false)
 	if err != nil {
 		return err
+	}
+	for k := range sessionParams(false) {
+		if k != "application_name" && k != "standard_conforming_strings" {
+			delete(cfg.RuntimeParams, k)
+		}
+	}
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", db, err)
 	}
 	defer c.Close(context.WithoutCancel(ctx))
 	if err := execSQL(ctx, c, "BEGIN"); err != nil {

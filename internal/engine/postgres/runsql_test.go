@@ -30,6 +30,8 @@ BEGIN ATOMIC
   SELECT CASE WHEN bump(1) = 2 THEN 3 ELSE 0 END;
 END;
 INSERT INTO settings VALUES ('three', three()::text)`
+	pg.Exec(t, "postgres", "ALTER DATABASE "+target.Database()+" SET TimeZone = 'Asia/Tokyo'")
+	good += ";\nINSERT INTO settings VALUES ('tz', current_setting('TimeZone'))"
 	if err := e.RunSQL(ctx, target, "good.sql", strings.NewReader(good)); err != nil {
 		t.Fatalf("RunSQL: %v", err)
 	}
@@ -42,7 +44,7 @@ INSERT INTO settings VALUES ('three', three()::text)`
 	if err := c.QueryRow(ctx, "SELECT string_agg(k || '=' || v, '|' ORDER BY k) FROM settings").Scan(&got); err != nil {
 		t.Fatal(err)
 	}
-	if want := "a;b=it's; fine|c=back'slash;|three=3"; got != want {
+	if want := "a;b=it's; fine|c=back'slash;|three=3|tz=Asia/Tokyo"; got != want {
 		t.Errorf("settings = %q, want %q", got, want)
 	}
 
