@@ -45,7 +45,12 @@ func sqlState(err error) string {
 }
 
 func TestCredentials(t *testing.T) {
-	pg := testsrv.NewPostgres(t, testsrv.PGOptions{})
+	for _, major := range []int{0, 12} { // Debian's, and the oldest supported
+		t.Run(fmt.Sprint(major), func(t *testing.T) { credentials(t, testsrv.NewPostgres(t, testsrv.PGOptions{Major: major})) })
+	}
+}
+
+func credentials(t *testing.T, pg *testsrv.PG) {
 	ctx := context.Background()
 	const db = "copy_db"
 	pg.Exec(t, "postgres", "CREATE DATABASE "+db,
@@ -181,5 +186,58 @@ func TestCreateUsersErrorsHideThePassword(t *testing.T) {
 	var n int
 	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pg_reserved%'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("roles left: %d, %v", n, err)
+	}
+}
+
+// TestCreateUsersAsNonSuperuser is the managed-server case (RDS): the
+// clone's login may create roles but is no superuser. PostgreSQL 16
+// changed what CREATEROLE allows (ADMIN OPTION on the roles it made):
+// both sides of the change are tested.
+func TestCreateUsersAsNonSuperuser(t *testing.T) {
+	t.Run("default", func(t *testing.T) { createUsersAsNonSuperuser(t, testsrv.Postgres(t)) })
+	t.Run("17", func(t *testing.T) { createUsersAsNonSuperuser(t, testsrv.NewPostgres(t, testsrv.PGOptions{Major: 17})) })
+}
+
+func createUsersAsNonSuperuser(t *testing.T, pg *testsrv.PG) {
+	ctx := context.Background()
+	db := "nonsuper_copy"
+	pg.Exec(t, "postgres",
+		"CREATE ROLE ns_mgmt LOGIN CREATEROLE CREATEDB PASSWORD 'mgmt-pw'",
+		"CREATE DATABASE "+db+" OWNER ns_mgmt")
+	t.Cleanup(func() {
+		pg.Exec(t, "postgres", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+		for _, r := range []string{"ns_owner", "ns_owner2", "ns_ro", "ns_mgmt"} {
+			pg.Exec(t, "postgres", "DROP ROLE IF EXISTS "+r)
+		}
+	})
+	if err := tryAs(t, pg, db, "ns_mgmt", "mgmt-pw", "CREATE TABLE items (id serial PRIMARY KEY, name text); CREATE VIEW v AS SELECT name FROM items"); err != nil {
+		t.Fatal(err)
+	}
+	target := mustDSN(t, loginDSN(pg, db, "ns_mgmt", "mgmt-pw"))
+	users := []engine.User{
+		{Name: "ns_owner", Password: "o-pw", Access: engine.AccessOwner},
+		{Name: "ns_owner2", Password: "o2-pw", Access: engine.AccessOwner},
+		{Name: "ns_ro", Password: "ro-pw", Access: engine.AccessReadOnly},
+	}
+	if err := New().CreateUsers(ctx, target, users); err != nil {
+		t.Fatalf("CreateUsers as a non-superuser: %v", err)
+	}
+	for _, c := range []struct {
+		user, pw, stmt string
+		allowed        bool
+	}{
+		{"ns_owner", "o-pw", "ALTER TABLE items ADD COLUMN a int", true},
+		{"ns_owner2", "o2-pw", "ALTER TABLE items ADD COLUMN b int", true},
+		{"ns_ro", "ro-pw", "SELECT * FROM v", true},
+		{"ns_ro", "ro-pw", "INSERT INTO items (name) VALUES ('x')", false},
+		{"ns_mgmt", "mgmt-pw", "INSERT INTO items (name) VALUES ('still mine')", true}, // the clone's login keeps its hold
+	} {
+		err := tryAs(t, pg, db, c.user, c.pw, c.stmt)
+		if c.allowed && err != nil {
+			t.Errorf("%s: %q failed: %v", c.user, c.stmt, err)
+		}
+		if !c.allowed && sqlState(err) != "42501" {
+			t.Errorf("%s: %q: got %v, want permission denied", c.user, c.stmt, err)
+		}
 	}
 }
