@@ -58,6 +58,15 @@ func (e *Engine) CreateUsers(ctx context.Context, d *dsn.DSN, users []engine.Use
 	if err != nil {
 		return fmt.Errorf("create users on %s: %w", d, err)
 	}
+	var me string
+	if err := db.QueryRowContext(ctx, "SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)").Scan(&me); err != nil {
+		return fmt.Errorf("create users on %s: read the session's user: %w", d, err)
+	}
+	for _, u := range users {
+		if u.Name == me {
+			return fmt.Errorf("create users on %s: user %s is the login the clone connects with: give the copy's users other names", d, u.Name)
+		}
+	}
 	grantDB := quoteIdent(escapeGrantDB(dbName)) + ".*"
 	for _, u := range users {
 		account := quoteString(u.Name) + "@'%'"

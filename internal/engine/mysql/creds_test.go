@@ -152,8 +152,12 @@ func TestCreateUsersErrorsHideThePassword(t *testing.T) {
 		}
 		t.Logf("error: %v", err)
 	}
+	err := e.CreateUsers(ctxT(t), target, []engine.User{{Name: my.User, Password: secret, Access: engine.AccessReadOnly}})
+	if err == nil || !strings.Contains(err.Error(), "is the login the clone connects with") {
+		t.Errorf("CreateUsers for the connecting login = %v, want a refusal", err)
+	}
 	// MySQL's syntax errors quote the statement: such a message is replaced.
-	err := hidePassword(&mysql.MySQLError{Number: 1064, Message: "You have an error near '" + secret + "'"}, secret)
+	err = hidePassword(&mysql.MySQLError{Number: 1064, Message: "You have an error near '" + secret + "'"}, secret)
 	if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "1064") {
 		t.Errorf("hidePassword = %v", err)
 	}

@@ -72,6 +72,11 @@ func (e *Engine) CreateUsers(ctx context.Context, db *dsn.DSN, users []engine.Us
 	if err := tx.QueryRow(ctx, `SELECT current_database(), current_user, rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&dbName, &me, &super); err != nil {
 		return fmt.Errorf("create users on %s: read the session's role: %w", db, err)
 	}
+	for _, u := range users {
+		if u.Name == me {
+			return fmt.Errorf("create users on %s: user %s is the login the clone connects with: give the copy's users other names", db, u.Name)
+		}
+	}
 	schemas, err := userSchemas(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("create users on %s: %w", db, err)

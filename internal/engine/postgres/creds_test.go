@@ -177,6 +177,10 @@ func TestCreateUsersErrorsHideThePassword(t *testing.T) {
 		}
 		t.Logf("error: %v", err)
 	}
+	err := e.CreateUsers(context.Background(), target, []engine.User{{Name: pg.User, Password: secret, Access: engine.AccessReadOnly}})
+	if err == nil || !strings.Contains(err.Error(), "is the login the clone connects with") {
+		t.Errorf("CreateUsers for the connecting login = %v, want a refusal", err)
+	}
 	// The failed transaction left no role behind.
 	c, err := pgx.Connect(context.Background(), pg.DSN("postgres"))
 	if err != nil {
@@ -184,6 +188,10 @@ func TestCreateUsersErrorsHideThePassword(t *testing.T) {
 	}
 	defer c.Close(context.Background())
 	var n int
+	var super bool
+	if err := c.QueryRow(context.Background(), "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || !super {
+		t.Errorf("the connecting login is no longer a superuser (%v)", err)
+	}
 	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pg_reserved%'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("roles left: %d, %v", n, err)
 	}
