@@ -211,6 +211,15 @@ func TestCommandHookOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	// An SQL hook past its timeout is stopped, and its transaction with it.
+	start := time.Now()
+	err = Run(ctx, e, target, []Hook{{SQL: "INSERT INTO notes (body) VALUES ('slow');\nSELECT pg_sleep(30)"}}, Options{Timeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "hook 1 (sql): did not finish within 1s (stopped): sql:2: ") {
+		t.Errorf("a slow SQL hook: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the slow SQL hook took %s to stop", d)
+	}
 	c, err := pgx.Connect(ctx, copyDSN)
 	if err != nil {
 		t.Fatal(err)
