@@ -32,7 +32,8 @@ var _ engine.CredentialManager = (*Engine)(nil)
 // (which needs a superuser session; without one it is refused). Its
 // privileges on this database's schemas, tables and sequences are revoked
 // before the asked ones are granted; what it holds elsewhere on the server
-// (other databases, role memberships) is left alone.
+// (other databases, role memberships) is left alone. PUBLIC loses CREATE
+// on every schema (PostgreSQL before 15 grants it on public).
 //
 // The copy is closed to every other login: CONNECT and TEMPORARY are
 // revoked from PUBLIC on the database; each user gets CONNECT.
@@ -91,6 +92,13 @@ func (e *Engine) CreateUsers(ctx context.Context, db *dsn.DSN, users []engine.Us
 	if err := exec("close the database to other logins", "REVOKE CONNECT, TEMPORARY ON DATABASE "+qdb+" FROM PUBLIC"); err != nil {
 		return err
 	}
+	// PostgreSQL before 15 lets PUBLIC create in schema public: the
+	// copy's users get only what they ask for.
+	for _, s := range schemas {
+		if err := exec("take CREATE on schema "+s+" from PUBLIC", "REVOKE CREATE ON SCHEMA "+quoteIdent(s)+" FROM PUBLIC"); err != nil {
+			return err
+		}
+	}
 	for _, u := range users {
 		if err := createRole(ctx, tx, u, super, exec); err != nil {
 			return err
@@ -145,6 +153,13 @@ func (e *Engine) CreateUsers(ctx context.Context, db *dsn.DSN, users []engine.Us
 			tables, seqs = "SELECT, INSERT, UPDATE, DELETE", "SELECT, USAGE, UPDATE"
 		}
 		var stmts []string
+		for _, r := range creators { // what an earlier call granted for later objects
+			fr := "ALTER DEFAULT PRIVILEGES FOR ROLE " + quoteIdent(r)
+			stmts = append(stmts,
+				fr+" REVOKE ALL ON SCHEMAS FROM "+q,
+				fr+" REVOKE ALL ON TABLES FROM "+q,
+				fr+" REVOKE ALL ON SEQUENCES FROM "+q)
+		}
 		for _, s := range schemas {
 			qs := quoteIdent(s)
 			stmts = append(stmts,

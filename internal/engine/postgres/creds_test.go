@@ -92,6 +92,8 @@ func credentials(t *testing.T, pg *testsrv.PG) {
 		{rw, "DELETE FROM app.items WHERE name = 'x'", true},
 		{rw, "ALTER TABLE app.items ADD COLUMN y int", false},
 		{rw, "CREATE ROLE sneaky", false}, // its SUPERUSER was taken away
+		{ro, "CREATE TABLE public.ro_new (id int)", false},
+		{rw, "CREATE TABLE public.rw_new (id int)", false},
 		{own, "ALTER TABLE app.items ADD COLUMN z int", true},
 		{own, "ALTER TABLE public.notes ADD COLUMN z int", true},
 		{own, "ALTER FUNCTION app.twice(int) RENAME TO thrice", true},
@@ -128,6 +130,25 @@ func credentials(t *testing.T, pg *testsrv.PG) {
 	}
 	if err := tryAs(t, pg, db, ro.Name, ro.Password, "INSERT INTO app.items (name) VALUES ('x')"); sqlState(err) != "42501" {
 		t.Errorf("readonly after a second CreateUsers: got %v, want permission denied", err)
+	}
+	// Access asked for changes: readwrite becomes readonly, also for
+	// tables created later.
+	rw.Access = engine.AccessReadOnly
+	if err := e.CreateUsers(ctx, target, []engine.User{rw}); err != nil {
+		t.Fatalf("CreateUsers with less access: %v", err)
+	}
+	pg.Exec(t, db, "CREATE TABLE public.later2 (id int)")
+	for _, stmt := range []string{"INSERT INTO app.items (name) VALUES ('x')", "INSERT INTO public.later2 VALUES (1)"} {
+		if err := tryAs(t, pg, db, rw.Name, rw.Password, stmt); sqlState(err) != "42501" {
+			t.Errorf("%q by a user turned readonly: got %v, want permission denied", stmt, err)
+		}
+	}
+	if err := tryAs(t, pg, db, rw.Name, rw.Password, "SELECT * FROM public.later2"); err != nil {
+		t.Errorf("a user turned readonly cannot read a later table: %v", err)
+	}
+	rw.Access = engine.AccessReadWrite
+	if err := e.CreateUsers(ctx, target, users); err != nil {
+		t.Fatalf("CreateUsers back: %v", err)
 	}
 
 	logins, err := e.Logins(ctx, target)
