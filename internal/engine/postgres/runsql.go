@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,6 +56,9 @@ func (e *Engine) RunSQL(ctx context.Context, db *dsn.DSN, name string, script io
 		return fmt.Errorf("%s: begin a transaction on %s: %w", name, db, err)
 	}
 	for _, st := range stmts {
+		if copyStdinRE.MatchString(st.SQL) {
+			return fmt.Errorf("%s:%d: COPY … FROM STDIN reads psql's data lines, which a hook script cannot carry: use INSERT, COPY FROM a server file, or a command hook running psql", name, st.Line)
+		}
 		if err := execSQL(ctx, c, st.SQL); err != nil {
 			return fmt.Errorf("%s:%d: %w", name, errorLine(st, err), serverMessage(err))
 		}
@@ -64,6 +68,8 @@ func (e *Engine) RunSQL(ctx context.Context, db *dsn.DSN, name string, script io
 	}
 	return nil
 }
+
+var copyStdinRE = regexp.MustCompile(`(?is)^COPY\b.*\bFROM\s+STDIN\b`)
 
 // errorLine is the line of the statement, moved to the line of the
 // server's error position when it gives one (a syntax error).

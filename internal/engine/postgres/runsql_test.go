@@ -63,6 +63,7 @@ INSERT INTO t1 VALUES (2);`, "fail.sql:7: ERROR: division by zero (SQLSTATE 2201
 SELECT 1,
   2,
   FROM nowhere;`, `fail.sql:4: ERROR: syntax error at or near "FROM"`},
+		{"COPY FROM STDIN", "CREATE TABLE t1 (id int);\n\ncopy t1 (id) from stdin;\n1\n\\.\n", "fail.sql:3: COPY … FROM STDIN reads psql's data lines"},
 		{"unterminated string", "CREATE TABLE t1 (id int);\nSELECT 'abc", "fail.sql: line 2: unterminated string"},
 	}
 	for _, tt := range tests {
