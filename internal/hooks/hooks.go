@@ -20,7 +20,7 @@
 // AWS_* or a config's ${…} secrets. Each command runs in its own process
 // group, killed whole when its timeout passes. Its output is logged line
 // by line (at most MaxLogLines lines of at most MaxLineBytes each per
-// hook); a non-zero exit is an error naming the hook, its exit status and
+// hook, the DSN's password and secret Env values masked); a non-zero exit is an error naming the hook, its exit status and
 // the last lines it wrote to stderr.
 //
 // Hooks run in order; the first that fails stops the run and its error is
@@ -191,9 +191,9 @@ func runCommand(ctx context.Context, n int, h Hook, opts Options, log *slog.Logg
 	cmd.Env = commandEnv(opts)
 	cmd.Stdin = nil
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	mu, logged := &sync.Mutex{}, new(int)
-	out := &lineLog{mu: mu, logged: logged, log: log, hook: n, stream: "stdout"}
-	errOut := &lineLog{mu: mu, logged: logged, log: log, hook: n, stream: "stderr", keep: TailLines}
+	mu, logged, hide := &sync.Mutex{}, new(int), secrets(opts)
+	out := &lineLog{mu: mu, logged: logged, hide: hide, log: log, hook: n, stream: "stdout"}
+	errOut := &lineLog{mu: mu, logged: logged, hide: hide, log: log, hook: n, stream: "stderr", keep: TailLines}
 	cmd.Stdout, cmd.Stderr = out, errOut
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -243,6 +243,33 @@ func commandEnv(opts Options) []string {
 	return env
 }
 
+// secrets are the texts of the command's environment that its output must
+// not carry into logs and errors (a hook that prints its environment):
+// the target DSN's password and the values of Options.Env variables named
+// like secrets.
+func secrets(opts Options) *strings.Replacer {
+	var pairs []string
+	if opts.TargetDSN != "" {
+		if d, err := dsn.Parse(opts.TargetDSN); err == nil {
+			if pw, ok := d.Password(); ok && pw != "" {
+				pairs = append(pairs, pw, dsn.Mask)
+			}
+		}
+	}
+	for _, kv := range opts.Env {
+		if name, v, ok := strings.Cut(kv, "="); ok && v != "" && (dsn.IsSecretParam(name) || dsn.Looks(v)) {
+			if d, err := dsn.Parse(v); err == nil {
+				if pw, ok := d.Password(); ok && pw != "" {
+					pairs = append(pairs, pw, dsn.Mask)
+				}
+				continue
+			}
+			pairs = append(pairs, v, dsn.Mask)
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}
+
 // inherited reports whether a variable of snapdata's environment reaches
 // hook commands.
 func inherited(name string) bool {
@@ -257,6 +284,7 @@ func inherited(name string) bool {
 // last lines of stderr for the error.
 type lineLog struct {
 	mu     *sync.Mutex
+	hide   *strings.Replacer
 	log    *slog.Logger
 	hook   int
 	stream string
@@ -297,7 +325,7 @@ func (l *lineLog) line(b []byte) {
 	if len(b) > MaxLineBytes {
 		b = b[:MaxLineBytes]
 	}
-	s := strings.TrimRight(string(b), "\r")
+	s := l.hide.Replace(strings.TrimRight(string(b), "\r"))
 	if l.keep > 0 {
 		l.last = append(l.last, s)
 		if len(l.last) > l.keep {

@@ -111,13 +111,13 @@ func TestCommandHooks(t *testing.T) {
 	t.Setenv("MYSQL_PWD", "prod-secret-3")
 	t.Setenv("ORDERS_DSN", "postgres://prod:prod-secret-4@prod/orders")
 	t.Setenv("LC_TEST_HOOKS", "kept")
-	script := "#!/bin/sh\nenv > env.txt\necho \"hello from $1\"\necho 'to stderr' >&2\n"
+	script := "#!/bin/sh\nenv > env.txt\necho \"hello from $1\"\necho 'to stderr' >&2\necho \"dsn $SNAPDATA_TARGET_DSN token $API_TOKEN\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "hook.sh"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var logBuf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
-	opts := Options{Dir: dir, Logger: log, TargetDSN: "postgres://dev:dev-pw@copy/orders", Env: []string{"EXTRA=1"}}
+	opts := Options{Dir: dir, Logger: log, TargetDSN: "postgres://dev:dev-pw@copy/orders", Env: []string{"EXTRA=1", "API_TOKEN=tok-123"}}
 	if err := Run(context.Background(), nil, nil, []Hook{{Command: []string{"./hook.sh", "argv"}}}, opts); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -141,6 +141,10 @@ func TestCommandHooks(t *testing.T) {
 		}
 	}
 
+	if strings.Contains(logBuf.String(), "dev-pw") || strings.Contains(logBuf.String(), "tok-123") ||
+		!strings.Contains(logBuf.String(), "dsn postgres://dev:xxxxx@copy/orders token xxxxx") {
+		t.Errorf("the log shows a secret the command printed, or not the masked line:\n%s", logBuf.String())
+	}
 	fail := "#!/bin/sh\nfor i in $(seq 1 30); do echo \"err line $i\" >&2; done\nexit 3\n"
 	if err := os.WriteFile(filepath.Join(dir, "fail.sh"), []byte(fail), 0o755); err != nil {
 		t.Fatal(err)
