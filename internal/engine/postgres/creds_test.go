@@ -270,3 +270,49 @@ func createUsersAsNonSuperuser(t *testing.T, pg *testsrv.PG) {
 		}
 	}
 }
+
+// TestCreateUsersOnRichSchema gives an owner user every kind of object the
+// rich test schema holds (partitions, materialized views, domains, enums,
+// ranges, functions, extensions' objects, several schemas).
+func TestCreateUsersOnRichSchema(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	target := loadRich(t, pg)
+	users := []engine.User{
+		{Name: "rich_owner", Password: "o-pw", Access: engine.AccessOwner},
+		{Name: "rich_ro", Password: "ro-pw", Access: engine.AccessReadOnly},
+		{Name: "rich_rw", Password: "rw-pw", Access: engine.AccessReadWrite},
+	}
+	if err := New().CreateUsers(context.Background(), target, users); err != nil {
+		t.Fatalf("CreateUsers: %v", err)
+	}
+	c, err := pgx.Connect(context.Background(), pg.DSN(target.Database()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	// Every table and view is readable by the readonly user and owned by
+	// the owner user.
+	rows, err := c.Query(context.Background(), `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_get_userbyid(c.relowner)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rel struct{ name, owner string }
+	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rel, error) {
+		var x rel
+		return x, r.Scan(&x.name, &x.owner)
+	})
+	if err != nil || len(rels) < 5 {
+		t.Fatalf("relations: %d, %v", len(rels), err)
+	}
+	for _, r := range rels {
+		if r.owner != "rich_owner" {
+			t.Errorf("%s is owned by %s", r.name, r.owner)
+		}
+		if err := tryAs(t, pg, target.Database(), "rich_ro", "ro-pw", "SELECT * FROM "+r.name+" LIMIT 1"); err != nil {
+			t.Errorf("readonly user reading %s: %v", r.name, err)
+		}
+	}
+}
