@@ -6,8 +6,8 @@
 //
 //   - PostgreSQL: '…' strings (” inside), E'…' strings (backslash escapes),
 //     "…" identifiers, $tag$…$tag$ dollar quotes, -- and nested /* */
-//     comments, and BEGIN ATOMIC … END bodies of CREATE FUNCTION/PROCEDURE
-//     (CASE … END inside them). A line starting with a backslash (a psql
+//     comments, BEGIN ATOMIC … END bodies of CREATE FUNCTION/PROCEDURE
+//     (CASE … END inside them) and parentheses (a rule's actions), as psql. A line starting with a backslash (a psql
 //     meta-command such as \connect) is an error: it is not SQL.
 //   - MySQL/MariaDB: '…' and "…" strings with backslash escapes, `…`
 //     identifiers, -- (followed by a space), # and /* */ comments, and
@@ -60,6 +60,7 @@ type splitter struct {
 	startLine int
 	words     []string // the first words of the statement (upper case), for block detection
 	depth     int      // open BEGIN/CASE blocks inside a body
+	parens    int      // open parentheses (PostgreSQL: a rule's actions hold semicolons)
 	lastWord  string
 }
 
@@ -88,7 +89,7 @@ func (s *splitter) run() ([]Statement, error) {
 		case s.comment():
 			continue
 		}
-		if s.depth == 0 && strings.HasPrefix(s.src[s.pos:], s.delim) {
+		if s.depth == 0 && s.parens <= 0 && strings.HasPrefix(s.src[s.pos:], s.delim) {
 			s.emit(s.pos)
 			s.pos += len(s.delim)
 			continue
@@ -227,6 +228,12 @@ func (s *splitter) token() error {
 		}
 		s.word(strings.ToUpper(s.src[s.pos:j]))
 		s.pos = j
+	case s.d == Postgres && c == '(':
+		s.parens++
+		s.pos++
+	case s.d == Postgres && c == ')':
+		s.parens--
+		s.pos++
 	default:
 		s.pos++
 	}
@@ -360,5 +367,5 @@ func (s *splitter) emit(end int) {
 			s.out = append(s.out, Statement{SQL: text, Line: s.startLine})
 		}
 	}
-	s.start, s.words, s.depth, s.lastWord = -1, nil, 0, ""
+	s.start, s.words, s.depth, s.parens, s.lastWord = -1, nil, 0, 0, ""
 }

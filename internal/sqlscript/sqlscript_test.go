@@ -23,6 +23,8 @@ func TestSplit(t *testing.T) {
 		{"begin atomic", Postgres,
 			"CREATE OR REPLACE FUNCTION g(a int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN a > 0 THEN 1 ELSE 2 END;\n  SELECT 3;\nEND;\nSELECT 4;",
 			[]Statement{{"CREATE OR REPLACE FUNCTION g(a int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN a > 0 THEN 1 ELSE 2 END;\n  SELECT 3;\nEND", 1}, {"SELECT 4", 6}}},
+		{"rule actions in parentheses", Postgres, "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));\nSELECT 1;",
+			[]Statement{{"CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2))", 1}, {"SELECT 1", 2}}},
 		{"pg transaction words are statements", Postgres, "BEGIN;\nSELECT 1;\nEND;", []Statement{{"BEGIN", 1}, {"SELECT 1", 2}, {"END", 3}}},
 		{"mysql", MySQL,
 			"# hash comment;\nINSERT INTO t VALUES ('a\\';b', \"c;d\", `e;f`);\n--not a comment\n;\n-- comment;\nSELECT 1 /*! , 2; */;",
