@@ -289,43 +289,63 @@ type lineLog struct {
 	hook   int
 	stream string
 	keep   int
+	skip   bool // dropping the rest of an overlong line
 	logged *int // lines logged by both streams of the hook
 	buf    []byte
 	last   []string
 }
 
 func (l *lineLog) Write(p []byte) (int, error) {
+	n := len(p)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			if len(l.buf) > MaxLineBytes {
-				l.line(l.buf[:MaxLineBytes])
-				l.buf = l.buf[:0] // the rest of an overlong line is dropped
-			}
-			return len(p), nil
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		part := p
+		if i >= 0 {
+			part = p[:i]
 		}
-		l.line(l.buf[:i])
-		l.buf = l.buf[i+1:]
+		if !l.skip {
+			l.buf = append(l.buf, part...)
+		}
+		switch {
+		case i >= 0:
+			if !l.skip {
+				l.line(l.buf)
+			}
+			l.buf, l.skip = l.buf[:0], false
+			p = p[i+1:]
+			continue
+		case !l.skip && len(l.buf) > MaxLineBytes+secretSlack:
+			// An overlong line: log its start (masked over more than is
+			// shown, so a secret across the cut is masked whole) and drop
+			// the rest up to the next newline.
+			l.line(l.buf)
+			l.buf, l.skip = l.buf[:0], true
+		}
+		p = nil
 	}
+	return n, nil
 }
+
+// secretSlack is how far past MaxLineBytes a line is read before it is
+// masked and cut.
+const secretSlack = 1024
 
 func (l *lineLog) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.buf) > 0 {
+	if len(l.buf) > 0 && !l.skip {
 		l.line(l.buf)
-		l.buf = nil
 	}
+	l.buf, l.skip = nil, false
 }
 
 func (l *lineLog) line(b []byte) {
-	if len(b) > MaxLineBytes {
-		b = b[:MaxLineBytes]
-	}
 	s := l.hide.Replace(strings.TrimRight(string(b), "\r"))
+	if len(s) > MaxLineBytes {
+		s = s[:MaxLineBytes]
+	}
 	if l.keep > 0 {
 		l.last = append(l.last, s)
 		if len(l.last) > l.keep {

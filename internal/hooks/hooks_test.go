@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,5 +233,44 @@ func TestCommandHookOnPostgres(t *testing.T) {
 	var who string
 	if err := c.QueryRow(ctx, "SELECT string_agg(body, ',') FROM notes").Scan(&who); err != nil || who != "hook_dev" {
 		t.Errorf("notes written by %q (%v), want hook_dev", who, err)
+	}
+}
+
+func TestLineLogLimits(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	hide := secrets(Options{TargetDSN: "postgres://dev:sekrit-pw@copy/db"})
+	l := &lineLog{mu: &sync.Mutex{}, logged: new(int), hide: hide, log: log, hook: 1, stream: "stdout", keep: 2}
+	long := strings.Repeat("a", MaxLineBytes-4) + "sekrit-pw" + strings.Repeat("b", 3*MaxLineBytes)
+	// Written in small pieces, as a pipe delivers it.
+	in := []byte("first\n" + long + "\nafter long\nlast")
+	for len(in) > 0 {
+		k := min(len(in), 100)
+		if _, err := l.Write(in[:k]); err != nil {
+			t.Fatal(err)
+		}
+		in = in[k:]
+	}
+	l.flush()
+	out := buf.String()
+	if strings.Contains(out, "sekrit") || strings.Contains(out, "sekr") {
+		t.Errorf("a secret across the cut is logged: %s", out)
+	}
+	if strings.Contains(out, "bbbb") {
+		t.Error("the rest of the overlong line was logged")
+	}
+	for _, want := range []string{"line=first", `line="after long"`, "line=last"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %s", want)
+		}
+	}
+	if got := l.tail(); got != "after long\nlast" {
+		t.Errorf("tail = %q", got)
+	}
+	for i := 0; i < MaxLogLines+10; i++ {
+		l.Write([]byte("x\n"))
+	}
+	if n := strings.Count(buf.String(), "\n"); n != MaxLogLines+1 {
+		t.Errorf("%d log records, want %d lines and one notice", n, MaxLogLines+1)
 	}
 }
