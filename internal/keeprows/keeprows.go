@@ -1,0 +1,658 @@
+package keeprows
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/snapdata/snapdata/internal/engine"
+)
+
+// Session runs statements on one server session.
+type Session interface {
+	// Exec runs a statement and returns the rows it affected.
+	Exec(ctx context.Context, query string) (int64, error)
+	// Row returns the first row of a query as text (NULL as "NULL"), and
+	// false when there is none.
+	Row(ctx context.Context, query string) ([]string, bool, error)
+}
+
+// Dialect is what an engine supplies: how to name tables and temporary
+// tables, and the sessions that compute (Closure) and apply (Apply) the kept
+// rows. On MySQL and SQLite both are the same session; on PostgreSQL, where
+// one session sees one database, they differ and Stage copies rows over.
+type Dialect interface {
+	Quote(id string) string
+	// Src names a table of the current target in the closure session,
+	// qualified so that Src(t)+"."+Quote(col) names a column.
+	Src(table string) string
+	// Dst names a table of the new copy in the apply session.
+	Dst(table string) string
+	// CreateTempAs creates temporary table name from query's rows.
+	CreateTempAs(name, query string) string
+	// DropTemp drops temporary table name.
+	DropTemp(name string) string
+	Closure() Session
+	Apply() Session
+	// Stage makes the rows of closure-session temporary table keep
+	// available in the apply session and returns the table's name there.
+	Stage(ctx context.Context, keep string, dst *Table, cols []string) (string, error)
+	// Overwrite returns the statement that replaces the values of the rows
+	// of dst whose key equals a staged row's with the staged row's cols.
+	Overwrite(dst, stage string, key, cols []string) string
+	// Insert returns the statement that inserts stage's rows into dst.
+	Insert(dst, stage string, cols []string) string
+}
+
+type plan struct {
+	t     *Table // in the current target
+	dst   *Table // in the new copy (nil when counting)
+	cols  []string
+	keep  string // closure-session temporary table
+	stage string // apply-session temporary table
+	seeds []string
+	rep   engine.KeptTable
+}
+
+// Result is what Count and Keep report.
+type Result = engine.KeepReport
+
+func ruleName(r engine.KeepRule) string {
+	var parts []string
+	if r.Table != "" {
+		parts = append(parts, "table: "+r.Table)
+	}
+	if r.Tables != "" {
+		parts = append(parts, "tables: "+r.Tables)
+	}
+	if r.KeyAtLeast != 0 {
+		parts = append(parts, "key_at_least: "+strconv.FormatInt(r.KeyAtLeast, 10))
+	}
+	if r.Where != "" {
+		parts = append(parts, "where: "+strconv.Quote(r.Where))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// resolve turns rules into seed conditions per table, validating each on
+// the closure session.
+func resolve(ctx context.Context, d Dialect, cat *Catalog, rules []engine.KeepRule) (map[string][]string, []string, error) {
+	seeds := map[string][]string{}
+	var unkeyed []string
+	for _, r := range rules {
+		var tables []*Table
+		switch {
+		case r.Table != "" && r.Tables != "":
+			return nil, nil, fmt.Errorf("%w: rule %s: give table or tables, not both", engine.ErrKeepRule, ruleName(r))
+		case r.Table != "":
+			t := cat.Lookup(r.Table)
+			if t == nil {
+				return nil, nil, fmt.Errorf("%w: rule %s: the target has no table %s", engine.ErrKeepRule, ruleName(r), r.Table)
+			}
+			tables = []*Table{t}
+		case r.Tables != "":
+			if _, err := path.Match(r.Tables, ""); err != nil {
+				return nil, nil, fmt.Errorf("%w: rule %s: bad glob: %v", engine.ErrKeepRule, ruleName(r), err)
+			}
+			tables = cat.Match(r.Tables)
+		default:
+			return nil, nil, fmt.Errorf("%w: rule %s: names no table (table or tables)", engine.ErrKeepRule, ruleName(r))
+		}
+		if r.KeyAtLeast == 0 && strings.TrimSpace(r.Where) == "" {
+			return nil, nil, fmt.Errorf("%w: rule %s: selects every row (give where or key_at_least)", engine.ErrKeepRule, ruleName(r))
+		}
+		for _, t := range tables {
+			var conds []string
+			if r.KeyAtLeast != 0 {
+				k := t.IntKey()
+				if k == "" {
+					if !contains(unkeyed, t.Name) {
+						unkeyed = append(unkeyed, t.Name)
+					}
+					continue
+				}
+				conds = append(conds, d.Src(t.Name)+"."+d.Quote(k)+" >= "+strconv.FormatInt(r.KeyAtLeast, 10))
+			}
+			if strings.TrimSpace(r.Where) != "" {
+				conds = append(conds, "("+r.Where+")")
+			}
+			cond := strings.Join(conds, " AND ")
+			if _, _, err := d.Closure().Row(ctx, "SELECT COUNT(*) FROM "+d.Src(t.Name)+" WHERE "+cond); err != nil {
+				if ctx.Err() != nil {
+					return nil, nil, ctx.Err()
+				}
+				return nil, nil, fmt.Errorf("%w: rule %s on table %s: %v", engine.ErrKeepRule, ruleName(r), t.Name, err)
+			}
+			seeds[t.Name] = append(seeds[t.Name], cond)
+		}
+	}
+	return seeds, unkeyed, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// eq joins equalities a.x = b.y over paired column lists.
+func eq(d Dialect, a string, acols []string, b string, bcols []string) string {
+	parts := make([]string, len(acols))
+	for i := range acols {
+		parts[i] = a + "." + d.Quote(acols[i]) + " = " + b + "." + d.Quote(bcols[i])
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// closure fills a temporary table per kept table in the closure session.
+func closure(ctx context.Context, d Dialect, cat, dst *Catalog, rules []engine.KeepRule, log *slog.Logger) ([]*plan, [][]*plan, []bool, []string, error) {
+	seeds, unkeyed, err := resolve(ctx, d, cat, rules)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	var names []string
+	for n := range seeds {
+		names = append(names, n)
+	}
+	in := descendants(cat, names)
+	var tables []*Table
+	for _, t := range cat.Tables {
+		if in[t.Name] {
+			tables = append(tables, t)
+		}
+	}
+	sccs, cyclic := order(tables)
+	plans := map[string]*plan{}
+	var all []*plan
+	var groups [][]*plan
+	cs := d.Closure()
+	for gi, scc := range sccs {
+		var group []*plan
+		for _, t := range scc {
+			p := &plan{t: t, seeds: seeds[t.Name], keep: fmt.Sprintf("snapdata_keep_%d", len(all))}
+			p.rep.Table = t.Name
+			if dst != nil {
+				p.dst = dst.Lookup(t.Name)
+				if p.dst == nil {
+					return nil, nil, nil, nil, fmt.Errorf("keep rows: table %s has kept rows but the new copy has no such table", t.Name)
+				}
+			}
+			p.cols = insertable(t, p.dst)
+			if len(p.cols) == 0 {
+				return nil, nil, nil, nil, fmt.Errorf("keep rows: table %s: no column to copy", t.Name)
+			}
+			if cyclic[gi] && len(t.PK) == 0 {
+				return nil, nil, nil, nil, fmt.Errorf("keep rows: table %s references itself or is in a foreign-key cycle but has no primary key", t.Name)
+			}
+			plans[t.Name] = p
+			all = append(all, p)
+			group = append(group, p)
+			src := d.Src(t.Name)
+			cols := joinQuoted(d.Quote, src+".", p.cols)
+			if _, err := cs.Exec(ctx, d.CreateTempAs(p.keep, "SELECT "+cols+" FROM "+src+" WHERE 1=0")); err != nil {
+				return nil, nil, nil, nil, fmt.Errorf("keep rows: stage table %s: %w", t.Name, err)
+			}
+			list := joinQuoted(d.Quote, "", p.cols)
+			seed := ""
+			if len(p.seeds) > 0 {
+				seed = "(" + strings.Join(p.seeds, ") OR (") + ")"
+				n, err := cs.Exec(ctx, "INSERT INTO "+p.keep+" ("+list+") SELECT "+cols+" FROM "+src+" WHERE "+seed)
+				if err != nil {
+					return nil, nil, nil, nil, fmt.Errorf("keep rows: select kept rows of %s: %w", t.Name, err)
+				}
+				p.rep.Matched = n
+			}
+			var deps []string
+			for _, fk := range t.FKs {
+				pp, ok := plans[fk.Parent]
+				if !ok || pp.t == t || !hasAll(pp.cols, fk.ParentCols) || !hasAll(p.cols, fk.Cols) {
+					continue
+				}
+				if inGroup(group, pp) || contains(namesOf(scc), fk.Parent) {
+					continue
+				}
+				deps = append(deps, "EXISTS (SELECT 1 FROM "+pp.keep+" WHERE "+eq(d, pp.keep, fk.ParentCols, src, fk.Cols)+")")
+			}
+			if len(deps) > 0 {
+				cond := "(" + strings.Join(deps, " OR ") + ")"
+				if seed != "" {
+					cond = "(" + seed + ") IS NOT TRUE AND " + cond
+				}
+				n, err := cs.Exec(ctx, "INSERT INTO "+p.keep+" ("+list+") SELECT "+cols+" FROM "+src+" WHERE "+cond)
+				if err != nil {
+					return nil, nil, nil, nil, fmt.Errorf("keep rows: select rows depending on kept rows of %s: %w", t.Name, err)
+				}
+				p.rep.Dependents = n
+			}
+		}
+		if cyclic[gi] {
+			if err := closeCycle(ctx, d, group); err != nil {
+				return nil, nil, nil, nil, err
+			}
+		}
+		groups = append(groups, group)
+	}
+	for _, p := range all {
+		log.Debug("keep rows: selected", "table", p.t.Name, "matched", p.rep.Matched, "dependents", p.rep.Dependents)
+	}
+	return all, groups, cyclic, unkeyed, nil
+}
+
+func namesOf(ts []*Table) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Name
+	}
+	return out
+}
+
+func inGroup(g []*plan, p *plan) bool {
+	for _, x := range g {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// closeCycle adds, until nothing changes, the rows of a foreign-key cycle
+// that reference kept rows of the cycle. Each statement reads snapshots
+// of the keys (MySQL cannot read a temporary table twice in a statement).
+func closeCycle(ctx context.Context, d Dialect, group []*plan) error {
+	cs := d.Closure()
+	byName := map[string]*plan{}
+	for _, p := range group {
+		byName[p.t.Name] = p
+	}
+	for {
+		var added int64
+		for _, p := range group {
+			src := d.Src(p.t.Name)
+			for _, fk := range p.t.FKs {
+				pp, ok := byName[fk.Parent]
+				if !ok || !hasAll(pp.cols, fk.ParentCols) || !hasAll(p.cols, fk.Cols) || !hasAll(p.cols, p.t.PK) {
+					continue
+				}
+				if _, err := cs.Exec(ctx, d.CreateTempAs("snapdata_keep_h", "SELECT DISTINCT "+joinQuoted(d.Quote, "", fk.ParentCols)+" FROM "+pp.keep)); err != nil {
+					return fmt.Errorf("keep rows: cycle of %s: %w", p.t.Name, err)
+				}
+				if _, err := cs.Exec(ctx, d.CreateTempAs("snapdata_keep_x", "SELECT "+joinQuoted(d.Quote, "", p.t.PK)+" FROM "+p.keep)); err != nil {
+					return fmt.Errorf("keep rows: cycle of %s: %w", p.t.Name, err)
+				}
+				q := "INSERT INTO " + p.keep + " (" + joinQuoted(d.Quote, "", p.cols) + ") SELECT " + joinQuoted(d.Quote, src+".", p.cols) +
+					" FROM " + src + " WHERE EXISTS (SELECT 1 FROM snapdata_keep_h WHERE " + eq(d, "snapdata_keep_h", fk.ParentCols, src, fk.Cols) +
+					") AND NOT EXISTS (SELECT 1 FROM snapdata_keep_x WHERE " + eq(d, "snapdata_keep_x", p.t.PK, src, p.t.PK) + ")"
+				n, err := cs.Exec(ctx, q)
+				if err != nil {
+					return fmt.Errorf("keep rows: select rows depending on kept rows of %s: %w", p.t.Name, err)
+				}
+				for _, tmp := range []string{"snapdata_keep_h", "snapdata_keep_x"} {
+					if _, err := cs.Exec(ctx, d.DropTemp(tmp)); err != nil {
+						return fmt.Errorf("keep rows: drop %s: %w", tmp, err)
+					}
+				}
+				p.rep.Dependents += n
+				added += n
+			}
+		}
+		if added == 0 {
+			return nil
+		}
+	}
+}
+
+// Count computes the kept rows per table without writing the target (only
+// temporary tables of the session).
+func Count(ctx context.Context, d Dialect, cat *Catalog, rules []engine.KeepRule, log *slog.Logger) (Result, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	plans, _, _, unkeyed, err := closure(ctx, d, cat, nil, rules, log)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Unkeyed: unkeyed}
+	res.Tables = []engine.KeptTable{}
+	for _, p := range plans {
+		res.Tables = append(res.Tables, p.rep)
+	}
+	return res, nil
+}
+
+// Keep computes the kept rows of the current target (catalog cat) and
+// inserts them into the new copy (catalog dst) in foreign-key order. The
+// caller runs it inside one transaction of the apply session.
+func Keep(ctx context.Context, d Dialect, cat, dst *Catalog, rules []engine.KeepRule, opts engine.KeepOptions) (Result, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	onConflict, orphans := opts.OnConflict, opts.Orphans
+	if onConflict == "" {
+		onConflict = "fail"
+	}
+	if orphans == "" {
+		orphans = "drop"
+	}
+	switch onConflict {
+	case "fail", "skip", "overwrite":
+	default:
+		return Result{}, fmt.Errorf("keep rows: on_conflict %q: expected fail, skip or overwrite", onConflict)
+	}
+	switch orphans {
+	case "drop", "null", "fail":
+	default:
+		return Result{}, fmt.Errorf("keep rows: orphans %q: expected drop, null or fail", orphans)
+	}
+	plans, groups, cyclic, unkeyed, err := closure(ctx, d, cat, dst, rules, log)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, p := range plans {
+		if p.stage, err = d.Stage(ctx, p.keep, p.dst, p.cols); err != nil {
+			return Result{}, fmt.Errorf("keep rows: stage rows of %s: %w", p.t.Name, err)
+		}
+	}
+	for gi, group := range groups {
+		for {
+			changed, err := handleOrphans(ctx, d, dst, group, orphans)
+			if err != nil {
+				return Result{}, err
+			}
+			if !changed || !cyclic[gi] {
+				break
+			}
+		}
+		for _, p := range group {
+			if err := handleConflicts(ctx, d, p, onConflict); err != nil {
+				return Result{}, err
+			}
+		}
+		for _, p := range group {
+			n, err := d.Apply().Exec(ctx, d.Insert(d.Dst(p.t.Name), p.stage, p.cols))
+			if err != nil {
+				return Result{}, fmt.Errorf("keep rows: insert kept rows into %s: %w", p.t.Name, err)
+			}
+			p.rep.Inserted = n
+		}
+	}
+	res := Result{Unkeyed: unkeyed}
+	res.Tables = []engine.KeptTable{}
+	for _, p := range plans {
+		log.Debug("keep rows: kept", "table", p.rep.Table, "matched", p.rep.Matched, "dependents", p.rep.Dependents,
+			"inserted", p.rep.Inserted, "skipped", p.rep.Skipped, "overwritten", p.rep.Overwritten,
+			"orphans_dropped", p.rep.OrphansDropped, "orphans_nulled", p.rep.OrphansNulled)
+		res.Tables = append(res.Tables, p.rep)
+	}
+	return res, nil
+}
+
+func notNull(d Dialect, tbl string, cols []string) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = tbl + "." + d.Quote(c) + " IS NOT NULL"
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// handleOrphans applies orphans to the staged rows of group whose parent
+// row is neither in the new copy nor kept. It reports whether it changed
+// a staged row.
+func handleOrphans(ctx context.Context, d Dialect, dst *Catalog, group []*plan, mode string) (bool, error) {
+	as := d.Apply()
+	changed := false
+	for _, p := range group {
+		for _, fk := range p.t.FKs {
+			if !hasAll(p.cols, fk.Cols) {
+				continue
+			}
+			parent := dst.Lookup(fk.Parent)
+			if parent == nil {
+				continue
+			}
+			if _, ok := parentCols(parent, fk.ParentCols); !ok {
+				continue
+			}
+			cond := notNull(d, p.stage, fk.Cols) + " AND NOT EXISTS (SELECT 1 FROM " + d.Dst(parent.Name) + " snapdata_p WHERE " +
+				eq(d, "snapdata_p", fk.ParentCols, p.stage, fk.Cols) + ")"
+			var sibling *plan
+			for _, q := range group {
+				if q.t.Name == fk.Parent {
+					sibling = q
+				}
+			}
+			if sibling != nil {
+				if !hasAll(sibling.cols, fk.ParentCols) {
+					continue
+				}
+				if _, err := as.Exec(ctx, d.CreateTempAs("snapdata_keep_h", "SELECT DISTINCT "+joinQuoted(d.Quote, "", fk.ParentCols)+" FROM "+sibling.stage)); err != nil {
+					return false, fmt.Errorf("keep rows: orphans of %s: %w", p.t.Name, err)
+				}
+				cond += " AND NOT EXISTS (SELECT 1 FROM snapdata_keep_h WHERE " + eq(d, "snapdata_keep_h", fk.ParentCols, p.stage, fk.Cols) + ")"
+			}
+			n, err := orphanStep(ctx, d, p, fk, cond, mode)
+			if sibling != nil {
+				if _, derr := as.Exec(ctx, d.DropTemp("snapdata_keep_h")); derr != nil && err == nil {
+					err = fmt.Errorf("keep rows: orphans of %s: %w", p.t.Name, derr)
+				}
+			}
+			if err != nil {
+				return false, err
+			}
+			if n > 0 {
+				changed = true
+			}
+		}
+	}
+	return changed, nil
+}
+
+func parentCols(t *Table, cols []string) ([]Column, bool) {
+	var out []Column
+	for _, c := range cols {
+		col, ok := t.Column(c)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, col)
+	}
+	return out, true
+}
+
+func orphanStep(ctx context.Context, d Dialect, p *plan, fk FK, cond, mode string) (int64, error) {
+	as := d.Apply()
+	describe := func() error {
+		key := p.t.PK
+		if len(key) == 0 || !hasAll(p.cols, key) {
+			key = nil
+		}
+		cols := append(append([]string{}, key...), fk.Cols...)
+		row, ok, err := as.Row(ctx, "SELECT "+joinQuoted(d.Quote, p.stage+".", cols)+" FROM "+p.stage+" WHERE "+cond+" LIMIT 1")
+		if err != nil {
+			return fmt.Errorf("keep rows: orphans of %s: %w", p.t.Name, err)
+		}
+		if !ok {
+			return nil
+		}
+		what := "a row"
+		if len(key) > 0 {
+			what = "row " + showKey(key, row[:len(key)])
+		}
+		return fmt.Errorf("%w: table %s: kept %s references %s %s, which the new copy does not have",
+			engine.ErrKeepOrphan, p.t.Name, what, fk.Parent, showKey(fk.ParentCols, row[len(key):]))
+	}
+	switch mode {
+	case "fail":
+		return 0, describe()
+	case "null":
+		for _, c := range fk.Cols {
+			if col, ok := p.dst.Column(c); ok && !col.Nullable {
+				if err := describe(); err != nil {
+					return 0, fmt.Errorf("%w (orphans: null cannot set column %s to NULL)", err, c)
+				}
+				return 0, nil
+			}
+		}
+		sets := make([]string, len(fk.Cols))
+		for i, c := range fk.Cols {
+			sets[i] = d.Quote(c) + " = NULL"
+		}
+		n, err := as.Exec(ctx, "UPDATE "+p.stage+" SET "+strings.Join(sets, ", ")+" WHERE "+cond)
+		if err != nil {
+			return 0, fmt.Errorf("keep rows: set orphans of %s to NULL: %w", p.t.Name, err)
+		}
+		p.rep.OrphansNulled += n
+		return n, nil
+	default:
+		n, err := as.Exec(ctx, "DELETE FROM "+p.stage+" WHERE "+cond)
+		if err != nil {
+			return 0, fmt.Errorf("keep rows: drop orphans of %s: %w", p.t.Name, err)
+		}
+		p.rep.OrphansDropped += n
+		return n, nil
+	}
+}
+
+func showKey(cols, vals []string) string {
+	parts := make([]string, len(cols))
+	for i := range cols {
+		parts[i] = cols[i] + "=" + vals[i]
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// handleConflicts applies on_conflict to staged rows whose primary or
+// unique key the new copy holds.
+func handleConflicts(ctx context.Context, d Dialect, p *plan, mode string) error {
+	as := d.Apply()
+	var keys [][]string
+	if len(p.dst.PK) > 0 && hasAll(p.cols, p.dst.PK) {
+		keys = append(keys, p.dst.PK)
+	}
+	for _, u := range p.dst.Uniques {
+		if hasAll(p.cols, u) {
+			keys = append(keys, u)
+		}
+	}
+	dstT := d.Dst(p.t.Name)
+	match := func(key []string) string {
+		return "EXISTS (SELECT 1 FROM " + dstT + " snapdata_d WHERE " + eq(d, "snapdata_d", key, p.stage, key) + ")"
+	}
+	switch mode {
+	case "fail":
+		for _, key := range keys {
+			row, ok, err := as.Row(ctx, "SELECT "+joinQuoted(d.Quote, p.stage+".", key)+" FROM "+p.stage+" WHERE "+match(key)+" LIMIT 1")
+			if err != nil {
+				return fmt.Errorf("keep rows: conflicts in %s: %w", p.t.Name, err)
+			}
+			if ok {
+				return fmt.Errorf("%w: table %s key %s: the new copy holds a row with this key (on_conflict: fail)",
+					engine.ErrKeepConflict, p.t.Name, showKey(key, row))
+			}
+		}
+	case "skip":
+		if len(keys) == 0 {
+			return nil
+		}
+		conds := make([]string, len(keys))
+		for i, k := range keys {
+			conds[i] = match(k)
+		}
+		n, err := as.Exec(ctx, "DELETE FROM "+p.stage+" WHERE "+strings.Join(conds, " OR "))
+		if err != nil {
+			return fmt.Errorf("keep rows: skip conflicting rows of %s: %w", p.t.Name, err)
+		}
+		p.rep.Skipped = n
+	case "overwrite":
+		for _, key := range keys {
+			if _, err := as.Exec(ctx, d.Overwrite(dstT, p.stage, key, p.cols)); err != nil {
+				return fmt.Errorf("keep rows: overwrite rows of %s: %w", p.t.Name, err)
+			}
+			n, err := as.Exec(ctx, "DELETE FROM "+p.stage+" WHERE "+match(key))
+			if err != nil {
+				return fmt.Errorf("keep rows: overwrite rows of %s: %w", p.t.Name, err)
+			}
+			p.rep.Overwritten += n
+		}
+	}
+	return nil
+}
+
+// Querier is what SQL needs of a *sql.Conn or *sql.Tx.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// SQL is a Session over database/sql.
+type SQL struct{ Q Querier }
+
+// Exec runs a statement.
+func (s SQL) Exec(ctx context.Context, query string) (int64, error) {
+	r, err := s.Q.ExecContext(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0, nil
+	}
+	return n, nil
+}
+
+// Row returns the first row of a query as text.
+func (s SQL) Row(ctx context.Context, query string) ([]string, bool, error) {
+	rows, err := s.Q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, false, rows.Err()
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, false, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, false, err
+	}
+	out := make([]string, len(cols))
+	for i, v := range vals {
+		out[i] = Text(v)
+	}
+	return out, true, rows.Close()
+}
+
+// Text shows a scanned value.
+func Text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case []byte:
+		return string(x)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// CountOf parses the first column of a Row result.
+func CountOf(row []string) (int64, error) {
+	if len(row) == 0 {
+		return 0, errors.New("no count")
+	}
+	return strconv.ParseInt(row[0], 10, 64)
+}
