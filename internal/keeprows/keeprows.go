@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,6 +38,9 @@ type Dialect interface {
 	CreateTempAs(name, query string) string
 	// DropTemp drops temporary table name.
 	DropTemp(name string) string
+	// CreateIndex indexes cols of temporary table name (n numbers the
+	// indexes of one table).
+	CreateIndex(name string, n int, cols []string) string
 	Closure() Session
 	Apply() Session
 	// Stage makes the rows of closure-session temporary table keep
@@ -231,6 +235,20 @@ func closure(ctx context.Context, d Dialect, cat, dst *Catalog, rules []engine.K
 					return nil, nil, nil, nil, fmt.Errorf("keep rows: select rows depending on kept rows of %s: %w", t.Name, err)
 				}
 				p.rep.Dependents = n
+			}
+			// Children look up their parents' kept rows by the columns
+			// they reference.
+			var indexed [][]string
+			for _, c := range tables {
+				for _, fk := range c.FKs {
+					if fk.Parent != t.Name || !hasAll(p.cols, fk.ParentCols) || slices.ContainsFunc(indexed, func(x []string) bool { return slices.Equal(x, fk.ParentCols) }) {
+						continue
+					}
+					if _, err := cs.Exec(ctx, d.CreateIndex(p.keep, len(indexed), fk.ParentCols)); err != nil {
+						return nil, nil, nil, nil, fmt.Errorf("keep rows: index kept rows of %s: %w", t.Name, err)
+					}
+					indexed = append(indexed, fk.ParentCols)
+				}
 			}
 		}
 		if cyclic[gi] {

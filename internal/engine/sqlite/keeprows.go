@@ -145,13 +145,13 @@ type keepDialect struct {
 	src string
 }
 
-func (d keepDialect) Quote(id string) string           { return quote(id) }
-func (d keepDialect) Src(t string) string              { return quote(d.src) + "." + quote(t) }
-func (d keepDialect) Dst(t string) string              { return "main." + quote(t) }
-func (d keepDialect) CreateTempAs(n, q string) string  { return "CREATE TEMP TABLE " + n + " AS " + q }
-func (d keepDialect) DropTemp(n string) string         { return "DROP TABLE temp." + n }
-func (d keepDialect) Closure() keeprows.Session        { return d.s }
-func (d keepDialect) Apply() keeprows.Session          { return d.s }
+func (d keepDialect) Quote(id string) string          { return quote(id) }
+func (d keepDialect) Src(t string) string             { return quote(d.src) + "." + quote(t) }
+func (d keepDialect) Dst(t string) string             { return "main." + quote(t) }
+func (d keepDialect) CreateTempAs(n, q string) string { return "CREATE TEMP TABLE " + n + " AS " + q }
+func (d keepDialect) DropTemp(n string) string        { return "DROP TABLE temp." + n }
+func (d keepDialect) Closure() keeprows.Session       { return d.s }
+func (d keepDialect) Apply() keeprows.Session         { return d.s }
 func (d keepDialect) Insert(dst, st string, c []string) string {
 	return "INSERT INTO " + dst + " (" + quoteList("", c) + ") SELECT " + quoteList(st+".", c) + " FROM " + st
 }
@@ -168,6 +168,10 @@ func (d keepDialect) Overwrite(dst, st string, key, cols []string) string {
 		on[i] = "snapdata_d." + quote(k) + " = snapdata_s." + quote(k)
 	}
 	return "UPDATE " + dst + " AS snapdata_d SET " + strings.Join(sets, ", ") + " FROM " + st + " AS snapdata_s WHERE " + strings.Join(on, " AND ")
+}
+
+func (d keepDialect) CreateIndex(n string, i int, c []string) string {
+	return fmt.Sprintf("CREATE INDEX temp.%s_i%d ON %s (%s)", n, i, n, quoteList("", c))
 }
 
 func quoteList(prefix string, cols []string) string {
