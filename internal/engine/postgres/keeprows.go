@@ -63,9 +63,12 @@ func keepCatalog(ctx context.Context, c pgx.Tx, quoted map[string]string) (*keep
 			cat.Aliases[name] = t.Name
 		}
 	}
+	oids := make([]uint32, 0, len(byOID))
+	for oid := range byOID {
+		oids = append(oids, oid)
+	}
 	rows, err = c.Query(ctx, `SELECT a.attrelid, a.attname, NOT a.attnotnull, a.atttypid IN (20, 21, 23), `+generated+`
-		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-		WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum`)
+		FROM pg_attribute a WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum`, oids)
 	if err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
@@ -86,8 +89,8 @@ func keepCatalog(ctx context.Context, c pgx.Tx, quoted map[string]string) (*keep
 	}
 	rows, err = c.Query(ctx, `SELECT i.indrelid, i.indisprimary,
 		array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
-		FROM pg_index i WHERE i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indisvalid
-		ORDER BY i.indrelid, i.indisprimary DESC, i.indexrelid`)
+		FROM pg_index i WHERE i.indrelid = ANY($1::oid[]) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indisvalid
+		ORDER BY i.indrelid, i.indisprimary DESC, i.indexrelid`, oids)
 	if err != nil {
 		return nil, fmt.Errorf("read keys: %w", err)
 	}
@@ -114,7 +117,7 @@ func keepCatalog(ctx context.Context, c pgx.Tx, quoted map[string]string) (*keep
 	rows, err = c.Query(ctx, `SELECT f.conrelid, f.confrelid, f.conname,
 		array(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = k.n ORDER BY k.o),
 		array(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = k.n ORDER BY k.o)
-		FROM pg_constraint f WHERE f.contype = 'f' ORDER BY f.conrelid, f.conname`)
+		FROM pg_constraint f WHERE f.contype = 'f' AND f.conrelid = ANY($1::oid[]) ORDER BY f.conrelid, f.conname`, oids)
 	if err != nil {
 		return nil, fmt.Errorf("read foreign keys: %w", err)
 	}
