@@ -38,9 +38,11 @@ type Dialect interface {
 	CreateTempAs(name, query string) string
 	// DropTemp drops temporary table name.
 	DropTemp(name string) string
-	// CreateIndex indexes cols of temporary table name (n numbers the
-	// indexes of one table).
-	CreateIndex(name string, n int, cols []string) string
+	// CreateKeep returns the statements that create temporary table name
+	// (empty) from query's columns, with an index on each column list of
+	// indexes. They must not end the transaction (MySQL commits on CREATE
+	// INDEX: it declares the indexes in the CREATE).
+	CreateKeep(name, query string, indexes [][]string) []string
 	Closure() Session
 	Apply() Session
 	// Stage makes the rows of closure-session temporary table keep
@@ -201,8 +203,21 @@ func closure(ctx context.Context, d Dialect, cat, dst *Catalog, rules []engine.K
 			group = append(group, p)
 			src := d.Src(t.Name)
 			cols := joinQuoted(d.Quote, src+".", p.cols)
-			if _, err := cs.Exec(ctx, d.CreateTempAs(p.keep, "SELECT "+cols+" FROM "+src+" WHERE 1=0")); err != nil {
-				return nil, nil, nil, nil, fmt.Errorf("keep rows: stage table %s: %w", t.Name, err)
+			// Children look up their parents' kept rows by the columns
+			// they reference.
+			var indexed [][]string
+			for _, c := range tables {
+				for _, fk := range c.FKs {
+					if fk.Parent != t.Name || !hasAll(p.cols, fk.ParentCols) || slices.ContainsFunc(indexed, func(x []string) bool { return slices.Equal(x, fk.ParentCols) }) {
+						continue
+					}
+					indexed = append(indexed, fk.ParentCols)
+				}
+			}
+			for _, q := range d.CreateKeep(p.keep, "SELECT "+cols+" FROM "+src+" WHERE 1=0", indexed) {
+				if _, err := cs.Exec(ctx, q); err != nil {
+					return nil, nil, nil, nil, fmt.Errorf("keep rows: stage table %s: %w", t.Name, err)
+				}
 			}
 			list := joinQuoted(d.Quote, "", p.cols)
 			seed := ""
@@ -235,20 +250,6 @@ func closure(ctx context.Context, d Dialect, cat, dst *Catalog, rules []engine.K
 					return nil, nil, nil, nil, fmt.Errorf("keep rows: select rows depending on kept rows of %s: %w", t.Name, err)
 				}
 				p.rep.Dependents = n
-			}
-			// Children look up their parents' kept rows by the columns
-			// they reference.
-			var indexed [][]string
-			for _, c := range tables {
-				for _, fk := range c.FKs {
-					if fk.Parent != t.Name || !hasAll(p.cols, fk.ParentCols) || slices.ContainsFunc(indexed, func(x []string) bool { return slices.Equal(x, fk.ParentCols) }) {
-						continue
-					}
-					if _, err := cs.Exec(ctx, d.CreateIndex(p.keep, len(indexed), fk.ParentCols)); err != nil {
-						return nil, nil, nil, nil, fmt.Errorf("keep rows: index kept rows of %s: %w", t.Name, err)
-					}
-					indexed = append(indexed, fk.ParentCols)
-				}
 			}
 		}
 		if cyclic[gi] {

@@ -166,8 +166,17 @@ func (d keepDialect) Overwrite(dst, st string, key, cols []string) string {
 	return "UPDATE " + dst + " AS snapdata_d JOIN " + st + " AS snapdata_s ON " + strings.Join(on, " AND ") + " SET " + strings.Join(sets, ", ")
 }
 
-func (d keepDialect) CreateIndex(n string, i int, c []string) string {
-	return fmt.Sprintf("CREATE INDEX %s_i%d ON %s (%s)", n, i, n, quoteList("", c))
+// CreateKeep declares the indexes in CREATE TEMPORARY TABLE: a CREATE
+// INDEX would commit the transaction.
+func (d keepDialect) CreateKeep(n, q string, indexes [][]string) []string {
+	if len(indexes) == 0 {
+		return []string{"CREATE TEMPORARY TABLE " + n + " AS " + q}
+	}
+	defs := make([]string, len(indexes))
+	for i, c := range indexes {
+		defs[i] = "INDEX (" + quoteList("", c) + ")"
+	}
+	return []string{"CREATE TEMPORARY TABLE " + n + " (" + strings.Join(defs, ", ") + ") AS " + q}
 }
 
 func quoteList(prefix string, cols []string) string {

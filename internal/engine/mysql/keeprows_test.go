@@ -39,6 +39,8 @@ func keepServer(t *testing.T) *keeprowstest.Server {
 			"CREATE TABLE order_lines (id BIGINT AUTO_INCREMENT PRIMARY KEY, order_id BIGINT NOT NULL, sku VARCHAR(10), qty INT, FOREIGN KEY (order_id) REFERENCES orders (id)) ENGINE=InnoDB",
 			"CREATE TABLE employees (id INT AUTO_INCREMENT PRIMARY KEY, manager_id INT NULL, name VARCHAR(100), FOREIGN KEY (manager_id) REFERENCES employees (id)) ENGINE=InnoDB",
 			"CREATE TABLE tags (code VARCHAR(10) PRIMARY KEY, label VARCHAR(100)) ENGINE=InnoDB",
+			"CREATE TABLE shipments (order_id BIGINT NOT NULL, seq INT NOT NULL, carrier VARCHAR(20), PRIMARY KEY (order_id, seq), FOREIGN KEY (order_id) REFERENCES orders (id)) ENGINE=InnoDB",
+			"CREATE TABLE shipment_events (order_id BIGINT, seq INT, ev VARCHAR(20), FOREIGN KEY (order_id, seq) REFERENCES shipments (order_id, seq)) ENGINE=InnoDB",
 		},
 		NoSuchColumn: "Unknown column",
 	}

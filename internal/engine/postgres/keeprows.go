@@ -182,13 +182,19 @@ type keepDialect struct {
 	quoted   map[string]string
 }
 
-func (d keepDialect) Quote(id string) string          { return quoteIdent(id) }
-func (d keepDialect) Src(t string) string             { return d.quoted[t] }
-func (d keepDialect) Dst(t string) string             { return d.quoted[t] }
-func (d keepDialect) CreateTempAs(n, q string) string { return "CREATE TEMP TABLE " + n + " ON COMMIT DROP AS " + q }
-func (d keepDialect) DropTemp(n string) string        { return "DROP TABLE " + n }
-func (d keepDialect) CreateIndex(n string, _ int, c []string) string {
-	return "CREATE INDEX ON " + n + " (" + quoteList("", c) + ")"
+func (d keepDialect) Quote(id string) string { return quoteIdent(id) }
+func (d keepDialect) Src(t string) string    { return d.quoted[t] }
+func (d keepDialect) Dst(t string) string    { return d.quoted[t] }
+func (d keepDialect) CreateTempAs(n, q string) string {
+	return "CREATE TEMP TABLE " + n + " ON COMMIT DROP AS " + q
+}
+func (d keepDialect) DropTemp(n string) string { return "DROP TABLE " + n }
+func (d keepDialect) CreateKeep(n, q string, indexes [][]string) []string {
+	out := []string{d.CreateTempAs(n, q)}
+	for _, c := range indexes {
+		out = append(out, "CREATE INDEX ON "+n+" ("+quoteList("", c)+")")
+	}
+	return out
 }
 func (d keepDialect) Closure() keeprows.Session { return pgSession{d.from} }
 func (d keepDialect) Apply() keeprows.Session   { return pgSession{d.to} }

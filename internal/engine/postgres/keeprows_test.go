@@ -36,6 +36,8 @@ func keepServer(t *testing.T) *keeprowstest.Server {
 			"CREATE TABLE order_lines (id bigint PRIMARY KEY DEFAULT nextval('lines_seq'), order_id bigint NOT NULL REFERENCES orders, sku text, qty int)",
 			"CREATE TABLE employees (id serial PRIMARY KEY, manager_id int REFERENCES employees, name text)",
 			"CREATE TABLE tags (code text PRIMARY KEY, label text)",
+			"CREATE TABLE shipments (order_id bigint NOT NULL REFERENCES orders, seq int NOT NULL, carrier text, PRIMARY KEY (order_id, seq))",
+			"CREATE TABLE shipment_events (order_id bigint, seq int, ev text, FOREIGN KEY (order_id, seq) REFERENCES shipments (order_id, seq))",
 		},
 		NoSuchColumn: `column "no_such_col" does not exist`,
 	}

@@ -170,8 +170,12 @@ func (d keepDialect) Overwrite(dst, st string, key, cols []string) string {
 	return "UPDATE " + dst + " AS snapdata_d SET " + strings.Join(sets, ", ") + " FROM " + st + " AS snapdata_s WHERE " + strings.Join(on, " AND ")
 }
 
-func (d keepDialect) CreateIndex(n string, i int, c []string) string {
-	return fmt.Sprintf("CREATE INDEX temp.%s_i%d ON %s (%s)", n, i, n, quoteList("", c))
+func (d keepDialect) CreateKeep(n, q string, indexes [][]string) []string {
+	out := []string{"CREATE TEMP TABLE " + n + " AS " + q}
+	for i, c := range indexes {
+		out = append(out, fmt.Sprintf("CREATE INDEX temp.%s_i%d ON %s (%s)", n, i, n, quoteList("", c)))
+	}
+	return out
 }
 
 func quoteList(prefix string, cols []string) string {

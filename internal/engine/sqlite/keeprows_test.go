@@ -43,6 +43,8 @@ func keepServer(t *testing.T) *keeprowstest.Server {
 			`CREATE TABLE order_lines (id INTEGER PRIMARY KEY AUTOINCREMENT, order_id INTEGER NOT NULL REFERENCES orders(id), sku TEXT, qty INTEGER)`,
 			`CREATE TABLE employees (id INTEGER PRIMARY KEY, manager_id INTEGER REFERENCES employees(id), name TEXT)`,
 			`CREATE TABLE tags (code TEXT PRIMARY KEY, label TEXT)`,
+			`CREATE TABLE shipments (order_id INTEGER NOT NULL REFERENCES orders(id), seq INTEGER NOT NULL, carrier TEXT, PRIMARY KEY (order_id, seq))`,
+			`CREATE TABLE shipment_events (order_id INTEGER, seq INTEGER, ev TEXT, FOREIGN KEY (order_id, seq) REFERENCES shipments (order_id, seq))`,
 		},
 		NoSuchColumn: "no such column",
 	}
