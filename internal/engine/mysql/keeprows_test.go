@@ -42,6 +42,11 @@ func keepServer(t *testing.T) *keeprowstest.Server {
 			"CREATE TABLE shipments (order_id BIGINT NOT NULL, seq INT NOT NULL, carrier VARCHAR(20), PRIMARY KEY (order_id, seq), FOREIGN KEY (order_id) REFERENCES orders (id)) ENGINE=InnoDB",
 			"CREATE TABLE shipment_events (order_id BIGINT, seq INT, ev VARCHAR(20), FOREIGN KEY (order_id, seq) REFERENCES shipments (order_id, seq)) ENGINE=InnoDB",
 		},
+		Cycle: []string{
+			"CREATE TABLE ca (id INT PRIMARY KEY, cb_id INT NULL) ENGINE=InnoDB",
+			"CREATE TABLE cb (id INT PRIMARY KEY, ca_id INT NULL, FOREIGN KEY (ca_id) REFERENCES ca (id)) ENGINE=InnoDB",
+			"ALTER TABLE ca ADD FOREIGN KEY (cb_id) REFERENCES cb (id)",
+		},
 		NoSuchColumn: "Unknown column",
 	}
 }

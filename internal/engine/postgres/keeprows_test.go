@@ -39,6 +39,11 @@ func keepServer(t *testing.T) *keeprowstest.Server {
 			"CREATE TABLE shipments (order_id bigint NOT NULL REFERENCES orders, seq int NOT NULL, carrier text, PRIMARY KEY (order_id, seq))",
 			"CREATE TABLE shipment_events (order_id bigint, seq int, ev text, FOREIGN KEY (order_id, seq) REFERENCES shipments (order_id, seq))",
 		},
+		Cycle: []string{
+			"CREATE TABLE ca (id int PRIMARY KEY, cb_id int)",
+			"CREATE TABLE cb (id int PRIMARY KEY, ca_id int REFERENCES ca DEFERRABLE)",
+			"ALTER TABLE ca ADD FOREIGN KEY (cb_id) REFERENCES cb DEFERRABLE",
+		},
 		NoSuchColumn: `column "no_such_col" does not exist`,
 	}
 }

@@ -46,6 +46,10 @@ func keepServer(t *testing.T) *keeprowstest.Server {
 			`CREATE TABLE shipments (order_id INTEGER NOT NULL REFERENCES orders(id), seq INTEGER NOT NULL, carrier TEXT, PRIMARY KEY (order_id, seq))`,
 			`CREATE TABLE shipment_events (order_id INTEGER, seq INTEGER, ev TEXT, FOREIGN KEY (order_id, seq) REFERENCES shipments (order_id, seq))`,
 		},
+		Cycle: []string{
+			`CREATE TABLE ca (id INTEGER PRIMARY KEY, cb_id INTEGER REFERENCES cb(id))`,
+			`CREATE TABLE cb (id INTEGER PRIMARY KEY, ca_id INTEGER REFERENCES ca(id))`,
+		},
 		NoSuchColumn: "no such column",
 	}
 }

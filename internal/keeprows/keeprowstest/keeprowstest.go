@@ -36,6 +36,10 @@ type Server struct {
 	// shipments), every id filled by the engine's sequences or
 	// auto-increments.
 	Schema []string
+	// Cycle creates ca (id, cb_id FK cb, integer keys given) and cb (id,
+	// ca_id FK ca): a foreign-key cycle of two tables, deferrable where
+	// the engine needs that.
+	Cycle []string
 	// NoSuchColumn is the text the server's message about an unknown
 	// column "no_such_col" holds.
 	NoSuchColumn string
@@ -216,6 +220,30 @@ func Run(t *testing.T, s *Server) {
 		check(t, rep, want{"employees": {1, 2, 3}})
 		if n := s.count(t, to, "employees e JOIN employees m ON e.manager_id = m.id", "m.name = 'tmid' AND e.name = 'tlow'"); n != 1 {
 			t.Errorf("self-referencing chain not kept: %d", n)
+		}
+	})
+
+	t.Run("Cycle", func(t *testing.T) {
+		ctx := ctxT(t)
+		from := s.fresh(t, "target", 0)
+		to := s.fresh(t, "copy", 0)
+		s.Exec(t, from, s.Cycle...)
+		s.Exec(t, to, s.Cycle...)
+		s.Exec(t, from, "INSERT INTO ca (id, cb_id) VALUES (10, NULL)", "INSERT INTO cb (id, ca_id) VALUES (20, 10)", "UPDATE ca SET cb_id = 20 WHERE id = 10",
+			"INSERT INTO ca (id, cb_id) VALUES (11, NULL)", "INSERT INTO cb (id, ca_id) VALUES (21, 11)")
+		rules := []engine.KeepRule{{Table: "ca", Where: "id = 10"}}
+		counted, err := s.Keeper.CountKept(ctx, from, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.Keeper.KeepRows(ctx, from, to, rules, engine.KeepOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, rep, want{"ca": {1, 0, 1}, "cb": {0, 1, 1}})
+		check(t, counted, want{"ca": {1, 0, 0}, "cb": {0, 1, 0}})
+		if n := s.count(t, to, "ca JOIN cb ON cb.ca_id = ca.id AND ca.cb_id = cb.id", ""); n != 1 {
+			t.Errorf("the cycle's rows joined in the copy: %d, want 1", n)
 		}
 	})
 
