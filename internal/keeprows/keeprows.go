@@ -110,7 +110,7 @@ func resolve(ctx context.Context, d Dialect, cat *Catalog, rules []engine.KeepRu
 			return nil, nil, fmt.Errorf("%w: rule %s: names no table (table or tables)", engine.ErrKeepRule, ruleName(r))
 		}
 		if r.KeyAtLeast == 0 && strings.TrimSpace(r.Where) == "" {
-			return nil, nil, fmt.Errorf("%w: rule %s: selects every row (give where or key_at_least)", engine.ErrKeepRule, ruleName(r))
+			return nil, nil, fmt.Errorf("%w: rule %s: gives neither where nor key_at_least (where: \"1=1\" keeps every row)", engine.ErrKeepRule, ruleName(r))
 		}
 		for _, t := range tables {
 			var conds []string

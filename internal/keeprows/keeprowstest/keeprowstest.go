@@ -368,9 +368,17 @@ func Run(t *testing.T, s *Server) {
 				t.Errorf("err %v, want ErrKeepRule with the rule and %q", err, s.NoSuchColumn)
 			}
 		}
-		_, err := s.Keeper.CountKept(ctx, from, []engine.KeepRule{{Table: "nope", Where: "1=1"}})
-		if !errors.Is(err, engine.ErrKeepRule) || !strings.Contains(err.Error(), "nope") {
-			t.Errorf("unknown table: %v", err)
+		for _, r := range []engine.KeepRule{
+			{Table: "nope", Where: "1=1"},
+			{Table: "orders", Tables: "*", Where: "1=1"},
+			{Table: "orders"},
+			{Where: "1=1"},
+			{Tables: "[", KeyAtLeast: 1},
+		} {
+			_, err := s.Keeper.CountKept(ctx, from, []engine.KeepRule{r})
+			if !errors.Is(err, engine.ErrKeepRule) {
+				t.Errorf("rule %+v: %v, want ErrKeepRule", r, err)
+			}
 		}
 	})
 
