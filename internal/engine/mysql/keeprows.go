@@ -220,7 +220,10 @@ func (e *Engine) KeepRows(ctx context.Context, from, to *dsn.DSN, rules []engine
 	if from.Database() == "" || to.Database() == "" {
 		return engine.KeepReport{}, fmt.Errorf("keep rows: %s and %s must each name a database", from, to)
 	}
-	pool, err := open(ctx, to, nil)
+	// The session's default database is from: a rule's where that names
+	// other tables unqualified reads the current target's. Every write
+	// names to's database or a temporary table.
+	pool, err := open(ctx, from, nil)
 	if err != nil {
 		return engine.KeepReport{}, err
 	}

@@ -15,8 +15,8 @@ import (
 
 var _ engine.RowKeeper = (*Engine)(nil)
 
-// keepSrc is the schema name the current target is attached as.
-const keepSrc = "snapdata_src"
+// keepDst is the schema name the new copy is attached as.
+const keepDst = "snapdata_dst"
 
 // keepCatalog reads the tables, keys and foreign keys of schema.
 func keepCatalog(ctx context.Context, q keeprows.Querier, schema string) (*keeprows.Catalog, error) {
@@ -139,15 +139,15 @@ func strings1(ctx context.Context, q keeprows.Querier, query string, args ...any
 }
 
 // keepDialect runs everything on one connection: the current target is
-// attached (or is main, when counting), the new copy is main.
+// main, the new copy is attached.
 type keepDialect struct {
-	s   keeprows.SQL
-	src string
+	s        keeprows.SQL
+	src, dst string
 }
 
 func (d keepDialect) Quote(id string) string          { return quote(id) }
 func (d keepDialect) Src(t string) string             { return quote(d.src) + "." + quote(t) }
-func (d keepDialect) Dst(t string) string             { return "main." + quote(t) }
+func (d keepDialect) Dst(t string) string             { return quote(d.dst) + "." + quote(t) }
 func (d keepDialect) CreateTempAs(n, q string) string { return "CREATE TEMP TABLE " + n + " AS " + q }
 func (d keepDialect) DropTemp(n string) string        { return "DROP TABLE temp." + n }
 func (d keepDialect) Closure() keeprows.Session       { return d.s }
@@ -208,33 +208,37 @@ func (e *Engine) CountKept(ctx context.Context, db *dsn.DSN, rules []engine.Keep
 	return rep, nil
 }
 
-// KeepRows copies the kept rows of from (attached read-only) into to in
-// one transaction of to.
+// KeepRows copies the kept rows of from into to in one transaction of to.
+// The connection opens from as main, so a rule's where that names
+// other tables reads the current target's, and attaches to.
 func (e *Engine) KeepRows(ctx context.Context, from, to *dsn.DSN, rules []engine.KeepRule, opts engine.KeepOptions) (rep engine.KeepReport, err error) {
 	for _, d := range []*dsn.DSN{from, to} {
 		if err := checkFile(d.Path); err != nil {
 			return rep, err
 		}
 	}
-	sdb, conn, err := openDB(ctx, to.Path, false)
+	// Opened read-write because an attached database inherits main's
+	// flags; nothing here writes main (every write names keepDst or a
+	// temporary table).
+	sdb, conn, err := openDB(ctx, from.Path, false)
 	if err != nil {
 		return rep, err
 	}
 	defer sdb.Close()
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS "+quote(keepSrc), fileURI(from.Path, true)); err != nil {
-		return rep, fmt.Errorf("keep rows: attach %s: %w", from.Path, err)
+	if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS "+quote(keepDst), fileURI(to.Path, false)); err != nil {
+		return rep, fmt.Errorf("keep rows: attach %s: %w", to.Path, err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE "+quote(keepSrc))
-	cat, err := keepCatalog(ctx, conn, keepSrc)
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE "+quote(keepDst))
+	cat, err := keepCatalog(ctx, conn, "main")
 	if err != nil {
 		return rep, fmt.Errorf("keep rows: read %s: %w", from.Path, err)
 	}
-	dst, err := keepCatalog(ctx, conn, "main")
+	dst, err := keepCatalog(ctx, conn, keepDst)
 	if err != nil {
 		return rep, fmt.Errorf("keep rows: read %s: %w", to.Path, err)
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return rep, fmt.Errorf("keep rows: begin on %s: %w", to.Path, err)
 	}
 	defer func() {
@@ -247,7 +251,7 @@ func (e *Engine) KeepRows(ctx context.Context, from, to *dsn.DSN, rules []engine
 	if _, err = conn.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
 		return rep, fmt.Errorf("keep rows: defer foreign keys: %w", err)
 	}
-	rep, err = keeprows.Keep(ctx, keepDialect{s: keeprows.SQL{Q: conn}, src: keepSrc}, cat, dst, rules, opts)
+	rep, err = keeprows.Keep(ctx, keepDialect{s: keeprows.SQL{Q: conn}, src: "main", dst: keepDst}, cat, dst, rules, opts)
 	if err != nil {
 		return engine.KeepReport{}, err
 	}

@@ -160,6 +160,10 @@ func Run(t *testing.T, s *Server) {
 				[]string{"shipment_events", "shipments", "tags"}},
 			{"where", []engine.KeepRule{{Table: "customers", Where: "email LIKE 'tester%'"}},
 				want{"customers": {1, 0, 1}, "orders": {0, 1, 1}, "order_lines": {0, 2, 2}}, nil},
+			{"where with a subquery reads the target's tables", []engine.KeepRule{
+				{Table: "customers", Where: "email LIKE 'tester%'"},
+				{Table: "orders", Where: "customer_id IN (SELECT id FROM customers WHERE email LIKE 'tester%')"}},
+				want{"customers": {1, 0, 1}, "orders": {1, 0, 1}, "order_lines": {0, 2, 2}}, nil},
 			{"where and key on a glob", []engine.KeepRule{{Tables: "order*", KeyAtLeast: AtLeast, Where: "note IS NULL OR note LIKE 'tester-prod%'"}},
 				// order_lines has no note column: the where fails there.
 				nil, nil},
@@ -179,9 +183,13 @@ func Run(t *testing.T, s *Server) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				before := s.count(t, from, "customers", "")
 				rep, err := s.Keeper.KeepRows(ctx, from, to, c.rules, engine.KeepOptions{Logger: log})
 				if err != nil {
 					t.Fatal(err)
+				}
+				if after := s.count(t, from, "customers", ""); after != before {
+					t.Errorf("KeepRows changed the current target: %d customers, had %d", after, before)
 				}
 				check(t, rep, c.want)
 				for _, k := range rep.Tables {
