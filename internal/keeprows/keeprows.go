@@ -592,8 +592,18 @@ func handleConflicts(ctx context.Context, d Dialect, p *plan, mode string) error
 		p.rep.Skipped = n
 	case "overwrite":
 		for _, key := range keys {
-			if _, err := as.Exec(ctx, d.Overwrite(dstT, p.stage, key, p.cols)); err != nil {
-				return fmt.Errorf("keep rows: overwrite rows of %s: %w", p.t.Name, err)
+			// The key's own columns keep their values (an identity
+			// column GENERATED ALWAYS cannot be set).
+			var set []string
+			for _, c := range p.cols {
+				if !contains(key, c) {
+					set = append(set, c)
+				}
+			}
+			if len(set) > 0 {
+				if _, err := as.Exec(ctx, d.Overwrite(dstT, p.stage, key, set)); err != nil {
+					return fmt.Errorf("keep rows: overwrite rows of %s: %w", p.t.Name, err)
+				}
 			}
 			n, err := as.Exec(ctx, "DELETE FROM "+p.stage+" WHERE "+match(key))
 			if err != nil {

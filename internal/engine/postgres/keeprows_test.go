@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/keeprows/keeprowstest"
 	"github.com/snapdata/snapdata/internal/testsrv"
 )
@@ -51,3 +52,35 @@ func keepServer(t *testing.T) *keeprowstest.Server {
 func TestKeepRows(t *testing.T) { keeprowstest.Run(t, keepServer(t)) }
 
 func TestKeepRowsBulk(t *testing.T) { keeprowstest.Bulk(t, keepServer(t)) }
+
+// TestKeepRowsIdentityAlways: an identity GENERATED ALWAYS takes the kept
+// rows' keys, overwrite leaves it alone, a generated column is computed by
+// the new copy, and RestartKeys moves the identity past the kept rows.
+func TestKeepRowsIdentityAlways(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	ctx := t.Context()
+	schema := "CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text, n int GENERATED ALWAYS AS (length(v)) STORED)"
+	from := mustDSN(t, pg.CreateDatabase(t, "keep_always"))
+	to := mustDSN(t, pg.CreateDatabase(t, "keep_always_copy"))
+	pg.Exec(t, from.Database(), schema, "INSERT INTO t (id, v) OVERRIDING SYSTEM VALUE VALUES (1, 'changed')")
+	pg.Exec(t, to.Database(), schema, "INSERT INTO t (id, v) OVERRIDING SYSTEM VALUE VALUES (1, 'prod')")
+	e := New()
+	if err := e.RestartKeys(ctx, from, keeprowstest.AtLeast); err != nil {
+		t.Fatal(err)
+	}
+	pg.Exec(t, from.Database(), "INSERT INTO t (v) VALUES ('tester')")
+	rep, err := e.KeepRows(ctx, from, to, []engine.KeepRule{{Table: "t", Where: "1=1"}}, engine.KeepOptions{OnConflict: "overwrite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := rep.Tables[0]; k.Matched != 2 || k.Overwritten != 1 || k.Inserted != 1 {
+		t.Errorf("report %+v", k)
+	}
+	if err := e.RestartKeys(ctx, to, keeprowstest.AtLeast); err != nil {
+		t.Fatal(err)
+	}
+	pg.Exec(t, to.Database(), "INSERT INTO t (v) VALUES ('next')")
+	if got := query[string](t, to, "SELECT string_agg(id || ':' || v || ':' || n, ',' ORDER BY id) FROM t"); got != "1:changed:7,1000000000:tester:6,1000000001:next:4" {
+		t.Errorf("rows %s", got)
+	}
+}
