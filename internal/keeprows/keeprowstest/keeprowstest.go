@@ -3,6 +3,7 @@
 package keeprowstest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -210,6 +211,26 @@ func Run(t *testing.T, s *Server) {
 					t.Errorf("tester's shipment event (composite foreign key) joined in the copy: %d, want 1", n)
 				}
 			})
+		}
+	})
+
+	t.Run("LogsCountsNotValues", func(t *testing.T) {
+		ctx := ctxT(t)
+		from := s.target(t)
+		to := s.fresh(t, "copy", 0)
+		var buf bytes.Buffer
+		debug := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if _, err := s.Keeper.KeepRows(ctx, from, to, []engine.KeepRule{{Table: "customers", KeyAtLeast: AtLeast}}, engine.KeepOptions{Logger: debug}); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if !strings.Contains(out, "customers") || !strings.Contains(out, "inserted=2") {
+			t.Errorf("debug log lacks per-table counts:\n%s", out)
+		}
+		for _, v := range []string{"tester-1@x", "tester 1", "1000000000"} {
+			if strings.Contains(out, v) {
+				t.Errorf("debug log shows row value %q:\n%s", v, out)
+			}
 		}
 	})
 
