@@ -83,14 +83,17 @@ func New() *Engine { return &Engine{} }
 func (e *Engine) Name() string { return dsn.MySQL }
 
 var (
-	_ engine.Engine         = (*Engine)(nil)
-	_ engine.Checksummer    = (*Engine)(nil)
-	_ engine.Scratcher      = (*Engine)(nil)
-	_ engine.SQLExporter    = (*Engine)(nil)
-	_ engine.RowReader      = (*Engine)(nil)
-	_ engine.Importer       = (*Engine)(nil)
-	_ engine.DatabaseLister = (*Engine)(nil)
-	_ engine.Fingerprinter  = (*Engine)(nil)
+	_ engine.Engine              = (*Engine)(nil)
+	_ engine.Checksummer         = (*Engine)(nil)
+	_ engine.Scratcher           = (*Engine)(nil)
+	_ engine.SQLExporter         = (*Engine)(nil)
+	_ engine.RowReader           = (*Engine)(nil)
+	_ engine.Importer            = (*Engine)(nil)
+	_ engine.DatabaseLister      = (*Engine)(nil)
+	_ engine.Fingerprinter       = (*Engine)(nil)
+	_ engine.GlobalsBackuper     = (*Engine)(nil)
+	_ engine.GlobalsRestorer     = (*Engine)(nil)
+	_ engine.FilteredSQLExporter = (*Engine)(nil)
 )
 
 func (e *Engine) splitBytes() int64 {
