@@ -223,7 +223,7 @@ func (a *App) RestoreRoles(ctx context.Context, repo *repository.Repository, sna
 		return nil, err
 	}
 	defer unlock()
-	rep, err := gr.RestoreGlobals(ctx, repo.Reader(snap), target, engine.GlobalsOptions{DryRun: dryRun, Logger: a.Logger})
+	rep, err := gr.RestoreGlobals(ctx, repo.Reader(snap), target, engine.GlobalsOptions{DryRun: dryRun, SourceDatabase: snap.Database, Database: target.Database(), Logger: a.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("restore roles of snapshot %s into %s: %w", snap.ShortID(), target, err)
 	}

@@ -218,7 +218,11 @@ type GlobalsRestorer interface {
 type GlobalsOptions struct {
 	// DryRun plans without changing the server.
 	DryRun bool
-	Logger *slog.Logger // never nil
+	// SourceDatabase is the snapshot's database and Database the target
+	// database it is restored into: a role's settings for the first are
+	// set for the second (when it exists when the roles are restored).
+	SourceDatabase, Database string
+	Logger                   *slog.Logger // never nil
 }
 
 // GlobalsReport says what RestoreGlobals did (or, with DryRun, would do),

@@ -283,7 +283,7 @@ func (e *Engine) RestoreGlobals(ctx context.Context, snap engine.SnapshotReader,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list the target's databases: %w", err)
 	}
-	plan := planRoles(g, existing, databases, me, super, version)
+	plan := planRoles(g, existing, databases, me, super, version, opts.SourceDatabase, opts.Database)
 	if plan.err != nil {
 		return nil, plan.err
 	}
@@ -320,11 +320,13 @@ type rolePlan struct {
 }
 
 // planRoles decides what RestoreGlobals does: CREATE ROLE for each role
-// the target lacks, then its settings and memberships. Roles that exist are
+// the target lacks, then its settings and memberships. Settings for one
+// database are set when the database exists (those for srcDB, the
+// snapshot's, go to dstDB, the restore's target). Roles that exist are
 // never altered. A role that needs SUPERUSER, REPLICATION or BYPASSRLS
 // while the restore does not connect as a superuser is an error before any
 // change.
-func planRoles(g *pgGlobals, existing, databases map[string]bool, me string, super bool, version int) rolePlan {
+func planRoles(g *pgGlobals, existing, databases map[string]bool, me string, super bool, version int, srcDB, dstDB string) rolePlan {
 	p := rolePlan{report: &engine.GlobalsReport{}}
 	created := map[string]bool{}
 	details := map[string][]string{}
@@ -356,13 +358,16 @@ func planRoles(g *pgGlobals, existing, databases map[string]bool, me string, sup
 		if !created[s.Role] {
 			continue
 		}
-		in := ""
-		if s.Database != "" {
-			if !databases[s.Database] {
-				details[s.Role] = append(details[s.Role], fmt.Sprintf("settings for database %s not restored (no such database on the target)", s.Database))
+		in, db := "", s.Database
+		if db != "" {
+			if db == srcDB && dstDB != "" {
+				db = dstDB // the restored database's settings go with it
+			}
+			if !databases[db] {
+				details[s.Role] = append(details[s.Role], fmt.Sprintf("settings for database %s not restored (no such database on the target yet: create it before restore --roles)", db))
 				continue
 			}
-			in = " IN DATABASE " + quoteIdent(s.Database)
+			in = " IN DATABASE " + quoteIdent(db)
 		}
 		for _, kv := range s.Config {
 			name, value, ok := strings.Cut(kv, "=")
@@ -372,8 +377,8 @@ func planRoles(g *pgGlobals, existing, databases map[string]bool, me string, sup
 			p.stmts = append(p.stmts, roleStmt{what: "set " + name + " for role " + s.Role,
 				sql: "ALTER ROLE " + quoteIdent(s.Role) + in + " SET " + quoteIdent(name) + " TO " + settingValue(name, value)})
 			where := ""
-			if s.Database != "" {
-				where = " in database " + s.Database
+			if db != "" {
+				where = " in database " + db
 			}
 			details[s.Role] = append(details[s.Role], "set "+name+where)
 		}
