@@ -122,7 +122,7 @@ func (a *App) backup(ctx context.Context, repo *repository.Repository, src Sourc
 		return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
 	}
 	if src.Globals {
-		if err := a.backupGlobals(ctx, eng, src, sess, res); err != nil {
+		if err := a.backupGlobals(ctx, eng, src, sess, !repo.Encrypted(), res); err != nil {
 			_ = sess.Wait()
 			return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
 		}
@@ -177,12 +177,13 @@ func (a *App) backup(ctx context.Context, repo *repository.Repository, src Sourc
 // database of an --all-databases backup: every database's snapshot holds
 // the same stream, which dedup stores once, so any of them restores the
 // roles. Its notes (and what could not be stored) go to the manifest Meta.
-func (a *App) backupGlobals(ctx context.Context, eng engine.Engine, src Source, sink engine.Sink, res *engine.BackupResult) error {
+// Password hashes are stored in encrypted repositories only.
+func (a *App) backupGlobals(ctx context.Context, eng engine.Engine, src Source, sink engine.Sink, noSecrets bool, res *engine.BackupResult) error {
 	gb, ok := eng.(engine.GlobalsBackuper)
 	if !ok {
 		return nil
 	}
-	meta, err := gb.BackupGlobals(ctx, src.DSN, sink, a.Logger.With("source", src.Name))
+	meta, err := gb.BackupGlobals(ctx, src.DSN, sink, engine.GlobalsBackupOptions{NoSecrets: noSecrets, Logger: a.Logger.With("source", src.Name)})
 	if err != nil {
 		return fmt.Errorf("roles: %w", err)
 	}

@@ -202,7 +202,16 @@ const GlobalsStream = "globals/roles"
 // writes them as the meta stream GlobalsStream. It returns notes for the
 // manifest's Meta (what was stored, and what could not be).
 type GlobalsBackuper interface {
-	BackupGlobals(ctx context.Context, server *dsn.DSN, sink Sink, log *slog.Logger) (map[string]string, error)
+	BackupGlobals(ctx context.Context, server *dsn.DSN, sink Sink, opts GlobalsBackupOptions) (map[string]string, error)
+}
+
+// GlobalsBackupOptions tune BackupGlobals.
+type GlobalsBackupOptions struct {
+	// NoSecrets: the repository is not encrypted, so no password hash
+	// may be stored: PostgreSQL roles are stored without passwords,
+	// MySQL/MariaDB accounts (whose definitions hold them) not at all.
+	NoSecrets bool
+	Logger    *slog.Logger // never nil
 }
 
 // GlobalsRestorer recreates the roles or accounts of a snapshot's

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/snapdata/snapdata/internal/dsn"
@@ -48,7 +47,12 @@ func (a account) accountName() string {
 }
 
 // BackupGlobals implements engine.GlobalsBackuper.
-func (e *Engine) BackupGlobals(ctx context.Context, server *dsn.DSN, sink engine.Sink, log *slog.Logger) (map[string]string, error) {
+func (e *Engine) BackupGlobals(ctx context.Context, server *dsn.DSN, sink engine.Sink, opts engine.GlobalsBackupOptions) (map[string]string, error) {
+	log := opts.Logger
+	if opts.NoSecrets {
+		log.Warn("accounts and grants not stored: the repository is not encrypted, and account definitions (which hold password hashes) are stored in encrypted repositories only")
+		return map[string]string{"accounts": "not stored: the repository is not encrypted"}, nil
+	}
 	none := ""
 	db, err := open(ctx, server, &none)
 	if err != nil {

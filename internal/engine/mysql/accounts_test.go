@@ -203,4 +203,16 @@ func TestAccountsBackupRestore(t *testing.T) {
 	if hashOf(dst, dst.User, "%") != superHash || !myLogin(dst, dst.User, dst.Password) {
 		t.Error("restore --roles changed the password of the account it connects as")
 	}
+
+	// An unencrypted repository holds no account (their definitions hold
+	// the password hashes): the manifest says so and --roles is refused.
+	plainRepo := filepath.Join(t.TempDir(), "plain")
+	c.must("init", "--repo", plainRepo, "--no-encryption")
+	out = c.must("backup", "--repo", plainRepo, "--all-databases", src.DSN(""), "--json")
+	if err := json.Unmarshal([]byte(out), &snaps); err != nil || len(snaps) != 1 || snaps[0].Meta["accounts"] != "not stored: the repository is not encrypted" {
+		t.Fatalf("backup --all-databases into an unencrypted repository: %v\n%s", err, out)
+	}
+	if code, _, errs := c.run("restore", "latest", "--repo", plainRepo, "--source", source, "--to", dst.DSN("shop_plainrepo"), "--roles"); code != 2 {
+		t.Errorf("restore --roles from an unencrypted repository: exit %d, %s", code, errs)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,7 +67,8 @@ type pgRoleSetting struct {
 }
 
 // BackupGlobals implements engine.GlobalsBackuper.
-func (e *Engine) BackupGlobals(ctx context.Context, server *dsn.DSN, sink engine.Sink, log *slog.Logger) (map[string]string, error) {
+func (e *Engine) BackupGlobals(ctx context.Context, server *dsn.DSN, sink engine.Sink, opts engine.GlobalsBackupOptions) (map[string]string, error) {
+	log := opts.Logger
 	c, err := connect(ctx, server, true)
 	if err != nil {
 		return nil, err
@@ -77,6 +77,13 @@ func (e *Engine) BackupGlobals(ctx context.Context, server *dsn.DSN, sink engine
 	g, err := readGlobals(ctx, c)
 	if err != nil {
 		return nil, err
+	}
+	unreadable := !g.Passwords
+	if opts.NoSecrets {
+		g.Passwords = false
+		for i := range g.Roles {
+			g.Roles[i].Password = ""
+		}
 	}
 	b, err := json.MarshalIndent(g, "", " ")
 	if err != nil {
@@ -93,9 +100,13 @@ func (e *Engine) BackupGlobals(ctx context.Context, server *dsn.DSN, sink engine
 		return nil, fmt.Errorf("commit stream %s: %w", engine.GlobalsStream, err)
 	}
 	meta := map[string]string{"roles": fmt.Sprintf("%d roles, %d memberships, %d role settings", len(g.Roles), len(g.Memberships), len(g.Settings))}
-	if g.Passwords {
+	switch {
+	case g.Passwords:
 		meta["roles_passwords"] = "stored (the server's hashes)"
-	} else {
+	case opts.NoSecrets:
+		meta["roles_passwords"] = "not stored: the repository is not encrypted"
+		log.Warn("roles stored without their passwords: the repository is not encrypted, and password hashes are stored in encrypted repositories only")
+	case unreadable:
 		meta["roles_passwords"] = "not stored: the backup user cannot read pg_authid (a superuser can)"
 		log.Warn("roles stored without their passwords: the backup user cannot read pg_authid (back up as a superuser to keep them); restore --roles creates them without a password")
 	}
@@ -346,7 +357,7 @@ func planRoles(g *pgGlobals, existing, databases map[string]bool, me string, sup
 		created[r.Name] = true
 		p.stmts = append(p.stmts, roleStmt{what: "create role " + r.Name, sql: createRoleSQL(r), secret: r.Password})
 		if r.Password == "" && !g.Passwords && r.Login {
-			details[r.Name] = append(details[r.Name], "no password (the backup could not read it)")
+			details[r.Name] = append(details[r.Name], "no password (the snapshot holds none)")
 		}
 	}
 	if len(needSuper) > 0 {

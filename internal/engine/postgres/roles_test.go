@@ -243,3 +243,42 @@ func TestRolesWithoutPasswordAccess(t *testing.T) {
 		t.Errorf("items belongs to %q, want app", got)
 	}
 }
+
+// TestRolesUnencryptedRepository: a repository without encryption never
+// holds a password hash: the roles are stored without passwords, and the
+// manifest says why.
+func TestRolesUnencryptedRepository(t *testing.T) {
+	src := testsrv.NewPostgres(t, testsrv.PGOptions{})
+	src.Exec(t, "postgres", "CREATE ROLE app LOGIN PASSWORD 'app-secret-plain-4'", "CREATE DATABASE shop OWNER app")
+	src.Exec(t, "shop", "CREATE TABLE items (id int PRIMARY KEY)")
+	appHash := pgQuery[string](t, src, "postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = 'app'")
+	c := &rolesCLI{t: t, secrets: []string{"app-secret-plain-4", appHash, src.Password}}
+	repo := filepath.Join(t.TempDir(), "repo")
+	c.must("init", "--repo", repo, "--no-encryption")
+	out, errs := c.must("backup", "--repo", repo, "--all-databases", src.DSN(""), "--json")
+	if !strings.Contains(errs, "not encrypted") {
+		t.Errorf("no warning that the passwords were left out:\n%s", errs)
+	}
+	var snaps []struct {
+		Source string            `json:"source"`
+		Meta   map[string]string `json:"meta"`
+	}
+	if err := json.Unmarshal([]byte(out), &snaps); err != nil || len(snaps) != 1 {
+		t.Fatalf("backup --json: %v\n%s", err, out)
+	}
+	if got := snaps[0].Meta["roles_passwords"]; got != "not stored: the repository is not encrypted" {
+		t.Errorf("manifest meta roles_passwords = %q", got)
+	}
+	dst := testsrv.Postgres(t)
+	dst.Exec(t, "postgres", "DROP ROLE IF EXISTS app")
+	t.Cleanup(func() {
+		dst.Exec(t, "postgres", "DROP DATABASE IF EXISTS shop_plainrepo WITH (FORCE)", "DROP ROLE IF EXISTS app")
+	})
+	out, _ = c.must("restore", "latest", "--repo", repo, "--source", snaps[0].Source, "--to", dst.DSN("shop_plainrepo"), "--roles")
+	if !strings.Contains(out, "role app: created (no password") {
+		t.Errorf("restore --roles:\n%s", out)
+	}
+	if n := pgQuery[int](t, dst, "postgres", "SELECT count(*)::int FROM pg_authid WHERE rolname = 'app' AND rolpassword IS NULL"); n != 1 {
+		t.Error("app was created with a password from an unencrypted repository")
+	}
+}
