@@ -1,0 +1,59 @@
+package postgres
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSettingValue(t *testing.T) {
+	for _, c := range []struct{ name, value, want string }{
+		{"work_mem", "8MB", "'8MB'"},
+		{"search_path", "app, public", "'app', 'public'"},
+		{"search_path", `"$user", public`, "'$user', 'public'"},
+		{"search_path", `"we,ird""s", x`, `'we,ird"s', 'x'`},
+		{"application_name", "it's", "'it''s'"},
+	} {
+		if got := settingValue(c.name, c.value); got != c.want {
+			t.Errorf("settingValue(%s, %q) = %s, want %s", c.name, c.value, got, c.want)
+		}
+	}
+}
+
+// TestPlanRolesNeverAltersExisting: roles that exist get no statement at
+// all, superuser roles need a superuser (an error before any change), and
+// a membership is granted only to a role the plan creates.
+func TestPlanRolesNeverAltersExisting(t *testing.T) {
+	g := &pgGlobals{Passwords: true,
+		Roles: []pgRole{{Name: "me", Login: true, Password: "SCRAM-SHA-256$x"}, {Name: "old", Login: true, Password: "SCRAM-SHA-256$y"},
+			{Name: "grp", ConnLimit: -1}, {Name: "new", Login: true, Password: "SCRAM-SHA-256$z", ConnLimit: -1}},
+		Memberships: []pgMembership{{Role: "grp", Member: "old"}, {Role: "grp", Member: "new", Admin: true}, {Role: "gone", Member: "new"}},
+		Settings:    []pgRoleSetting{{Role: "old", Config: []string{"work_mem=1MB"}}, {Role: "new", Config: []string{"work_mem=2MB"}}, {Role: "new", Database: "src", Config: []string{"search_path=a, b"}}},
+	}
+	p := planRoles(g, map[string]bool{"me": true, "old": true}, map[string]bool{"dst": true}, "me", false, 150000, "src", "dst")
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	var all []string
+	for _, s := range p.stmts {
+		all = append(all, s.sql)
+	}
+	joined := strings.Join(all, "\n")
+	for _, bad := range []string{`"me"`, `"old"`, "SCRAM-SHA-256$x", "SCRAM-SHA-256$y", "1MB", "gone"} {
+		if strings.Contains(joined, bad) {
+			t.Errorf("the plan touches %s:\n%s", bad, joined)
+		}
+	}
+	for _, want := range []string{`CREATE ROLE grp WITH NOSUPERUSER`, `CREATE ROLE new WITH`, `PASSWORD 'SCRAM-SHA-256$z'`,
+		`ALTER ROLE new SET work_mem TO '2MB'`, `ALTER ROLE new IN DATABASE dst SET search_path TO 'a', 'b'`, `GRANT grp TO new WITH ADMIN OPTION`} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("the plan lacks %s:\n%s", want, joined)
+		}
+	}
+	g.Roles = append(g.Roles, pgRole{Name: "admin2", Super: true})
+	if p := planRoles(g, map[string]bool{"me": true}, nil, "me", false, 150000, "", ""); p.err == nil || !strings.Contains(p.err.Error(), "admin2") {
+		t.Errorf("a superuser role restored by a non-superuser: %v", p.err)
+	}
+	if p := planRoles(g, map[string]bool{"me": true}, nil, "me", true, 150000, "", ""); p.err != nil {
+		t.Errorf("a superuser restoring a superuser role: %v", p.err)
+	}
+}
