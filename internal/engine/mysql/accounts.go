@@ -253,6 +253,18 @@ func (e *Engine) RestoreGlobals(ctx context.Context, snap engine.SnapshotReader,
 		}
 		rep.Actions = append(rep.Actions, engine.GlobalsAction{Name: p.a.accountName(), Action: engine.GlobalsCreated, Detail: detail(p)})
 	}
+	// MariaDB grants a new role to its creator WITH ADMIN OPTION: take it
+	// back, the connecting account is left as it was.
+	if i := strings.LastIndexByte(me, '@'); i > 0 {
+		for _, p := range plan {
+			if !p.a.Role {
+				continue
+			}
+			if _, err := c.ExecContext(ctx, "REVOKE "+quoteIdent(p.a.User)+" FROM "+quoteString(me[:i])+"@"+quoteString(me[i+1:])); err != nil && mysqlErr(err) != 1141 && mysqlErr(err) != 1617 {
+				return nil, fmt.Errorf("restore accounts: taking role %s back from the connecting account %s: %w", p.a.User, me, err)
+			}
+		}
+	}
 	return rep, nil
 }
 
