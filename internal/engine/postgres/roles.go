@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -295,9 +294,6 @@ func (e *Engine) RestoreGlobals(ctx context.Context, snap engine.SnapshotReader,
 		return nil, fmt.Errorf("list the target's databases: %w", err)
 	}
 	plan := planRoles(g, existing, databases, me, super, version, opts.SourceDatabase, opts.Database)
-	if plan.err != nil {
-		return nil, plan.err
-	}
 	if opts.DryRun || len(plan.stmts) == 0 {
 		return plan.report, nil
 	}
@@ -327,21 +323,20 @@ type roleStmt struct {
 type rolePlan struct {
 	stmts  []roleStmt
 	report *engine.GlobalsReport
-	err    error
 }
 
 // planRoles decides what RestoreGlobals does: CREATE ROLE for each role
-// the target lacks, then its settings and memberships. Settings for one
+// the target lacks, then its settings and memberships; the source's
+// bootstrap superuser, and with a restore that does not connect as a
+// superuser the roles with SUPERUSER, REPLICATION or BYPASSRLS, are
+// skipped (reported). Settings for one
 // database are set when the database exists (those for srcDB, the
 // snapshot's, go to dstDB, the restore's target). Roles that exist are
-// never altered. A role that needs SUPERUSER, REPLICATION or BYPASSRLS
-// while the restore does not connect as a superuser is an error before any
-// change.
+// never altered.
 func planRoles(g *pgGlobals, existing, databases map[string]bool, me string, super bool, version int, srcDB, dstDB string) rolePlan {
 	p := rolePlan{report: &engine.GlobalsReport{}}
 	created := map[string]bool{}
 	details := map[string][]string{}
-	var needSuper []string
 	for _, r := range g.Roles {
 		switch {
 		case r.Name == me:
@@ -350,20 +345,18 @@ func planRoles(g *pgGlobals, existing, databases map[string]bool, me string, sup
 		case existing[r.Name]:
 			p.report.Actions = append(p.report.Actions, engine.GlobalsAction{Name: r.Name, Action: engine.GlobalsExists, Detail: "left as it is (attributes, password, settings and memberships unchanged)"})
 			continue
-		}
-		if !super && (r.Super || r.Replication || r.BypassRLS) {
-			needSuper = append(needSuper, r.Name)
+		case r.Bootstrap:
+			p.report.Actions = append(p.report.Actions, engine.GlobalsAction{Name: r.Name, Action: engine.GlobalsSkipped, Detail: "the source server's bootstrap superuser: the target has its own (restore with --no-owner if objects belong to it)"})
+			continue
+		case !super && (r.Super || r.Replication || r.BypassRLS):
+			p.report.Actions = append(p.report.Actions, engine.GlobalsAction{Name: r.Name, Action: engine.GlobalsSkipped, Detail: "has SUPERUSER, REPLICATION or BYPASSRLS, which only a superuser can give: restore --roles as a superuser to create it"})
+			continue
 		}
 		created[r.Name] = true
 		p.stmts = append(p.stmts, roleStmt{what: "create role " + r.Name, sql: createRoleSQL(r), secret: r.Password})
 		if r.Password == "" && !g.Passwords && r.Login {
 			details[r.Name] = append(details[r.Name], "no password (the snapshot holds none)")
 		}
-	}
-	if len(needSuper) > 0 {
-		sort.Strings(needSuper)
-		p.err = fmt.Errorf("restore roles: %s need SUPERUSER, REPLICATION or BYPASSRLS, which only a superuser can give: connect as a superuser (no role was created)", strings.Join(needSuper, ", "))
-		return p
 	}
 	for _, s := range g.Settings {
 		if !created[s.Role] {
