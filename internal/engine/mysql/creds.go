@@ -174,12 +174,12 @@ func isMariaDB(ctx context.Context, db *sql.DB) (bool, error) {
 // applications.
 var systemAccounts = []string{"mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema"}
 
-type account struct{ user, host string }
+type userHost struct{ user, host string }
 
-func (a account) String() string { return a.user + "@" + a.host }
+func (a userHost) String() string { return a.user + "@" + a.host }
 
 // accounts lists the server's accounts, without roles and system accounts.
-func accounts(ctx context.Context, db *sql.DB) ([]account, error) {
+func listUserHosts(ctx context.Context, db *sql.DB) ([]userHost, error) {
 	rows, err := db.QueryContext(ctx, "SELECT User, Host FROM mysql.user WHERE is_role <> 'Y' ORDER BY User, Host")
 	if mysqlErr(err) == 1054 { // MySQL: no is_role column (roles are locked accounts)
 		rows, err = db.QueryContext(ctx, "SELECT User, Host FROM mysql.user ORDER BY User, Host")
@@ -188,9 +188,9 @@ func accounts(ctx context.Context, db *sql.DB) ([]account, error) {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
 	defer rows.Close()
-	var out []account
+	var out []userHost
 	for rows.Next() {
-		var a account
+		var a userHost
 		if err := rows.Scan(&a.user, &a.host); err != nil {
 			return nil, fmt.Errorf("list accounts: %w", err)
 		}
@@ -208,7 +208,7 @@ var pluginRE = regexp.MustCompile(`(?i)\b(?:VIA|WITH)\s+['"]?([a-z0-9_]+)`)
 
 // passwordOnly reports whether every way a's SHOW CREATE USER lets it in
 // checks a password (and not, say, unix_socket).
-func passwordOnly(ctx context.Context, db *sql.DB, a account) (bool, error) {
+func passwordOnly(ctx context.Context, db *sql.DB, a userHost) (bool, error) {
 	var stmt string
 	if err := db.QueryRowContext(ctx, "SHOW CREATE USER "+quoteString(a.user)+"@"+quoteString(a.host)).Scan(&stmt); err != nil {
 		return false, err
@@ -246,7 +246,7 @@ func (e *Engine) ResetOtherPasswords(ctx context.Context, d *dsn.DSN, keep []str
 	if err := db.QueryRowContext(ctx, "SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)").Scan(&me); err != nil {
 		return nil, fmt.Errorf("reset passwords on %s: read the session's user: %w", d, err)
 	}
-	list, err := accounts(ctx, db)
+	list, err := listUserHosts(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("reset passwords on %s: %w", d, err)
 	}
@@ -288,7 +288,7 @@ func (e *Engine) Logins(ctx context.Context, d *dsn.DSN) ([]string, error) {
 		return nil, err
 	}
 	defer db.Close()
-	list, err := accounts(ctx, db)
+	list, err := listUserHosts(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("list logins on %s: %w", d, err)
 	}

@@ -130,7 +130,7 @@ func TestCredentials(t *testing.T) {
 	}
 	var plugin string
 	if err := session(t, ctx, target).QueryRowContext(ctx, "SELECT plugin FROM mysql.user WHERE User = 'sock_user'").Scan(&plugin); err != nil || plugin != "unix_socket" {
-		t.Errorf("the unix_socket account was changed: plugin %q, %v", plugin, err)
+		t.Errorf("the unix_socket login was changed: plugin %q, %v", plugin, err)
 	}
 }
 
