@@ -210,6 +210,9 @@ type Source struct {
 	DSN      *dsn.DSN // never printed with its password
 	Tags     []string
 	RowOrder string // engine.RowOrderKey, engine.RowOrderPhysical or ""
+	// Globals: the backup also stores the server's roles or accounts
+	// (engine.GlobalsBackuper), set for the sources of --all-databases.
+	Globals bool
 }
 
 // Source resolves a config source name or a DSN.
@@ -288,7 +291,7 @@ func (a *App) AllDatabases(ctx context.Context, server Source) ([]Source, error)
 	out := make([]Source, 0, len(names))
 	for _, n := range names {
 		d := server.DSN.WithDatabase(n)
-		out = append(out, Source{Name: d.SourceName(), DSN: d, Tags: server.Tags})
+		out = append(out, Source{Name: d.SourceName(), DSN: d, Tags: server.Tags, Globals: true})
 	}
 	return out, nil
 }

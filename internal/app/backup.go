@@ -121,6 +121,12 @@ func (a *App) backup(ctx context.Context, repo *repository.Repository, src Sourc
 		_ = sess.Wait()
 		return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
 	}
+	if src.Globals {
+		if err := a.backupGlobals(ctx, eng, src, sess, !repo.Encrypted(), res); err != nil {
+			_ = sess.Wait()
+			return nil, fmt.Errorf("backup of %s failed, no snapshot was written: %w", src.Name, err)
+		}
+	}
 	host, _ := os.Hostname()
 	tags := append(append([]string{}, src.Tags...), opts.Tags...)
 	snap := &manifest.Snapshot{
@@ -165,6 +171,67 @@ func (a *App) backup(ctx context.Context, repo *repository.Repository, src Sourc
 	out.Snapshot = snap
 	a.Logger.Info("backup done", "source", src.Name, "snapshot", snap.ShortID(), "logical_bytes", snap.LogicalBytes, "added_bytes", snap.AddedBytes, "duration_seconds", time.Since(start).Round(time.Millisecond).Seconds())
 	return out, nil
+}
+
+// backupGlobals adds the server's roles or accounts to the snapshot of one
+// database of an --all-databases backup: every database's snapshot holds
+// the same stream, which dedup stores once, so any of them restores the
+// roles. Its notes (and what could not be stored) go to the manifest Meta.
+// Password hashes are stored in encrypted repositories only.
+func (a *App) backupGlobals(ctx context.Context, eng engine.Engine, src Source, sink engine.Sink, noSecrets bool, res *engine.BackupResult) error {
+	gb, ok := eng.(engine.GlobalsBackuper)
+	if !ok {
+		return nil
+	}
+	meta, err := gb.BackupGlobals(ctx, src.DSN, sink, engine.GlobalsBackupOptions{NoSecrets: noSecrets, Logger: a.Logger.With("source", src.Name)})
+	if err != nil {
+		return fmt.Errorf("roles: %w", err)
+	}
+	if res.Meta == nil {
+		res.Meta = map[string]string{}
+	}
+	for k, v := range meta {
+		res.Meta[k] = v
+	}
+	return nil
+}
+
+// RestoreRoles recreates the roles or accounts that an --all-databases
+// snapshot holds on the server of target (restore --roles): only those the
+// server lacks; existing ones are left as they are and none is dropped.
+// A snapshot without them is a usage error, before any change.
+func (a *App) RestoreRoles(ctx context.Context, repo *repository.Repository, snap *manifest.Snapshot, target *dsn.DSN, dryRun bool) (*engine.GlobalsReport, error) {
+	if snap.Engine != target.Engine {
+		return nil, Usagef("snapshot %s holds a %s database and cannot be restored into %s", snap.ShortID(), snap.Engine, target)
+	}
+	eng, err := a.Engine(target)
+	if err != nil {
+		return nil, err
+	}
+	gr, ok := eng.(engine.GlobalsRestorer)
+	if !ok {
+		return nil, Usagef("--roles: %s has no roles or accounts to restore", eng.Name())
+	}
+	has := false
+	for _, st := range snap.Streams {
+		has = has || st.Name == engine.GlobalsStream
+	}
+	if !has {
+		return nil, &UsageError{Err: fmt.Errorf("--roles: snapshot %s: %w", snap.ShortID(), engine.ErrNoGlobals)}
+	}
+	unlock, err := a.ReadLock(ctx, repo, "restore of the roles of "+snap.ShortID())
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rep, err := gr.RestoreGlobals(ctx, repo.Reader(snap), target, engine.GlobalsOptions{DryRun: dryRun, SourceDatabase: snap.Database, Database: target.Database(), Logger: a.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("restore roles of snapshot %s into %s: %w", snap.ShortID(), target, err)
+	}
+	for _, act := range rep.Actions {
+		a.Logger.Info("role", "name", act.Name, "action", act.Action, "detail", act.Detail, "dry_run", dryRun)
+	}
+	return rep, nil
 }
 
 // RestoreOptions tune a restore.

@@ -31,6 +31,13 @@ func (e *env) backupCommand() *cobra.Command {
 Only changed data is stored: unchanged tables cost nothing. A backup that fails or is
 interrupted writes no snapshot.
 
+--all-databases also stores the server's roles in each database's snapshot (stored once:
+the copies dedup): PostgreSQL roles with their password hashes (when the backup user may
+read pg_authid, else without passwords, with a warning), memberships and settings;
+MySQL/MariaDB accounts (not root nor the system accounts) with their authentication plugin,
+password hash, grants and roles. Hashes are stored in encrypted repositories only.
+'restore --roles' recreates them.
+
 --skip-unchanged first asks the server whether anything was written since the source's
 latest snapshot, without reading data: PostgreSQL's WAL position (not with unlogged tables),
 the MySQL/MariaDB binary log position (when the binary log is on, and on replicas only with
@@ -113,6 +120,6 @@ server less; --text-copy reads every table as text.`,
 	cmd.Flags().StringVar(&rowOrder, "row-order", "", "PostgreSQL: key (default; least bytes stored after churn) or physical (less server CPU); overrides the source's row_order")
 	cmd.Flags().BoolVar(&textCopy, "text-copy", false, "PostgreSQL: read every table in COPY's text format (by default a table with a date or time column is read in COPY binary and stored as the same text)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new snapshots as JSON")
-	cmd.Flags().BoolVar(&allDBs, "all-databases", false, "back up every user database of the server each SOURCE names, one snapshot each")
+	cmd.Flags().BoolVar(&allDBs, "all-databases", false, "back up every user database of the server each SOURCE names, one snapshot each, with the server's roles or accounts")
 	return cmd
 }

@@ -128,7 +128,7 @@ var exitCauses = []struct {
 	code  int
 	match func(error) bool
 }{
-	{"refused by a safety rule (a clone, restore or import target not in allow, protected or the source itself; a non-empty restore target without --clean, a restore that would drop what was not chosen, init over an existing repository, prune with a damaged snapshot)", ExitRefused, func(err error) bool {
+	{"refused by a safety rule (a clone, restore or import target not in allow, protected or the source itself; a non-empty restore target without --clean, a restore that would drop what was not chosen, init over an existing repository, prune with a damaged snapshot, removing the last key or the key in use)", ExitRefused, func(err error) bool {
 		var r refusedErr
 		return errors.As(err, &r) || errors.Is(err, engine.ErrTargetNotEmpty) || errors.Is(err, engine.ErrRefused) ||
 			errors.Is(err, repository.ErrLocationInUse) || errors.Is(err, repository.ErrPruneRefused) ||
@@ -206,8 +206,9 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule
 		e.initCommand(), e.backupCommand(), e.snapshotsCommand(), e.restoreCommand(),
 		e.forgetCommand(), e.pruneCommand(), e.checkCommand(), e.unlockCommand(),
 		e.verifyCommand(), e.exportCommand(), e.importCommand(), e.serveCommand(), e.runCommand(),
-		e.versionCommand(), e.cloneCommand(),
+		e.versionCommand(), e.keyCommand(), e.tagCommand(), e.cloneCommand(),
 	)
+	e.addInspectCommands(root)
 	markArgErrors(root)
 	return root
 }

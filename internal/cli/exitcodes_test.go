@@ -91,6 +91,7 @@ func TestExitCodeTable(t *testing.T) {
 		{"latest of an unknown source", nil, append(repo, "verify", "latest", "--source", "sqlite:/nowhere.db"), "no such snapshot", "no snapshot of source"},
 		{"ambiguous latest", nil, append(repo, "restore", "latest", "--to", "sqlite:x.db"), "ambiguous", "latest is ambiguous"},
 		{"ambiguous id prefix", nil, append(repo, "verify", prefix), "ambiguous", "is ambiguous"},
+		{"ambiguous id prefix to forget", nil, append(repo, "forget", prefix), "ambiguous", "is ambiguous"},
 		{"unknown table", nil, append(repo, "restore", "latest", "--source", "sqlite:"+dir+"/chinook.sqlite", "--to", "sqlite:x.db", "--table", "public.nope"), "--table", `"public.nope" is not in snapshot`},
 		{"keep_rows where the target rejects", nil, []string{"--config", "keep.yaml", "clone", "acc", "--dry-run"}, "a clone's keep_rows", "no_such_col"},
 		{"clone target not allowed", nil, []string{"--config", "keep.yaml", "clone", "--from", "app", "--to", "sqlite:x.db", "--allow", "sqlite:./y.db"}, "refused", "matches none of the allow patterns"},
@@ -182,7 +183,7 @@ func TestSnapshotsHintAndVerifyChecksums(t *testing.T) {
 
 // Every command that changes or inspects a repository shows examples.
 func TestHelpExamples(t *testing.T) {
-	for _, cmd := range []string{"snapshots", "prune", "check", "unlock"} {
+	for _, cmd := range []string{"snapshots", "prune", "check", "unlock", "tag", "key"} {
 		r := must(t, cmd, "--help")
 		if !strings.Contains(r.stdout, "  snapdata "+cmd) {
 			t.Errorf("%s --help has no example:\n%s", cmd, r.stdout)

@@ -18,6 +18,7 @@ import (
 
 func (e *env) exportCommand() *cobra.Command {
 	var format, out, source string
+	var noOwner, noPriv bool
 	cmd := &cobra.Command{
 		Use:   "export SNAPSHOT|latest --format sql|tar.gz -o FILE",
 		Short: "Write a snapshot as plain SQL or as a portable archive",
@@ -29,11 +30,22 @@ export never leaves a partial file; a device or FIFO (/dev/stdout, a named pipe)
 directly.
 
   snapdata export latest --format sql -o orders.sql
-  snapdata export 3f2a9c1e --format tar.gz -o orders.tar.gz`,
+  snapdata export 3f2a9c1e --format tar.gz -o orders.tar.gz
+  snapdata export latest --no-owner --no-privileges -o orders.sql   # loads where the roles do not exist
+
+--no-owner and --no-privileges mean what they mean for restore: PostgreSQL scripts leave out
+the ALTER … OWNER TO lines (objects then belong to the user who loads the script) and the
+GRANT/REVOKE statements (with default privileges); MySQL/MariaDB scripts leave out the
+DEFINER= clauses of views, routines, triggers and events (they hold no grants, so
+--no-privileges changes nothing). SQLite has neither owners nor grants: the flags are
+accepted and change nothing. They apply to --format sql only.`,
 		Args: exactArgs(1, "one SNAPSHOT id (or latest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "sql" && format != "tar.gz" {
 				return usageErr{fmt.Errorf("--format %q: expected sql or tar.gz", format)}
+			}
+			if format == "tar.gz" && (noOwner || noPriv) {
+				return usageErr{errors.New("--no-owner and --no-privileges apply to --format sql (the portable archive's SQL file is the snapshot as it was)")}
 			}
 			if format == "tar.gz" && (out == "" || out == "-") {
 				return usageErr{errors.New("--format tar.gz needs -o FILE (a binary archive is not written to standard output unless you name it: -o /dev/stdout)")}
@@ -76,7 +88,14 @@ directly.
 				if !ok {
 					return fmt.Errorf("export of %s snapshots as SQL: %w", snap.Engine, engine.ErrUnsupported)
 				}
-				err = ex.ExportSQL(e.ctx, reader, w)
+				if fx, ok := eng.(engine.FilteredSQLExporter); ok && (noOwner || noPriv) {
+					err = fx.ExportSQLWith(e.ctx, reader, w, engine.ExportOptions{NoOwner: noOwner, NoPrivileges: noPriv})
+				} else {
+					if noOwner || noPriv {
+						e.info("note: %s scripts have no owners or grants: --no-owner and --no-privileges change nothing\n", snap.Engine)
+					}
+					err = ex.ExportSQL(e.ctx, reader, w)
+				}
 			case "tar.gz":
 				err = portable.Export(e.ctx, w, snapshotsJSON([]*manifest.Snapshot{snap})[0], eng, reader)
 			}
@@ -96,6 +115,8 @@ directly.
 	cmd.Flags().StringVar(&format, "format", "sql", "sql or tar.gz")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default: standard output, sql only)")
 	cmd.Flags().StringVar(&source, "source", "", "with latest: the source whose latest snapshot to export")
+	cmd.Flags().BoolVar(&noOwner, "no-owner", false, "sql: leave out object owners (PostgreSQL ALTER … OWNER TO, MySQL DEFINER=), as restore --no-owner")
+	cmd.Flags().BoolVar(&noPriv, "no-privileges", false, "sql: leave out grants (PostgreSQL GRANT/REVOKE and default privileges), as restore --no-privileges")
 	return cmd
 }
 

@@ -294,6 +294,9 @@ data, 'snapdata forget ID' acknowledges it. Snapshots made before snapdata kept 
 				if rep.StaleLocks > 0 {
 					e.printf("%d stale locks: 'snapdata unlock' removes them\n", rep.StaleLocks)
 				}
+				for _, p := range rep.InterruptedTags {
+					e.printf("note: %s; harmless: the next 'snapdata tag' removes %s, or 'snapdata forget %s'\n", p, p.Old[:8], p.Old[:8])
+				}
 				for _, p := range rep.Errors {
 					short := make([]string, len(p.Snapshots))
 					for i, s := range p.Snapshots {

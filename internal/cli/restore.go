@@ -10,6 +10,7 @@ import (
 
 	"github.com/snapdata/snapdata/internal/app"
 	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/manifest"
 )
 
@@ -17,7 +18,7 @@ func (e *env) restoreCommand() *cobra.Command {
 	var to, source string
 	var tables []string
 	var jobs int
-	var clean, noOwner, noPriv, textCopy bool
+	var clean, noOwner, noPriv, textCopy, roles bool
 	cmd := &cobra.Command{
 		Use:   "restore SNAPSHOT|latest --to TARGET",
 		Short: "Restore a snapshot into a database",
@@ -28,7 +29,17 @@ just them; every other table of the target stays as it is.
 
   snapdata restore latest --to sqlite:./restored.db
   snapdata restore 3f2a9c1e --to postgres://app@localhost/orders_copy --jobs 4
-  snapdata restore latest --source orders --to postgres://…/orders_copy --table public.users`,
+  snapdata restore latest --source orders --to postgres://…/orders_copy --table public.users
+  snapdata restore latest --source db1.example/orders --to postgres://admin@new-db/orders --roles
+
+--roles also recreates the server's roles (PostgreSQL: with their attributes, password hashes,
+memberships and settings) or accounts (MySQL/MariaDB: with their authentication plugin,
+password hash, global and database grants and roles), which only backups taken with
+--all-databases store. It runs before the data, creates only the roles the target server
+lacks, and leaves every existing role as it is (its password, attributes and grants; the
+role the restore connects as is never touched); it never drops a role. It prints one line per
+role saying what it did. Without --roles no role is ever created. PostgreSQL roles are
+created in one transaction (all or none); MySQL/MariaDB accounts one by one.`,
 		Args: exactArgs(1, "one SNAPSHOT id (or latest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
@@ -46,6 +57,13 @@ just them; every other table of the target stays as it is.
 			snap, err := e.findSnapshot(r, args[0], source)
 			if err != nil {
 				return err
+			}
+			if roles {
+				rep, err := e.app.RestoreRoles(e.ctx, r, snap, target, false)
+				if err != nil {
+					return err
+				}
+				printRoles(e, rep)
 			}
 			p := e.newProgress("restore " + snap.ShortID())
 			p.SetTotalBytes(snap.LogicalBytes)
@@ -67,8 +85,25 @@ just them; every other table of the target stays as it is.
 	f.BoolVar(&clean, "clean", false, "replace an existing, non-empty target")
 	f.BoolVar(&noOwner, "no-owner", false, "do not restore object owners")
 	f.BoolVar(&noPriv, "no-privileges", false, "do not restore grants")
+	f.BoolVar(&roles, "roles", false, "also create the roles or accounts (with password hashes and grants) that an --all-databases backup stored and the target server lacks; existing roles are left as they are")
 	f.BoolVar(&textCopy, "text-copy", false, "PostgreSQL: load every table in COPY's text format, as pg_restore does (by default a table with a date or time column goes in COPY binary, which the server reads faster)")
 	return cmd
+}
+
+// printRoles prints what restore --roles did, one line per role.
+func printRoles(e *env, rep *engine.GlobalsReport) {
+	created := 0
+	for _, a := range rep.Actions {
+		line := "role " + a.Name + ": " + a.Action
+		if a.Detail != "" {
+			line += " (" + a.Detail + ")"
+		}
+		e.printf("%s\n", line)
+		if a.Action == engine.GlobalsCreated {
+			created++
+		}
+	}
+	e.printf("roles: %d created, %d left as they were\n", created, len(rep.Actions)-created)
 }
 
 // restoredTables is how many tables a restore wrote: the chosen ones

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/manifest"
@@ -31,6 +33,7 @@ type snapshotJSON struct {
 	Tables        []manifest.Table  `json:"tables"`
 	Parent        string            `json:"parent,omitempty"`
 	Meta          map[string]string `json:"meta,omitempty"`
+	Original      string            `json:"original,omitempty"`
 }
 
 func snapshotsJSON(snaps []*manifest.Snapshot) []snapshotJSON {
@@ -45,7 +48,7 @@ func snapshotsJSON(snaps []*manifest.Snapshot) []snapshotJSON {
 			tables = []manifest.Table{}
 		}
 		out = append(out, snapshotJSON{ID: s.ID, Time: s.Time, Host: s.Host, Source: dsn.ShowSource(s.Source), Engine: s.Engine, EngineVersion: s.EngineVersion,
-			Database: s.Database, Tags: tags, LogicalBytes: s.LogicalBytes, AddedBytes: s.AddedBytes, Tables: tables, Parent: s.Parent, Meta: s.Meta})
+			Database: s.Database, Tags: tags, LogicalBytes: s.LogicalBytes, AddedBytes: s.AddedBytes, Tables: tables, Parent: s.Parent, Meta: s.Meta, Original: s.Original})
 	}
 	return out
 }
@@ -57,20 +60,31 @@ func printJSON(e *env, v any) error {
 }
 
 func (e *env) snapshotsCommand() *cobra.Command {
-	var source string
+	var f snapshotFilter
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:     "snapshots",
-		Aliases: []string{"list", "ls"},
+		Aliases: []string{"list"},
 		Short:   "List snapshots",
 		Long: `List the snapshots of the repository: id, time, source, engine, tables, rows,
-logical size and the bytes each added to the repository.
+logical size, the bytes each added to the repository, and tags.
+
+Filters combine (a snapshot must pass every one given), as in restic:
+  --source S     snapshots of one source (a config name or the recorded name)
+  --host H       snapshots taken on host H; repeated, any of them
+  --tag a,b      snapshots carrying both a and b; repeated (--tag a --tag b), either
+  --latest N     the N newest snapshots of each source, after the other filters
 
   snapdata snapshots --repo ./backups
-  snapdata snapshots --source orders            # one source (a config name or the recorded name)
+  snapdata snapshots --source orders            # one source
+  snapdata snapshots --tag nightly --latest 1   # the newest nightly snapshot of each source
+  snapdata snapshots --tag keep,audit           # tagged both keep and audit
   snapdata snapshots --json | jq '.[].id'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
 			r, err := e.openRepo()
 			if err != nil {
 				return err
@@ -80,16 +94,7 @@ logical size and the bytes each added to the repository.
 			if err != nil {
 				return err
 			}
-			match := func(string) bool { return true }
-			if source != "" {
-				match, _ = e.app.SourceMatcher(source)
-			}
-			var snaps []*manifest.Snapshot
-			for _, s := range all {
-				if match(s.Source) {
-					snaps = append(snaps, s)
-				}
-			}
+			snaps := e.filterSnapshots(f, all)
 			if asJSON {
 				return printJSON(e, snapshotsJSON(snaps))
 			}
@@ -107,15 +112,110 @@ logical size and the bytes each added to the repository.
 				return err
 			}
 			e.info("%d snapshot(s)\n", len(snaps))
-			if len(snaps) == 0 && source != "" {
-				e.info("%s\n", noSourceHint(source, all))
+			if len(snaps) == 0 && f.source != "" {
+				e.info("%s\n", noSourceHint(f.source, all))
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&source, "source", "", "only snapshots of this source")
+	f.addFlags(cmd.Flags(), true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// snapshotFilter selects snapshots (snapshots, tag): every filter given
+// must pass.
+type snapshotFilter struct {
+	source string
+	// tags are the --tag values: a value "a,b" needs both a and b; a
+	// snapshot passes when any value does.
+	tags   []string
+	hosts  []string
+	latest int // the N newest of each source, after the other filters; 0: all
+}
+
+func (f *snapshotFilter) addFlags(fs *pflag.FlagSet, withLatest bool) {
+	fs.StringVar(&f.source, "source", "", "only snapshots of this source")
+	fs.StringArrayVar(&f.tags, "tag", nil, "only snapshots with these tags: a,b = both; repeat the flag for either")
+	fs.StringArrayVar(&f.hosts, "host", nil, "only snapshots taken on this host (repeatable: any of them)")
+	if withLatest {
+		fs.IntVar(&f.latest, "latest", 0, "only the N newest snapshots of each source")
+	}
+}
+
+// empty reports whether no filter was given.
+func (f snapshotFilter) empty() bool {
+	return f.source == "" && len(f.tags) == 0 && len(f.hosts) == 0 && f.latest == 0
+}
+
+// validate checks the filter's flag values.
+func (f snapshotFilter) validate() error {
+	if f.latest < 0 {
+		return usageErr{fmt.Errorf("--latest %d: expected 1 or more", f.latest)}
+	}
+	for _, v := range f.tags {
+		for _, t := range strings.Split(v, ",") {
+			if err := repository.ValidateTag(t); err != nil {
+				return usageErr{fmt.Errorf("--tag %q: %w", v, err)}
+			}
+		}
+	}
+	for _, h := range f.hosts {
+		if h == "" {
+			return usageErr{errors.New("--host: an empty host name")}
+		}
+	}
+	return nil
+}
+
+// matchTags reports whether a snapshot's tags pass the --tag values.
+func (f snapshotFilter) matchTags(s *manifest.Snapshot) bool {
+	if len(f.tags) == 0 {
+		return true
+	}
+	for _, v := range f.tags {
+		all := true
+		for _, t := range strings.Split(v, ",") {
+			if !s.HasTag(t) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// filterSnapshots returns the snapshots of all (oldest first) that pass f,
+// in the same order.
+func (e *env) filterSnapshots(f snapshotFilter, all []*manifest.Snapshot) []*manifest.Snapshot {
+	match := func(string) bool { return true }
+	if f.source != "" {
+		match, _ = e.app.SourceMatcher(f.source)
+	}
+	var out []*manifest.Snapshot
+	for _, s := range all {
+		if match(s.Source) && (len(f.hosts) == 0 || slices.Contains(f.hosts, s.Host)) && f.matchTags(s) {
+			out = append(out, s)
+		}
+	}
+	if f.latest > 0 {
+		// Newest first per source (sources as forget groups them), then
+		// back in the listing's order.
+		keep := map[*manifest.Snapshot]bool{}
+		seen := map[string]int{}
+		for i := len(out) - 1; i >= 0; i-- {
+			k := dsn.SourceKey(out[i].Source)
+			if seen[k] < f.latest {
+				seen[k]++
+				keep[out[i]] = true
+			}
+		}
+		out = slices.DeleteFunc(out, func(s *manifest.Snapshot) bool { return !keep[s] })
+	}
+	return out
 }
 
 // noSourceHint explains a --source that matches no snapshot by listing the

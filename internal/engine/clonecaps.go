@@ -49,6 +49,9 @@ type KeptTable struct {
 // were inserted (foreign-key order).
 type KeepReport struct {
 	Tables []KeptTable `json:"tables"`
+	// Unkeyed are tables a key_at_least rule matched but skipped because
+	// they have no single-column integer primary key.
+	Unkeyed []string `json:"unkeyed,omitempty"`
 }
 
 // RowKeeper carries rows from the current target into the new copy built

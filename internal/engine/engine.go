@@ -180,6 +180,83 @@ type SQLExporter interface {
 	ExportSQL(ctx context.Context, snap SnapshotReader, w io.Writer) error
 }
 
+// ExportOptions tune an SQL export; they mean what RestoreOptions'
+// NoOwner and NoPrivileges mean for a restore.
+type ExportOptions struct {
+	NoOwner      bool // no ALTER … OWNER TO (PostgreSQL), no DEFINER= clauses (MySQL/MariaDB)
+	NoPrivileges bool // no GRANT/REVOKE (PostgreSQL ACL entries)
+}
+
+// FilteredSQLExporter is an SQLExporter that can leave owners and
+// privileges out of its script (export --no-owner, --no-privileges).
+type FilteredSQLExporter interface {
+	ExportSQLWith(ctx context.Context, snap SnapshotReader, w io.Writer, opts ExportOptions) error
+}
+
+// GlobalsStream is the name of the meta stream that holds a server's roles
+// or accounts in the snapshots of an --all-databases backup.
+const GlobalsStream = "globals/roles"
+
+// GlobalsBackuper reads a server's roles (PostgreSQL) or accounts
+// (MySQL/MariaDB) with their memberships, grants and password hashes, and
+// writes them as the meta stream GlobalsStream. It returns notes for the
+// manifest's Meta (what was stored, and what could not be).
+type GlobalsBackuper interface {
+	BackupGlobals(ctx context.Context, server *dsn.DSN, sink Sink, opts GlobalsBackupOptions) (map[string]string, error)
+}
+
+// GlobalsBackupOptions tune BackupGlobals.
+type GlobalsBackupOptions struct {
+	// NoSecrets: the repository is not encrypted, so no password hash
+	// may be stored: PostgreSQL roles are stored without passwords,
+	// MySQL/MariaDB accounts (whose definitions hold them) not at all.
+	NoSecrets bool
+	Logger    *slog.Logger // never nil
+}
+
+// GlobalsRestorer recreates the roles or accounts of a snapshot's
+// GlobalsStream on the server of target: only those the server lacks. A
+// role or account that exists (the one the restore connects as among them)
+// is left exactly as it is, and none is ever dropped. It runs before the
+// database is restored, so owners and grants find their roles.
+type GlobalsRestorer interface {
+	RestoreGlobals(ctx context.Context, snap SnapshotReader, target *dsn.DSN, opts GlobalsOptions) (*GlobalsReport, error)
+}
+
+// GlobalsOptions tune RestoreGlobals.
+type GlobalsOptions struct {
+	// DryRun plans without changing the server.
+	DryRun bool
+	// SourceDatabase is the snapshot's database and Database the target
+	// database it is restored into: a role's settings for the first are
+	// set for the second (when it exists when the roles are restored).
+	SourceDatabase, Database string
+	Logger                   *slog.Logger // never nil
+}
+
+// GlobalsReport says what RestoreGlobals did (or, with DryRun, would do),
+// one line per role or account. It never holds a password or a hash.
+type GlobalsReport struct {
+	Actions []GlobalsAction
+}
+
+// GlobalsAction is what happened to one role or account.
+type GlobalsAction struct {
+	Name   string // role name, or 'user'@'host'
+	Action string // one of the Globals* actions
+	Detail string // memberships, grants, settings applied; why skipped
+}
+
+// Actions of a GlobalsAction.
+const (
+	GlobalsCreated = "created"
+	GlobalsExists  = "exists"  // left as it is
+	GlobalsSkipped = "skipped" // not restored, Detail says why
+)
+
+// ErrNoGlobals: restore --roles of a snapshot that holds no roles.
+var ErrNoGlobals = errors.New("the snapshot holds no roles or accounts (only backups taken with --all-databases store them)")
+
 // Column describes a column in the portable export.
 type Column struct {
 	Name       string `json:"name"`

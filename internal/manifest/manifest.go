@@ -63,6 +63,11 @@ type Snapshot struct {
 	Tables        []Table           `json:"tables"`
 	Streams       []Stream          `json:"streams"`
 	Meta          map[string]string `json:"meta,omitempty"` // engine notes, e.g. consistency mode
+	// Original is the id the backup gave this snapshot, set when 'snapdata
+	// tag' rewrote the manifest (a new id, the same data); Replaces is the
+	// id of the manifest the last such rewrite replaced.
+	Original string `json:"original,omitempty"`
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // ShortID returns the first 8 characters of the id.

@@ -9,6 +9,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/snapdata/snapdata/internal/dsn"
+	"github.com/snapdata/snapdata/internal/mycnf"
 )
 
 // Lag is the replication state of a source.
@@ -100,22 +103,28 @@ func MySQLConfig(src *dsn.DSN) (*mysql.Config, error) {
 		return nil, fmt.Errorf("%s is not a MySQL URL", src)
 	}
 	c := mysql.NewConfig()
-	if u.User != nil {
-		c.User = u.User.Username()
-		c.Passwd, _ = u.User.Password()
+	// What the DSN lacks comes from MYSQL_PWD and the option file, as
+	// for backups (internal/mycnf).
+	cred, err := mycnf.Resolve(src, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("dsn %s: %w", src, err)
 	}
+	c.User, c.Passwd = cred.User, cred.Password
 	c.DBName = strings.TrimPrefix(u.Path, "/")
 	q := u.Query()
 	switch {
 	case q.Get("socket") != "":
 		c.Net, c.Addr = "unix", q.Get("socket")
-	case u.Host == "":
+	case (cred.Host == "" || cred.Host == "localhost") && cred.Socket != "":
+		c.Net, c.Addr = "unix", cred.Socket
+	case cred.Host == "":
 		c.Net, c.Addr = "unix", "/run/mysqld/mysqld.sock"
 	default:
-		c.Net, c.Addr = "tcp", u.Host
-		if u.Port() == "" {
-			c.Addr = u.Host + ":3306"
+		port := cred.Port
+		if port == "" {
+			port = "3306"
 		}
+		c.Net, c.Addr = "tcp", net.JoinHostPort(cred.Host, port)
 	}
 	if t := q.Get("tls"); t != "" {
 		c.TLSConfig = t

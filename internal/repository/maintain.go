@@ -69,6 +69,10 @@ type CheckReport struct {
 	UnreferencedSize int64     `json:"unreferenced_bytes"`
 	StaleLocks       int       `json:"stale_locks"`
 	Errors           []Problem `json:"errors"`
+	// InterruptedTags are tag changes a crash interrupted: two snapshots
+	// with the same data, the newer replacing the older (tags.go). Not an
+	// error; the next 'snapdata tag' finishes them.
+	InterruptedTags []InterruptedRetag `json:"interrupted_tags,omitempty"`
 }
 
 // OK reports whether no errors were found.
@@ -111,6 +115,7 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 	users := map[string][]string{}         // chunk -> snapshots
 	tables := map[string]map[string]bool{} // chunk -> tables it holds data of
 	expect := map[string]manifest.Chunk{}  // chunk -> what a manifest says of it
+	var loaded []*manifest.Snapshot
 	for _, id := range ids {
 		s, err := r.LoadSnapshot(ctx, id)
 		if errors.Is(err, ErrSnapshotNotFound) {
@@ -125,6 +130,7 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 			continue
 		}
 		rep.Snapshots++
+		loaded = append(loaded, s)
 		seen := map[string]bool{}
 		for _, st := range s.Streams {
 			what := st.Table
@@ -147,6 +153,7 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 			}
 		}
 	}
+	rep.InterruptedTags = InterruptedRetags(loaded)
 	harmed := func(c string) []string { return sortedKeys(tables[c]) }
 	missing := map[string][]string{}
 	for c, snaps := range users {
@@ -247,6 +254,49 @@ func (r *Repository) Check(ctx context.Context, readData bool, p *progress.Progr
 	return rep, nil
 }
 
+// lateManifests lists the manifests again after prune read them and
+// returns those it had not read. 'snapdata tag' writes a snapshot's new
+// manifest before it removes the old one: a prune that listed the old one
+// and found it gone when it read it meets the new one here. It lists again
+// while a manifest it tries to read is gone (tagged again meanwhile), a
+// few times at most.
+func (r *Repository) lateManifests(ctx context.Context, read []*manifest.Snapshot) ([]*manifest.Snapshot, error) {
+	known := make(map[string]bool, len(read))
+	for _, s := range read {
+		known[s.ID] = true
+	}
+	var out []*manifest.Snapshot
+	for round := 0; round < 5; round++ {
+		ids, err := r.SnapshotIDs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
+		}
+		gone := false
+		for _, id := range ids {
+			if known[id] {
+				continue
+			}
+			known[id] = true
+			s, err := r.LoadSnapshot(ctx, id)
+			switch {
+			case errors.Is(err, ErrSnapshotNotFound):
+				gone = true
+			case errors.Is(err, ErrDamagedSnapshot):
+				return nil, fmt.Errorf("%w: %w: %s appeared while prune read the manifests and cannot be read; 'snapdata check' shows the details",
+					ErrPruneRefused, ErrDamagedSnapshot, shortID(id))
+			case err != nil:
+				return nil, fmt.Errorf("prune refused: %w (run 'snapdata check')", err)
+			default:
+				out = append(out, s)
+			}
+		}
+		if !gone {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: snapshot manifests kept changing while prune read them; run prune again", ErrPruneRefused)
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -296,6 +346,11 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneReport, erro
 		return nil, fmt.Errorf("%w: %w: %s (%v); the chunks of a damaged snapshot cannot be known, so prune could delete data it needs. 'snapdata forget %s' removes it (its data is then pruned), 'snapdata check' shows the details",
 			ErrPruneRefused, ErrDamagedSnapshot, strings.Join(names, ", "), damaged[0].Err, strings.Join(names, " "))
 	}
+	late, err := r.lateManifests(ctx, snaps)
+	if err != nil {
+		return nil, err
+	}
+	snaps = append(snaps, late...)
 	listed := make([]string, 0, len(snaps)+len(damaged))
 	for _, s := range snaps {
 		listed = append(listed, s.ID)

@@ -54,29 +54,54 @@ func (r *Repository) bumpPruneGeneration(ctx context.Context) error {
 // missing; the backup must then run again (its data was streamed, it cannot
 // upload the chunks again).
 func (r *Repository) checkNotPruned(ctx context.Context, gen string, streams []manifest.Stream) error {
+	missing, total, err := r.chunksGoneSince(ctx, gen, streams, "")
+	var held errPruneHeld
+	switch {
+	case errors.As(err, &held):
+		return fmt.Errorf("%w: %s is still held; no snapshot was written: run the backup again", ErrPrunedDuringBackup, held.lock)
+	case err != nil:
+		return err
+	case missing > 0:
+		return fmt.Errorf("%w: %d of its %d chunks are gone; no snapshot was written: run the backup again", ErrPrunedDuringBackup, missing, total)
+	}
+	return nil
+}
+
+// errPruneHeld says that a prune's lock did not go within pruneWait.
+type errPruneHeld struct{ lock *LockInfo }
+
+func (e errPruneHeld) Error() string {
+	return fmt.Sprintf("a prune ran meanwhile and %s is still held", e.lock)
+}
+
+// chunksGoneSince returns how many of the distinct chunks of streams are
+// not stored (and how many there are) when a prune ran since the prune
+// marker read gen; 0, 0 when none ran. It first waits up to pruneWait for
+// every exclusive lock but own to go (errPruneHeld when one stays).
+func (r *Repository) chunksGoneSince(ctx context.Context, gen string, streams []manifest.Stream, own string) (missing, total int, err error) {
 	now, err := r.pruneGeneration(ctx)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if now == gen {
-		return nil
+		return 0, 0, nil
 	}
-	r.log.Warn("a prune ran while this backup ran; checking that every chunk it references is still stored")
+	r.log.Warn("a prune ran meanwhile; checking that every chunk referenced is still stored")
 	deadline := time.Now().Add(pruneWait)
 	for {
-		l, err := r.conflictingLock(ctx, "", false)
+		l, err := r.conflictingLock(ctx, own, false)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if l == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s is still held; no snapshot was written: run the backup again", ErrPrunedDuringBackup, l)
+			return 0, 0, errPruneHeld{l}
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, 0, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
@@ -85,9 +110,8 @@ func (r *Repository) checkNotPruned(ctx context.Context, gen string, streams []m
 		stored[fi.Name] = struct{}{}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("list stored chunks: %w", err)
+		return 0, 0, fmt.Errorf("list stored chunks: %w", err)
 	}
-	missing := 0
 	seen := map[string]bool{}
 	for _, st := range streams {
 		for _, c := range st.Chunks {
@@ -100,8 +124,5 @@ func (r *Repository) checkNotPruned(ctx context.Context, gen string, streams []m
 			}
 		}
 	}
-	if missing > 0 {
-		return fmt.Errorf("%w: %d of its %d chunks are gone; no snapshot was written: run the backup again", ErrPrunedDuringBackup, missing, len(seen))
-	}
-	return nil
+	return missing, len(seen), nil
 }

@@ -32,6 +32,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
@@ -96,10 +97,14 @@ type configFile struct {
 	Sealed    []byte          `json:"sealed,omitempty"` // encrypted: sealed Params JSON
 }
 
-// keyFile wraps the master key.
+// keyFile wraps the master key. Created, Host and Username say who added
+// it (keys.go); key files made before they were recorded lack them.
 type keyFile struct {
-	KDF    crypto.KDFParams `json:"kdf"`
-	Sealed []byte           `json:"sealed"` // master key sealed with the derived key
+	KDF      crypto.KDFParams `json:"kdf"`
+	Sealed   []byte           `json:"sealed"` // master key sealed with the derived key
+	Created  time.Time        `json:"created,omitzero"`
+	Host     string           `json:"host,omitempty"`
+	Username string           `json:"username,omitempty"`
 }
 
 // InitOptions tune a new repository.
@@ -121,6 +126,10 @@ type Repository struct {
 	key    *crypto.Key
 	params Params
 	log    *slog.Logger
+	// master is the master key's secret and keyName the name of the key
+	// file the password opened (keys.go); both empty when not encrypted.
+	master  []byte
+	keyName string
 
 	enc compress.Encoder
 	dec *zstd.Decoder
@@ -229,10 +238,12 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	}
 	cf := configFile{Version: p.Version}
 	key := crypto.Plain()
+	var master []byte
+	var keyName string
 	if opts.NoEncryption {
 		cf.Params = pjson
 	} else {
-		master := crypto.RandomBytes(crypto.KeySize)
+		master = crypto.RandomBytes(crypto.KeySize)
 		key, err = crypto.NewKey(master)
 		if err != nil {
 			return nil, err
@@ -241,20 +252,12 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 		if opts.KDF != nil {
 			kdf = *opts.KDF
 		}
-		derived, err := kdf.Derive(opts.Password)
-		if err != nil {
-			return nil, fmt.Errorf("init: derive key: %w", err)
-		}
-		wrap, err := crypto.NewKey(derived)
-		if err != nil {
-			return nil, err
-		}
-		kf, err := json.Marshal(keyFile{KDF: kdf, Sealed: wrap.Seal(nil, master)})
+		kf, err := newKeyFile(master, opts.Password, kdf)
 		if err != nil {
 			return nil, fmt.Errorf("init: %w", err)
 		}
-		sum := sha256.Sum256(kf)
-		if err := be.Save(ctx, backend.Handle{Type: backend.Key, Name: hex.EncodeToString(sum[:])}, kf); err != nil {
+		keyName = keyFileName(kf)
+		if err := be.Save(ctx, backend.Handle{Type: backend.Key, Name: keyName}, kf); err != nil {
 			return nil, fmt.Errorf("init: save key: %w", err)
 		}
 		cf.Encrypted = true
@@ -268,7 +271,12 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	if err := be.Save(ctx, backend.Handle{Type: backend.Config}, cdata); err != nil {
 		return nil, fmt.Errorf("init: save config: %w", err)
 	}
-	return newRepository(be, key, p, log)
+	r, err := newRepository(be, key, p, log)
+	if err != nil {
+		return nil, err
+	}
+	r.master, r.keyName = master, keyName
+	return r, nil
 }
 
 // Open opens an existing repository with a password (ignored for plain ones).
@@ -289,11 +297,13 @@ func Open(ctx context.Context, be backend.Backend, password []byte, log *slog.Lo
 	}
 	key := crypto.Plain()
 	pjson := []byte(cf.Params)
+	var master []byte
+	var keyName string
 	if cf.Encrypted {
 		if len(password) == 0 {
 			return nil, ErrNeedPassword
 		}
-		key, err = unlockKey(ctx, be, password)
+		key, master, keyName, err = unlockKey(ctx, be, password)
 		if err != nil {
 			return nil, err
 		}
@@ -310,25 +320,28 @@ func Open(ctx context.Context, be backend.Backend, password []byte, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
 	}
+	r.master, r.keyName = master, keyName
 	return r, nil
 }
 
-func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypto.Key, error) {
+// unlockKey tries the password on every key file and returns the master
+// key, its secret and the name of the key file that opened.
+func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypto.Key, []byte, string, error) {
 	var names []string
 	if err := be.List(ctx, backend.Key, func(fi backend.FileInfo) error {
 		names = append(names, fi.Name)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("open repository: list keys: %w", err)
+		return nil, nil, "", fmt.Errorf("open repository: list keys: %w", err)
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("open repository: the repository is encrypted but has no key files")
+		return nil, nil, "", fmt.Errorf("open repository: the repository is encrypted but has no key files")
 	}
 	var damaged []string
 	for _, n := range names {
 		data, err := be.Load(ctx, backend.Handle{Type: backend.Key, Name: n})
 		if err != nil {
-			return nil, fmt.Errorf("open repository: load key %s: %w", n, err)
+			return nil, nil, "", fmt.Errorf("open repository: load key %s: %w", n, err)
 		}
 		var kf keyFile
 		if err := json.Unmarshal(data, &kf); err != nil {
@@ -352,7 +365,11 @@ func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypt
 		if err != nil {
 			continue
 		}
-		return crypto.NewKey(master)
+		key, err := crypto.NewKey(master)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return key, master, n, nil
 	}
 	if len(damaged) > 0 {
 		short := make([]string, len(damaged))
@@ -363,10 +380,10 @@ func unlockKey(ctx context.Context, be backend.Backend, password []byte) (*crypt
 		if len(damaged) == len(names) {
 			what = "there is no other key"
 		}
-		return nil, fmt.Errorf("open repository: %w: %s cannot be parsed, and %s; restore the key file from a copy of the repository (the password may be right)",
+		return nil, nil, "", fmt.Errorf("open repository: %w: %s cannot be parsed, and %s; restore the key file from a copy of the repository (the password may be right)",
 			ErrDamagedKey, strings.Join(short, ", "), what)
 	}
-	return nil, ErrWrongPassword
+	return nil, nil, "", ErrWrongPassword
 }
 
 func newRepository(be backend.Backend, key *crypto.Key, p Params, log *slog.Logger) (*Repository, error) {

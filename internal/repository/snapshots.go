@@ -306,7 +306,7 @@ func (r *Repository) ResolveIDs(ctx context.Context, refs []string) ([]string, e
 			return nil, fmt.Errorf("no snapshot with id %q: %w", ref, ErrSnapshotNotFound)
 		case 1:
 		default:
-			return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))
+			return nil, ambiguous{fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))}
 		}
 		if !seen[match[0]] {
 			seen[match[0]] = true
@@ -363,11 +363,30 @@ func (r *Repository) Find(ctx context.Context, ref, source string) (*manifest.Sn
 	}
 	switch len(match) {
 	case 0:
-		return nil, fmt.Errorf("no snapshot with id %q: %w", ref, ErrSnapshotNotFound)
+		return nil, fmt.Errorf("no snapshot with id %q%s: %w", ref, r.retaggedHint(ctx, ref), ErrSnapshotNotFound)
 	case 1:
 		return r.LoadSnapshot(ctx, match[0])
 	}
 	return nil, ambiguous{fmt.Errorf("snapshot id prefix %q is ambiguous: it matches %d snapshots", ref, len(match))}
+}
+
+// retaggedHint names the snapshot that an id no snapshot has now became
+// when 'snapdata tag' rewrote it ("" when none did).
+func (r *Repository) retaggedHint(ctx context.Context, ref string) string {
+	ref = strings.ToLower(ref)
+	if len(ref) < 4 {
+		return ""
+	}
+	all, err := r.List(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, s := range all {
+		if strings.HasPrefix(s.Original, ref) || strings.HasPrefix(s.Replaces, ref) {
+			return fmt.Sprintf(" ('snapdata tag' changed its tags: it is now snapshot %s)", s.ShortID())
+		}
+	}
+	return ""
 }
 
 // RemoveSnapshot deletes a snapshot's record, then its manifest (so a

@@ -74,6 +74,16 @@ const insertBatchBytes = 1 << 20
 // ExportSQL writes the snapshot as one SQL script that
 // `mariadb DBNAME < file.sql` (or `mysql`) loads into an empty database.
 func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io.Writer) error {
+	return e.ExportSQLWith(ctx, snap, w, engine.ExportOptions{})
+}
+
+// ExportSQLWith implements engine.FilteredSQLExporter. NoOwner leaves out
+// the DEFINER= clauses of views, routines, triggers and events (the client
+// then makes the loading user their definer), as restore --no-owner does.
+// The script holds no GRANT statements (the database's grants name
+// server-wide accounts and are restored by restore only), so NoPrivileges
+// changes nothing.
+func (e *Engine) ExportSQLWith(ctx context.Context, snap engine.SnapshotReader, w io.Writer, opts engine.ExportOptions) error {
 	ss, err := readSnapshotSchema(ctx, snap)
 	if err != nil {
 		return err
@@ -90,8 +100,14 @@ func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io
 		p("ALTER DATABASE CHARACTER SET " + ss.meta.Charset + collateClause(ss.meta.Charset, ss.meta.Collation) + ";\n")
 	}
 	p("\n")
+	definer := func(q string) string {
+		if opts.NoOwner {
+			return stripDefiner(q)
+		}
+		return q
+	}
 	for _, st := range ss.pre {
-		p("-- " + st.Type + " " + sqlComment(st.Name) + "\n" + st.SQL + ";\n\n")
+		p("-- " + st.Type + " " + sqlComment(st.Name) + "\n" + definer(st.SQL) + ";\n\n")
 	}
 	m := snap.Manifest()
 	for _, t := range ss.tables {
@@ -168,7 +184,7 @@ func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io
 		if st.TimeZone != "" {
 			p("SET SESSION time_zone = " + quoteString(st.TimeZone) + ";\n")
 		}
-		p("DELIMITER ;;\n" + st.SQL + " ;;\nDELIMITER ;\n")
+		p("DELIMITER ;;\n" + definer(st.SQL) + " ;;\nDELIMITER ;\n")
 		p("SET NAMES utf8mb4;\nSET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION';\nSET TIME_ZONE = '+00:00';\n\n")
 	}
 	p("SET FOREIGN_KEY_CHECKS = 1;\nSET UNIQUE_CHECKS = 1;\n")

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,7 @@ import (
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 	"github.com/snapdata/snapdata/internal/lowat"
+	"github.com/snapdata/snapdata/internal/mycnf"
 	"github.com/snapdata/snapdata/internal/stall"
 )
 
@@ -83,14 +85,17 @@ func New() *Engine { return &Engine{} }
 func (e *Engine) Name() string { return dsn.MySQL }
 
 var (
-	_ engine.Engine         = (*Engine)(nil)
-	_ engine.Checksummer    = (*Engine)(nil)
-	_ engine.Scratcher      = (*Engine)(nil)
-	_ engine.SQLExporter    = (*Engine)(nil)
-	_ engine.RowReader      = (*Engine)(nil)
-	_ engine.Importer       = (*Engine)(nil)
-	_ engine.DatabaseLister = (*Engine)(nil)
-	_ engine.Fingerprinter  = (*Engine)(nil)
+	_ engine.Engine              = (*Engine)(nil)
+	_ engine.Checksummer         = (*Engine)(nil)
+	_ engine.Scratcher           = (*Engine)(nil)
+	_ engine.SQLExporter         = (*Engine)(nil)
+	_ engine.RowReader           = (*Engine)(nil)
+	_ engine.Importer            = (*Engine)(nil)
+	_ engine.DatabaseLister      = (*Engine)(nil)
+	_ engine.Fingerprinter       = (*Engine)(nil)
+	_ engine.GlobalsBackuper     = (*Engine)(nil)
+	_ engine.GlobalsRestorer     = (*Engine)(nil)
+	_ engine.FilteredSQLExporter = (*Engine)(nil)
 )
 
 func (e *Engine) splitBytes() int64 {
@@ -108,21 +113,27 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 	}
 	u := d.URL
 	cfg := mysql.NewConfig()
-	if u.User != nil {
-		cfg.User = u.User.Username()
-		if p, ok := u.User.Password(); ok {
-			cfg.Passwd = p
-		}
+	// The DSN's user, password, host and port; what it lacks from
+	// MYSQL_PWD and the option file (~/.my.cnf or ?defaults-file=), as
+	// the mysql client does.
+	cred, err := mycnf.Resolve(d, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("dsn %s: %w", d, err)
 	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		host = "127.0.0.1"
-	}
+	cfg.User, cfg.Passwd = cred.User, cred.Password
+	host, port := cred.Host, cred.Port
 	if port == "" {
 		port = "3306"
 	}
 	cfg.Net = "tcp"
-	cfg.Addr = net.JoinHostPort(host, port)
+	switch {
+	case (host == "" || host == "localhost") && cred.Socket != "":
+		cfg.Net, cfg.Addr = "unix", cred.Socket
+	case host == "":
+		cfg.Addr = net.JoinHostPort("127.0.0.1", port)
+	default:
+		cfg.Addr = net.JoinHostPort(host, port)
+	}
 	cfg.DBName = d.Database()
 	if database != nil {
 		cfg.DBName = *database
@@ -137,6 +148,8 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 		switch k {
 		case "socket":
 			cfg.Net, cfg.Addr = "unix", v
+		case "defaults-file", "defaults_file":
+			// read by mycnf.Resolve
 		case "tls":
 			cfg.TLSConfig = v
 		case "timeout":
@@ -152,7 +165,7 @@ func config(d *dsn.DSN, database *string) (*mysql.Config, error) {
 			}
 			stallCheck = t
 		default:
-			return nil, fmt.Errorf("dsn %s: unknown parameter %q (supported: socket, tls, timeout, stall_check)", d, k)
+			return nil, fmt.Errorf("dsn %s: unknown parameter %q (supported: socket, tls, timeout, stall_check, defaults-file)", d, k)
 		}
 	}
 	if cfg.Timeout == 0 {

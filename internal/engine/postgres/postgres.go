@@ -168,16 +168,19 @@ func (e *Engine) SupportsPhysicalOrder() {}
 func (e *Engine) Name() string { return dsn.Postgres }
 
 var (
-	_ engine.Engine          = (*Engine)(nil)
-	_ engine.Fingerprinter   = (*Engine)(nil)
-	_ engine.Checksummer     = (*Engine)(nil)
-	_ engine.ChecksumMatcher = (*Engine)(nil)
-	_ engine.Scratcher       = (*Engine)(nil)
-	_ engine.SQLExporter     = (*Engine)(nil)
-	_ engine.RowReader       = (*Engine)(nil)
-	_ engine.Importer        = (*Engine)(nil)
-	_ engine.DatabaseLister  = (*Engine)(nil)
-	_ engine.PhysicalOrderer = (*Engine)(nil)
+	_ engine.Engine              = (*Engine)(nil)
+	_ engine.Fingerprinter       = (*Engine)(nil)
+	_ engine.Checksummer         = (*Engine)(nil)
+	_ engine.ChecksumMatcher     = (*Engine)(nil)
+	_ engine.Scratcher           = (*Engine)(nil)
+	_ engine.SQLExporter         = (*Engine)(nil)
+	_ engine.RowReader           = (*Engine)(nil)
+	_ engine.Importer            = (*Engine)(nil)
+	_ engine.DatabaseLister      = (*Engine)(nil)
+	_ engine.PhysicalOrderer     = (*Engine)(nil)
+	_ engine.GlobalsBackuper     = (*Engine)(nil)
+	_ engine.GlobalsRestorer     = (*Engine)(nil)
+	_ engine.FilteredSQLExporter = (*Engine)(nil)
 )
 
 func defaultJobs(n int) int {

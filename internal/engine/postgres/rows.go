@@ -23,12 +23,20 @@ import (
 // COPY … FROM stdin, setval for every sequence, then post-data; psql loads
 // it into an empty database (psql -v ON_ERROR_STOP=1 -d db -f file).
 func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io.Writer) error {
+	return e.ExportSQLWith(ctx, snap, w, engine.ExportOptions{})
+}
+
+// ExportSQLWith implements engine.FilteredSQLExporter: ExportSQL without
+// the ALTER … OWNER TO lines (NoOwner) or the GRANT/REVOKE entries, default
+// privileges included (NoPrivileges), as restore --no-owner and
+// --no-privileges leave them out.
+func (e *Engine) ExportSQLWith(ctx context.Context, snap engine.SnapshotReader, w io.Writer, opts engine.ExportOptions) error {
 	sm, err := loadSnapshotMeta(ctx, snap)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	if err := copyStream(ctx, snap, streamPre, bw); err != nil {
+	if err := copySchema(ctx, snap, streamPre, bw, opts); err != nil {
 		return err
 	}
 	fmt.Fprint(bw, "\n--\n-- Table data (snapdata)\n--\n\nSET client_encoding = 'UTF8';\nSET DateStyle = 'ISO, YMD';\nSET IntervalStyle = 'postgres';\nSET standard_conforming_strings = on;\n")
@@ -54,11 +62,36 @@ func (e *Engine) ExportSQL(ctx context.Context, snap engine.SnapshotReader, w io
 		fmt.Fprintf(bw, "SELECT pg_catalog.setval(%s, %d, %t);\n", quoteLiteral(s.Name), s.LastValue, s.IsCalled)
 	}
 	fmt.Fprint(bw, "\n")
-	if err := copyStream(ctx, snap, streamPost, bw); err != nil {
+	if err := copySchema(ctx, snap, streamPost, bw, opts); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write SQL export: %w", err)
+	}
+	return nil
+}
+
+// copySchema copies a schema stream, without owners or privileges as opts
+// say.
+func copySchema(ctx context.Context, snap engine.SnapshotReader, name string, w io.Writer, opts engine.ExportOptions) error {
+	if !opts.NoOwner && !opts.NoPrivileges {
+		return copyStream(ctx, snap, name, w)
+	}
+	b, ok, err := readStream(ctx, snap, name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("snapshot has no %s stream", name)
+	}
+	header, entries := parseDump(string(b))
+	if _, err := io.WriteString(w, header); err != nil {
+		return fmt.Errorf("export %s: %w", name, err)
+	}
+	for _, en := range filterEntries(entries, opts.NoOwner, opts.NoPrivileges) {
+		if _, err := io.WriteString(w, en.Body); err != nil {
+			return fmt.Errorf("export %s: %w", name, err)
+		}
 	}
 	return nil
 }
