@@ -15,6 +15,7 @@ import (
 	"github.com/snapdata/snapdata/internal/app"
 	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/hooks"
 	"github.com/snapdata/snapdata/internal/manifest"
 	"github.com/snapdata/snapdata/internal/repository"
 )
@@ -257,9 +258,11 @@ func (r *run) hooks(ctx context.Context, kind string, list []Hook, db *dsn.DSN) 
 	runner, _ := eng.(engine.SQLRunner)
 	run := r.c.Hooks
 	if run == nil {
-		run = runHooksLocal
+		run = hooks.Run
 	}
-	if err := run(ctx, runner, db, list, r.s.HookDir, []string{"SNAPDATA_CLONE=" + r.s.Name, EnvTargetDSN + "=" + r.hookDSN(db).Raw}); err != nil {
+	opts := hooks.Options{TargetDSN: r.hookDSN(db).Raw, Env: []string{"SNAPDATA_CLONE=" + r.s.Name}, Dir: r.s.HookDir,
+		Logger: r.c.App.Logger.With("clone", r.s.Name, "hooks", kind)}
+	if err := run(ctx, runner, db, list, opts); err != nil {
 		return fmt.Errorf("clone %s: %s hook failed, the target was not changed: %w", r.s.Name, kind, err)
 	}
 	return nil

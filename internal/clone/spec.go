@@ -17,6 +17,7 @@ import (
 	"github.com/snapdata/snapdata/internal/app"
 	"github.com/snapdata/snapdata/internal/config"
 	"github.com/snapdata/snapdata/internal/engine"
+	"github.com/snapdata/snapdata/internal/hooks"
 )
 
 // Spec is one clone: from the config (FromConfig) or ad hoc.
@@ -58,24 +59,8 @@ type Spec struct {
 	SessionWait       time.Duration
 }
 
-// Hook is one hook (exactly one field set).
-type Hook struct {
-	SQL     string   `json:"sql,omitempty"`
-	SQLFile string   `json:"sql_file,omitempty"`
-	Command []string `json:"command,omitempty"`
-}
-
-// String names the hook for plans, logs and errors; it never shows SQL
-// text or command arguments (they may hold secrets).
-func (h Hook) String() string {
-	switch {
-	case h.SQLFile != "":
-		return "sql_file " + h.SQLFile
-	case len(h.Command) > 0:
-		return "command " + h.Command[0]
-	}
-	return "sql"
-}
+// Hook is one hook (internal/hooks runs them).
+type Hook = hooks.Hook
 
 // Tables chooses what tables the copy gets: globs over table names (a
 // pattern without a dot also matches the name without its schema).
