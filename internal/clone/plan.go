@@ -316,7 +316,12 @@ func (c *Cloner) inspectTarget(ctx context.Context, s *Spec, p *Plan, eng engine
 	}
 	if s.ResetOtherPasswords {
 		if cm, ok := eng.(engine.CredentialManager); ok {
-			logins, err := cm.Logins(ctx, d)
+			on := d
+			if !p.TargetExists {
+				// Logins are server-wide: ask through a database that exists.
+				on = d.WithDatabase(map[string]string{dsn.Postgres: "postgres"}[d.Engine])
+			}
+			logins, err := cm.Logins(ctx, on)
 			if err != nil {
 				return fmt.Errorf("clone %s: list the logins of %s: %w", s.Name, d, err)
 			}
