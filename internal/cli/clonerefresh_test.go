@@ -229,6 +229,7 @@ clones:
 					if dropped == 0 {
 						t.Errorf("round 3: no orphan reported dropped: %s", res.stdout)
 					}
+					tgt.Close()
 					break
 				}
 				// A tester works on acceptance, through its own keys.
