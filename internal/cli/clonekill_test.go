@@ -82,6 +82,7 @@ func killRuns(t *testing.T, src, target, allow string, runs int, mutate func(int
 	t.Helper()
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
+	t.Setenv("SNAPDATA_STATE_DIR", filepath.Join(tmp, "state"))
 	writeConfig(t, fmt.Sprintf(`
 sources:
   prod: { dsn: "%s" }
@@ -144,8 +145,9 @@ clones:
 		t.Errorf("left behind: %v", got)
 	}
 	left, _ := filepath.Glob(filepath.Join(tmp, "snapdata-*"))
-	if len(left) != 0 {
-		t.Errorf("temporary files left behind: %v", left)
+	intents, _ := filepath.Glob(filepath.Join(tmp, "state", "clone-intents", "*"))
+	if len(left)+len(intents) != 0 {
+		t.Errorf("temporary files left behind: %v %v", left, intents)
 	}
 }
 

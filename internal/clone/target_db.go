@@ -36,6 +36,11 @@ func (r *run) toDatabase(ctx context.Context, reader engine.SnapshotReader) erro
 		return err
 	}
 	buildName := BuildPrefix + shortName(d.Database()) + "_" + r.label.Token[:10]
+	done, err := writeIntent(intent{Record: r.label, Server: d.SourceName(), Database: buildName})
+	if err != nil {
+		return fmt.Errorf("clone %s: write the clone's intent record: %w", s.Name, err)
+	}
+	defer done()
 	built, err := lab.CreateLabeledScratch(ctx, d, buildName, r.label.String())
 	if err != nil {
 		if built != nil {
@@ -101,12 +106,27 @@ func (r *run) toDatabase(ctx context.Context, reader engine.SnapshotReader) erro
 // no session uses it.
 func (r *run) dropLeftovers(ctx context.Context, sc engine.Scratcher, lab engine.ScratchLabeler, server *dsn.DSN) ([]string, error) {
 	var dropped []string
+	intents := deadIntents(server.SourceName(), time.Now())
+	defer func() {
+		for _, remove := range intents {
+			remove()
+		}
+	}()
 	for _, prefix := range []string{BuildPrefix, PreviousPrefix} {
 		list, err := lab.ListScratch(ctx, server, prefix)
 		if err != nil {
 			return dropped, fmt.Errorf("clone %s: list leftovers: %w", r.s.Name, err)
 		}
 		for _, db := range list {
+			if _, mine := intents[db.Name]; mine && db.Marker == "" && db.Sessions == 0 && prefix == BuildPrefix {
+				// Created by a clone killed before it could label it.
+				if err := sc.DropScratch(ctx, server.WithDatabase(db.Name)); err != nil {
+					return dropped, fmt.Errorf("clone %s: drop leftover %s: %w", r.s.Name, db.Name, err)
+				}
+				r.c.App.Logger.Warn("dropped the unlabeled database of an earlier clone killed while creating it", "database", db.Name)
+				dropped = append(dropped, db.Name)
+				continue
+			}
 			rec, ok := ParseRecord(db.Marker)
 			if !ok || rec.Target != r.p.target.String() || db.Sessions > 0 || db.Name == server.Database() {
 				continue
