@@ -88,11 +88,12 @@ func Export(ctx context.Context, w io.Writer, manifest any, eng engine.Engine, s
 	if err := addBytes(ManifestFile, mj); err != nil {
 		return fmt.Errorf("write %s: %w", ManifestFile, err)
 	}
-	schema, err := rr.Schema(ctx, snap)
+	ps, err := describe(ctx, eng, rr, snap)
 	if err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
-	sj, err := json.MarshalIndent(schema, "", "  ")
+	schema := ps.Tables
+	sj, err := json.MarshalIndent(schemaFile{FormatVersion: FormatVersion, PortableSchema: *ps}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -209,6 +210,12 @@ type Archive struct {
 	path     string
 	Schema   []engine.TableSchema
 	Manifest json.RawMessage
+	// Version is the archive's schema.json format (1: a bare list of
+	// tables with columns only); NotCarried is what its export could not
+	// carry; Engine is the source engine named by the manifest.
+	Version    int
+	NotCarried []engine.NotCarried
+	Engine     string
 
 	// A forward cursor over the members: tables read in archive order (the
 	// order importers use) cost one pass over the file in all.
@@ -273,12 +280,18 @@ func Open(path string) (*Archive, error) {
 			if err != nil {
 				return false, err
 			}
-			return true, json.Unmarshal(b, &a.Schema)
+			return true, a.decodeSchema(b)
 		}
 		return false, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var m struct {
+		Engine string `json:"engine"`
+	}
+	if len(a.Manifest) > 0 && json.Unmarshal(a.Manifest, &m) == nil {
+		a.Engine = m.Engine
 	}
 	if a.Schema == nil {
 		return nil, fmt.Errorf("%s is not a snapdata portable export (no %s)", path, SchemaFile)
@@ -324,6 +337,7 @@ func (a *Archive) Rows(ctx context.Context, table string, fn func(row []any) err
 			ts = &a.Schema[i]
 		}
 	}
+
 	if ts == nil {
 		return fmt.Errorf("table %s is not in the archive", table)
 	}
