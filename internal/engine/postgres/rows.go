@@ -106,7 +106,7 @@ func (e *Engine) ReadRows(ctx context.Context, snap engine.SnapshotReader, table
 	}
 	t := findTable(sm.cols.Tables, table)
 	if t == nil {
-		return fmt.Errorf("table %s is not in the snapshot", table)
+		return readPartitionedRows(ctx, snap, sm, table, fn)
 	}
 	for _, st := range snap.Manifest().TableStreams(t.Name) {
 		if err := readCopyRows(ctx, snap, t, st.Name, func(row []any) error { return fn(row) }); err != nil {
