@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -127,9 +128,23 @@ func Export(ctx context.Context, w io.Writer, manifest any, eng engine.Engine, s
 func encodeRow(t engine.TableSchema, row []any) []any {
 	out := make([]any, len(row))
 	for i, v := range row {
-		if b, ok := v.([]byte); ok {
-			out[i] = base64.StdEncoding.EncodeToString(b)
-		} else {
+		switch x := v.(type) {
+		case []byte:
+			out[i] = base64.StdEncoding.EncodeToString(x)
+		case float64:
+			// JSON has no NaN or infinities: they are written as the
+			// strings PostgreSQL uses, and read back as floats.
+			switch {
+			case math.IsNaN(x):
+				out[i] = "NaN"
+			case math.IsInf(x, 1):
+				out[i] = "Infinity"
+			case math.IsInf(x, -1):
+				out[i] = "-Infinity"
+			default:
+				out[i] = x
+			}
+		default:
 			out[i] = v
 		}
 	}
@@ -160,6 +175,17 @@ func decodeRow(t engine.TableSchema, raw []json.RawMessage) ([]any, error) {
 			out[i] = v
 		case "float":
 			var f float64
+			switch string(r) {
+			case `"NaN"`:
+				out[i] = math.NaN()
+				continue
+			case `"Infinity"`:
+				out[i] = math.Inf(1)
+				continue
+			case `"-Infinity"`:
+				out[i] = math.Inf(-1)
+				continue
+			}
 			if err := json.Unmarshal(r, &f); err != nil {
 				return nil, fmt.Errorf("column %s: %w", c.Name, err)
 			}

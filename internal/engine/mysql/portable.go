@@ -190,6 +190,14 @@ func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(
 	}
 	pr, pw := io.Pipe()
 	var sent int64
+	nonFinite := make([]int64, len(t.Columns))
+	defer func() {
+		for i, n := range nonFinite {
+			if n > 0 {
+				opts.Import.Reportf(t.Name, "value", t.Columns[i].Name, "%d NaN or infinite values stored as NULL: MariaDB has no such floats", n)
+			}
+		}
+	}()
 	go func() {
 		var buf []byte
 		vals := make([][]byte, len(t.Columns))
@@ -199,6 +207,11 @@ func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(
 			}
 			var scratch []byte
 			for i, v := range row {
+				if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) && t.Columns[i].Nullable {
+					// MariaDB has no NaN or infinities: NULL, and reported.
+					nonFinite[i]++
+					v = nil
+				}
 				b, err := importValue(scratch[:0], t.Columns[i], v)
 				if err != nil {
 					return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
