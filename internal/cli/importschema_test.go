@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -322,4 +324,45 @@ func atoi(t *testing.T, s string) int {
 		t.Fatalf("not a number: %q", s)
 	}
 	return n
+}
+
+// An archive of the first portable format (schema.json a bare list of
+// tables, PostgreSQL names qualified) still imports: public.film becomes
+// film, and the report says what that format could not hold.
+func TestImportFormat1Archive(t *testing.T) {
+	dir := setup(t)
+	f, err := os.Create(filepath.Join(dir, "old.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	for _, m := range [][2]string{
+		{"manifest.json", `{"id": "x", "engine": "postgres"}`},
+		{"schema.json", `[{"name": "public.film", "columns": [{"name": "id", "type": "integer", "source_type": "integer", "nullable": false, "primary_key": true}, {"name": "price", "type": "numeric", "source_type": "numeric(4,2)", "nullable": true}]}]`},
+		{"tables/public.film.jsonl", "[1,\"1.99\"]\n[2,null]\n"},
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: m[0], Mode: 0o644, Size: int64(len(m[1]))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(m[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r := must(t, "import", "old.tar.gz", "--to", "sqlite:old.db")
+	if !strings.Contains(r.stderr, "portable format 1") {
+		t.Errorf("the report does not name the old format:\n%s", r.stderr)
+	}
+	db := openDB(t, "old.db")
+	var price string
+	if err := db.QueryRow(`SELECT price FROM film WHERE id = 1`).Scan(&price); err != nil || price != "1.99" {
+		t.Errorf("film.price = %q, %v", price, err)
+	}
 }
