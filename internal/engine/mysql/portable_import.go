@@ -181,7 +181,30 @@ func createImportTable(ctx context.Context, c *sql.Conn, t engine.TableSchema, a
 			pk = append(pk, quoteIdent(col.Name))
 		}
 	}
+	// InnoDB counts a VARCHAR's full width (4 bytes a character in
+	// utf8mb4) against its 65,535-byte row limit: the widest unindexed
+	// VARCHARs become LONGTEXT until the table fits.
+	long := map[string]bool{}
+	for {
+		width, widest := 0, -1
+		for i, col := range t.Columns {
+			if col.Type == "text" && col.Length > 0 && col.Length <= maxVarchar && !long[col.Name] {
+				width += 4*col.Length + 2
+				if !keyed[col.Name] && !col.PrimaryKey && (widest < 0 || col.Length > t.Columns[widest].Length) {
+					widest = i
+				}
+			}
+		}
+		if width <= 60000 || widest < 0 {
+			break
+		}
+		long[t.Columns[widest].Name] = true
+		rep.Reportf(t.Name, "column type", t.Columns[widest].Name+" "+t.Columns[widest].SourceType, "stored as LONGTEXT: the table's VARCHARs exceed InnoDB's row size")
+	}
 	for _, col := range t.Columns {
+		if long[col.Name] {
+			col.Length = 0
+		}
 		typ, _ := mariadbType(col, keyed[col.Name])
 		if (keyed[col.Name] || col.PrimaryKey) && col.Length == 0 && (col.Type == "text" || col.Type == "bytes") {
 			rep.Reportf(t.Name, "column type", col.Name+" "+col.SourceType, "stored as %s to be indexable: longer values are refused", typ)
