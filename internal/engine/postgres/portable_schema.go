@@ -72,7 +72,7 @@ var (
 	addConRE   = regexp.MustCompile(`(?s)^ALTER TABLE (?:ONLY )?(.+?)\s+ADD CONSTRAINT (.+?) (PRIMARY KEY|UNIQUE|FOREIGN KEY|CHECK|EXCLUDE)(.*?);\s*$`)
 	indexRE    = regexp.MustCompile(`(?s)^CREATE (UNIQUE )?INDEX (.+?) ON (?:ONLY )?(.+?) USING (\w+) \((.*)\)(.*?);\s*$`)
 	fkRefRE    = regexp.MustCompile(`(?s)^\s*\((.*?)\) REFERENCES (.+?)\((.*?)\)(.*)$`)
-	titleRE    = regexp.MustCompile(`^Name: (.*?); Type: `)
+	titleRE    = regexp.MustCompile(`^Name: (.*?); Type: [A-Z ]+; Schema: (.*?);`)
 	numTypeRE  = regexp.MustCompile(`^numeric\((\d+)(?:,(\d+))?\)$`)
 	lenTypeRE  = regexp.MustCompile(`^(?:character varying|character|bit varying|bit)\((\d+)\)$`)
 	nextvalRE  = regexp.MustCompile(`^nextval\('(.+?)'::regclass\)$`)
@@ -97,6 +97,9 @@ func statement(e dumpEntry) string {
 
 func dumpTitle(e dumpEntry) string {
 	if m := titleRE.FindStringSubmatch(e.Title); m != nil {
+		if m[2] != "-" && m[2] != "" {
+			return m[2] + "." + m[1]
+		}
 		return m[1]
 	}
 	return e.Title
