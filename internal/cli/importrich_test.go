@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/big"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -194,4 +197,80 @@ func exactSum(t *testing.T, x xdb, query string) string {
 		sum.Add(sum, v)
 	}
 	return sum.FloatString(2)
+}
+
+// The rich MySQL/MariaDB schema imported into PostgreSQL and SQLite:
+// DECIMAL(20,6) stays exact with its precision, the unique and secondary
+// keys and the foreign key are there, AUTO_INCREMENT continues from the
+// table's counter (parent starts at 100), and the views, routines,
+// triggers, event, sequence, generated columns and ENUM/SET columns are in
+// the report.
+func TestImportRichMySQL(t *testing.T) {
+	pg := testsrv.Postgres(t)
+	my := testsrv.MariaDB(t)
+	setup(t)
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "internal/engine/mysql/testdata/rich.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := my.CreateDatabase(t, "richmy")
+	src := openX(t, "mysql", d, pg, my)
+	cmd := exec.Command("mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-h", my.Host,
+		"-P", fmt.Sprint(my.Port), "-u", my.User, mysqlName(d))
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+my.Password)
+	cmd.Stdin = bytes.NewReader(b)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("load rich.sql: %v\n%s", err, out)
+	}
+	// MariaDB's TIME spans ±838 hours; PostgreSQL's time does not (a
+	// value it refuses is an import error, not a silent loss).
+	src.exec(t, "UPDATE rich SET tm = NULL WHERE tm < '00:00:00' OR tm >= '24:00:00'")
+	wantAmount := src.text(t, "SELECT CAST(amount AS CHAR) FROM rich WHERE fixed = 'k1'")
+	must(t, "init", "--repo", "repo")
+	must(t, "backup", "--repo", "repo", d)
+	must(t, "export", "--repo", "repo", "latest", "--format", "tar.gz", "-o", "richmy.tar.gz")
+	for _, eng := range []string{"postgres", "sqlite"} {
+		t.Run(eng, func(t *testing.T) {
+			dst := newTarget(t, eng, "richmy_"+eng, pg, my)
+			r := must(t, "import", "richmy.tar.gz", "--to", dst.dsn, "--json")
+			var rep importReport
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+				t.Fatalf("import --json: %v\n%s", err, r.stdout)
+			}
+			var got []string
+			for _, nc := range rep.NotCarried {
+				got = append(got, nc.Kind+": "+nc.Object)
+			}
+			all := strings.Join(got, "\n")
+			for _, w := range []string{"view: z_base", "view: a_top", "trigger: rich_bi", "procedure: add_parent", "function: twice",
+				"event: ev_cleanup", "sequence: seq_orders", "generated column: name_upper", "column type: e enum('a','b','c')", "column type: s set('x','y')"} {
+				if !strings.Contains(all, w) {
+					t.Errorf("the report lacks %q; it holds:\n%s", w, all)
+				}
+			}
+			for _, k := range []string{"index: idx_name", "index: uq_fixed", "foreign key: fk_rich_parent"} {
+				if strings.Contains(all, k) {
+					t.Errorf("reported as not carried: %s", k)
+				}
+			}
+			if got := dst.text(t, "SELECT "+dst.asText("amount")+" FROM "+dst.q("rich")+" WHERE fixed = 'k1'"); got != wantAmount {
+				t.Errorf("DECIMAL(20,6) %s reads back as %s", wantAmount, got)
+			}
+			if eng == "postgres" {
+				if got := dst.text(t, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.rich'::regclass AND attname = 'amount'`); got != "numeric(20,6)" {
+					t.Errorf("amount is %s", got)
+				}
+			}
+			if !dst.uniqueIndexOn(t, "rich", "fixed") {
+				t.Error("no unique index on rich.fixed")
+			}
+			if got := dst.foreignKeys(t); got != "1" {
+				t.Errorf("%s foreign keys, want 1", got)
+			}
+			dst.exec(t, "INSERT INTO "+dst.q("parent")+" (label) VALUES ('three')")
+			if got := dst.text(t, "SELECT "+dst.asText("id")+" FROM "+dst.q("parent")+" WHERE label = 'three'"); got != "102" {
+				t.Errorf("new parent got id %s, want 102 (the source's AUTO_INCREMENT counter)", got)
+			}
+		})
+	}
 }

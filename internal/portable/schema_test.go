@@ -47,8 +47,8 @@ func writeArchive(t *testing.T, members map[string]string, order []string) strin
 // names qualified) still opens, reads its rows and maps its names.
 func TestOpenFormat1(t *testing.T) {
 	path := writeArchive(t, map[string]string{
-		ManifestFile: `{"id": "x", "engine": "postgres"}`,
-		SchemaFile:   `[{"name": "public.film", "columns": [{"name": "id", "type": "integer", "source_type": "integer", "nullable": false, "primary_key": true}, {"name": "price", "type": "numeric", "source_type": "numeric(4,2)", "nullable": true}]}]`,
+		ManifestFile:             `{"id": "x", "engine": "postgres"}`,
+		SchemaFile:               `[{"name": "public.film", "columns": [{"name": "id", "type": "integer", "source_type": "integer", "nullable": false, "primary_key": true}, {"name": "price", "type": "numeric", "source_type": "numeric(4,2)", "nullable": true}]}]`,
 		TableFile("public.film"): "[1,\"1.99\"]\n[2,null]\n",
 	}, []string{ManifestFile, SchemaFile, TableFile("public.film")})
 	a, err := Open(path)

@@ -165,7 +165,6 @@ func myDefault(c engine.Column) string {
 	return ""
 }
 
-
 func createImportTable(ctx context.Context, c *sql.Conn, t engine.TableSchema, all []engine.TableSchema, rep *engine.ImportOptions) error {
 	keyed := keyedColumns(t, all)
 	var plain, withDef, pk []string
