@@ -190,14 +190,7 @@ func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(
 	}
 	pr, pw := io.Pipe()
 	var sent int64
-	nonFinite := make([]int64, len(t.Columns))
-	defer func() {
-		for i, n := range nonFinite {
-			if n > 0 {
-				opts.Import.Reportf(t.Name, "value", t.Columns[i].Name, "%d NaN or infinite values stored as NULL: MariaDB has no such floats", n)
-			}
-		}
-	}()
+	nonFinite := make([]int64, len(t.Columns)) // written by the producer, read once the load took every row
 	go func() {
 		var buf []byte
 		vals := make([][]byte, len(t.Columns))
@@ -245,6 +238,11 @@ func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(
 	}
 	if n != sent {
 		return fmt.Errorf("the server took %d of %d rows", n, sent)
+	}
+	for i, n := range nonFinite {
+		if n > 0 {
+			opts.Import.Reportf(t.Name, "value", t.Columns[i].Name, "%d NaN or infinite values stored as NULL: MariaDB has no such floats", n)
+		}
 	}
 	return nil
 }
