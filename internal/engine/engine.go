@@ -5,7 +5,7 @@
 // one stream per table or table range) and back. Capabilities beyond backup
 // and restore are small optional interfaces, checked with a type assertion,
 // in the style of DBLab: Fingerprinter, Checksummer, Scratcher, SQLExporter,
-// RowReader, Importer and DatabaseLister.
+// RowReader, SchemaDescriber, Importer and DatabaseLister.
 package engine
 
 import (

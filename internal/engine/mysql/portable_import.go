@@ -170,7 +170,9 @@ func createImportTable(ctx context.Context, c *sql.Conn, t engine.TableSchema, a
 	var plain, withDef, pk []string
 	firstOfKey := map[string]bool{}
 	for _, ix := range t.Indexes {
-		firstOfKey[ix.Columns[0]] = true
+		if len(ix.Columns) > 0 {
+			firstOfKey[ix.Columns[0]] = true
+		}
 	}
 	for _, col := range t.Columns {
 		if col.PrimaryKey && len(pk) == 0 {
@@ -238,7 +240,7 @@ func createImportTable(ctx context.Context, c *sql.Conn, t engine.TableSchema, a
 	// leads only a secondary index gets that index now.
 	for _, ix := range t.Indexes {
 		for _, col := range t.Columns {
-			if col.Identity && col.Name == ix.Columns[0] && (len(pk) == 0 || quoteIdent(col.Name) != pk[0]) {
+			if col.Identity && len(ix.Columns) > 0 && col.Name == ix.Columns[0] && (len(pk) == 0 || quoteIdent(col.Name) != pk[0]) {
 				k := "KEY " + quoteIdent(ix.Name) + " (" + myIdentJoin(ix.Columns) + ")"
 				if ix.Unique {
 					k = "UNIQUE " + k
@@ -292,6 +294,9 @@ func myPostLoad(ctx context.Context, c *sql.Conn, tables []engine.TableSchema, r
 		var adds []string
 		idxNames := map[string]bool{"PRIMARY": true}
 		for _, ix := range t.Indexes {
+			if len(ix.Columns) == 0 {
+				continue
+			}
 			if lead := ix.Columns[0]; isIdentity(t, lead) && !isFirstPK(t, lead) {
 				idxNames[ix.Name] = true
 				continue // created with the table

@@ -237,6 +237,9 @@ func pgPostLoad(ctx context.Context, conn *pgx.Conn, its []importTable, byName m
 	}
 	for _, it := range its {
 		for _, ix := range it.src.Indexes {
+			if len(ix.Columns) == 0 {
+				continue
+			}
 			cols := make([]string, len(ix.Columns))
 			for i, c := range ix.Columns {
 				cols[i] = quoteIdent(c)

@@ -222,6 +222,9 @@ func (e *Engine) Import(ctx context.Context, target *dsn.DSN, tables []engine.Ta
 	}
 	for _, t := range tables {
 		for _, ix := range t.Indexes {
+			if len(ix.Columns) == 0 {
+				continue
+			}
 			name := ix.Name
 			if name == "" {
 				name = t.Name + "_" + strings.Join(ix.Columns, "_") + "_idx"
