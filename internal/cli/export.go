@@ -121,22 +121,42 @@ accepted and change nothing. They apply to --format sql only.`,
 }
 
 func (e *env) importCommand() *cobra.Command {
-	var to string
-	var clean bool
+	var to, sqliteDecimal string
+	var clean, asJSON bool
 	var jobs int
 	cmd := &cobra.Command{
 		Use:   "import FILE.tar.gz --to TARGET",
 		Short: "Load a portable export into a database of any engine",
 		Long: `Load the JSON-lines tables of a portable export (made by 'snapdata export --format tar.gz')
-into TARGET, which may be another engine than the one exported: column types are mapped
-(integers, floats, numerics, text, bytes, booleans, dates and times, JSON), and columns
-whose type cannot be mapped are named in the error.
+into TARGET, which may be another engine than the one exported.
 
-  snapdata import orders.tar.gz --to sqlite:./orders.db`,
+What is carried across engines: column types (integers, floats, numerics with their
+precision and scale, text with its declared length, bytes, booleans, dates and times, JSON),
+primary keys, unique and secondary indexes on plain columns, foreign keys with their ON
+DELETE/ON UPDATE actions, constant defaults (literals and CURRENT_TIMESTAMP-like ones),
+identity/AUTO_INCREMENT columns (continuing above the highest imported value), and a
+PostgreSQL partitioned table as one table. Indexes and foreign keys are created after the
+rows are loaded.
+
+Table names: public.film becomes film when the snapshot has one schema. With several
+schemas, PostgreSQL keeps them; MySQL/MariaDB and SQLite keep the tables of schema public
+bare and name the others schema_table (app.users becomes app_users); two tables that
+would get the same name are an error naming both.
+
+At the end, import prints on stderr what it could not carry over, per table and object
+(expression or partial indexes, defaults that are not constants, CHECK constraints,
+views, triggers, types stored as text, …); with --json it prints the report as JSON on
+stdout. Nothing is dropped without being named; the exit code stays 0.
+
+  snapdata import orders.tar.gz --to sqlite:./orders.db
+  snapdata import orders.tar.gz --to mysql://me@db/orders --json`,
 		Args: exactArgs(1, "one FILE.tar.gz"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return usageErr{errors.New("import needs --to TARGET")}
+			}
+			if sqliteDecimal != "text" && sqliteDecimal != "real" {
+				return usageErr{fmt.Errorf("--sqlite-decimal %q: expected text or real", sqliteDecimal)}
 			}
 			target, err := e.app.Target(to)
 			if err != nil {
@@ -158,25 +178,92 @@ whose type cannot be mapped are named in the error.
 				return &app.UsageError{Err: err}
 			}
 			defer a.Close()
+			mapped, err := portable.MapNames(a.Schema, a.Engine, target.Engine)
+			if err != nil {
+				return &app.UsageError{Err: fmt.Errorf("import %s: %w", args[0], err)}
+			}
+			var report []engine.NotCarried
+			targetName := map[string]string{}
+			for t, s := range mapped.Source {
+				targetName[s] = t
+			}
+			for _, n := range a.NotCarried {
+				if t, ok := targetName[n.Table]; ok {
+					n.Table = t
+				}
+				report = append(report, n)
+			}
+			if a.Version < 2 {
+				report = append(report, engine.NotCarried{Kind: "archive", Object: args[0],
+					Reason: fmt.Sprintf("the archive is in portable format %d, which holds no indexes, foreign keys, defaults, identity or precision: export the snapshot again to carry them", a.Version)})
+			}
 			p := e.newProgress("import")
-			err = im.Import(e.ctx, target, a.Schema, func(table string, fn func(row []any) error) error {
-				return a.Rows(e.ctx, table, func(row []any) error {
+			impOpts := &engine.ImportOptions{SQLiteDecimal: sqliteDecimal, Report: func(n engine.NotCarried) { report = append(report, n) }}
+			err = im.Import(e.ctx, target, mapped.Tables, func(table string, fn func(row []any) error) error {
+				src, ok := mapped.Source[table]
+				if !ok {
+					return fmt.Errorf("table %s is not in the archive", table)
+				}
+				return a.Rows(e.ctx, src, func(row []any) error {
 					p.AddRows(1)
 					return fn(row)
 				})
-			}, engine.RestoreOptions{Clean: clean, Jobs: jobs, Progress: p, Logger: e.app.Logger})
+			}, engine.RestoreOptions{Clean: clean, Jobs: jobs, Progress: p, Logger: e.app.Logger, Import: impOpts})
 			p.Done()
 			if err != nil {
 				return fmt.Errorf("import %s into %s: %w", args[0], target, err)
 			}
-			e.printf("imported %d tables from %s into %s\n", len(a.Schema), args[0], target)
+			portable.SortReport(report)
+			if asJSON {
+				return printJSON(e, importJSON{Archive: args[0], Target: target.String(), Tables: len(mapped.Tables), NotCarried: nonNil(report)})
+			}
+			e.printf("imported %d tables from %s into %s\n", len(mapped.Tables), args[0], target)
+			printReport(e.stderr, report)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "target database: a DSN or a config source name")
 	cmd.Flags().BoolVar(&clean, "clean", false, "replace an existing, non-empty target")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel workers")
+	cmd.Flags().StringVar(&sqliteDecimal, "sqlite-decimal", "text", "SQLite target: store exact numerics as text (exact; sums do not drift) or real (floating point)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result and the not-carried report as JSON on stdout")
 	return cmd
+}
+
+// importJSON is import's --json output.
+type importJSON struct {
+	Archive    string              `json:"archive"`
+	Target     string              `json:"target"`
+	Tables     int                 `json:"tables"`
+	NotCarried []engine.NotCarried `json:"not_carried"`
+}
+
+func nonNil(r []engine.NotCarried) []engine.NotCarried {
+	if r == nil {
+		return []engine.NotCarried{}
+	}
+	return r
+}
+
+// printReport writes the not-carried report, grouped by table.
+func printReport(w io.Writer, r []engine.NotCarried) {
+	if len(r) == 0 {
+		fmt.Fprintln(w, "everything in the archive was carried over")
+		return
+	}
+	fmt.Fprintf(w, "not carried over (%d):\n", len(r))
+	last := "\x00"
+	for _, n := range r {
+		if n.Table != last {
+			last = n.Table
+			if n.Table == "" {
+				fmt.Fprintln(w, "  outside tables:")
+			} else {
+				fmt.Fprintf(w, "  table %s:\n", n.Table)
+			}
+		}
+		fmt.Fprintf(w, "    %s %s: %s\n", n.Kind, n.Object, n.Reason)
+	}
 }
 
 // countingSnapshot counts the plaintext bytes an engine reads from a

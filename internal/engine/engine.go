@@ -5,7 +5,7 @@
 // one stream per table or table range) and back. Capabilities beyond backup
 // and restore are small optional interfaces, checked with a type assertion,
 // in the style of DBLab: Fingerprinter, Checksummer, Scratcher, SQLExporter,
-// RowReader, Importer and DatabaseLister.
+// RowReader, SchemaDescriber, Importer and DatabaseLister.
 package engine
 
 import (
@@ -93,6 +93,8 @@ type RestoreOptions struct {
 	TextCopy bool
 	Progress *progress.Progress
 	Logger   *slog.Logger
+	// Import tunes a portable import (Importer); nil means the defaults.
+	Import *ImportOptions
 }
 
 // Engine is what every database engine implements.
@@ -264,12 +266,107 @@ type Column struct {
 	SourceType string `json:"source_type"` // the engine's own type name
 	Nullable   bool   `json:"nullable"`
 	PrimaryKey bool   `json:"primary_key,omitempty"`
+	// Precision and Scale of a numeric column (0: unbounded), Length of a
+	// text column with a declared maximum (varchar(n), char(n)).
+	Precision int `json:"precision,omitempty"`
+	Scale     int `json:"scale,omitempty"`
+	Length    int `json:"length,omitempty"`
+	// Default is a constant default; defaults that are not constants are
+	// reported in the schema's NotCarried instead.
+	Default *Default `json:"default,omitempty"`
+	// Identity: the column takes the next value of a counter when a row
+	// gives none (identity, serial, AUTO_INCREMENT, SQLite's INTEGER
+	// PRIMARY KEY). TableSchema.NextIdentity is the counter's next value.
+	Identity bool `json:"identity,omitempty"`
+}
+
+// Default kinds.
+const (
+	DefaultLiteral          = "literal"           // Value is the constant, as text
+	DefaultCurrentTimestamp = "current_timestamp" // now(), CURRENT_TIMESTAMP, …
+	DefaultCurrentDate      = "current_date"
+	DefaultCurrentTime      = "current_time"
+)
+
+// Default is a column default that every engine can express.
+type Default struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value,omitempty"` // DefaultLiteral: the value's text (a number, a string, true or false)
+}
+
+// Index is a unique or secondary index on plain columns.
+type Index struct {
+	Name    string   `json:"name"`
+	Columns []string `json:"columns"`
+	Unique  bool     `json:"unique,omitempty"`
+}
+
+// ForeignKey is a foreign key between tables of the export.
+type ForeignKey struct {
+	Name       string   `json:"name"`
+	Columns    []string `json:"columns"`
+	RefTable   string   `json:"ref_table"` // a TableSchema.Name
+	RefColumns []string `json:"ref_columns"`
+	OnDelete   string   `json:"on_delete,omitempty"` // CASCADE, SET NULL, SET DEFAULT, RESTRICT; "" is NO ACTION
+	OnUpdate   string   `json:"on_update,omitempty"`
 }
 
 // TableSchema is a table's portable description.
 type TableSchema struct {
 	Name    string   `json:"name"`
 	Columns []Column `json:"columns"`
+	// Schema and Table are the source's schema and bare table name where
+	// the source has schemas (PostgreSQL): Name is then the qualified name
+	// the snapshot knows the table by. After name mapping (the importer's
+	// input) Table is empty, Name is the target's table name and Schema
+	// the target schema ("" for the default one).
+	Schema       string       `json:"schema,omitempty"`
+	Table        string       `json:"table,omitempty"`
+	Indexes      []Index      `json:"indexes,omitempty"`
+	ForeignKeys  []ForeignKey `json:"foreign_keys,omitempty"`
+	NextIdentity int64        `json:"next_identity,omitempty"` // 0: unknown (the importer uses max + 1)
+	// Partitions are the source tables whose rows make up this one (a
+	// PostgreSQL partitioned table); they are not tables of the export.
+	Partitions []string `json:"partitions,omitempty"`
+}
+
+// NotCarried is a schema object (or part of one) that the portable export
+// or an import could not carry over.
+type NotCarried struct {
+	Table  string `json:"table,omitempty"` // "" for objects outside tables (views, functions)
+	Kind   string `json:"kind"`            // index, default, check, view, type, trigger, …
+	Object string `json:"object"`          // its name or definition
+	Reason string `json:"reason"`
+}
+
+// PortableSchema is a snapshot's portable description: its tables and what
+// could not be put in the portable form.
+type PortableSchema struct {
+	Tables     []TableSchema `json:"tables"`
+	NotCarried []NotCarried  `json:"not_carried,omitempty"`
+}
+
+// SchemaDescriber is a RowReader that also describes indexes, foreign
+// keys, defaults, identity and what it could not carry.
+type SchemaDescriber interface {
+	PortableSchema(ctx context.Context, snap SnapshotReader) (*PortableSchema, error)
+}
+
+// ImportOptions are the options of a portable import, in
+// RestoreOptions.Import.
+type ImportOptions struct {
+	// SQLiteDecimal is how SQLite stores exact numerics: "text" (the
+	// default: exact) or "real" (floating point, sums drift).
+	SQLiteDecimal string
+	// Report receives what the import could not carry over.
+	Report func(NotCarried)
+}
+
+// Reportf sends an item to o.Report, if any.
+func (o *ImportOptions) Reportf(table, kind, object, format string, args ...any) {
+	if o != nil && o.Report != nil {
+		o.Report(NotCarried{Table: table, Kind: kind, Object: object, Reason: fmt.Sprintf(format, args...)})
+	}
 }
 
 // RowReader decodes a snapshot's data streams into rows. Values are nil,

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -88,11 +89,12 @@ func Export(ctx context.Context, w io.Writer, manifest any, eng engine.Engine, s
 	if err := addBytes(ManifestFile, mj); err != nil {
 		return fmt.Errorf("write %s: %w", ManifestFile, err)
 	}
-	schema, err := rr.Schema(ctx, snap)
+	ps, err := describe(ctx, eng, rr, snap)
 	if err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
-	sj, err := json.MarshalIndent(schema, "", "  ")
+	schema := ps.Tables
+	sj, err := json.MarshalIndent(schemaFile{FormatVersion: FormatVersion, PortableSchema: *ps}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -126,9 +128,23 @@ func Export(ctx context.Context, w io.Writer, manifest any, eng engine.Engine, s
 func encodeRow(t engine.TableSchema, row []any) []any {
 	out := make([]any, len(row))
 	for i, v := range row {
-		if b, ok := v.([]byte); ok {
-			out[i] = base64.StdEncoding.EncodeToString(b)
-		} else {
+		switch x := v.(type) {
+		case []byte:
+			out[i] = base64.StdEncoding.EncodeToString(x)
+		case float64:
+			// JSON has no NaN or infinities: they are written as the
+			// strings PostgreSQL uses, and read back as floats.
+			switch {
+			case math.IsNaN(x):
+				out[i] = "NaN"
+			case math.IsInf(x, 1):
+				out[i] = "Infinity"
+			case math.IsInf(x, -1):
+				out[i] = "-Infinity"
+			default:
+				out[i] = x
+			}
+		default:
 			out[i] = v
 		}
 	}
@@ -159,6 +175,17 @@ func decodeRow(t engine.TableSchema, raw []json.RawMessage) ([]any, error) {
 			out[i] = v
 		case "float":
 			var f float64
+			switch string(r) {
+			case `"NaN"`:
+				out[i] = math.NaN()
+				continue
+			case `"Infinity"`:
+				out[i] = math.Inf(1)
+				continue
+			case `"-Infinity"`:
+				out[i] = math.Inf(-1)
+				continue
+			}
 			if err := json.Unmarshal(r, &f); err != nil {
 				return nil, fmt.Errorf("column %s: %w", c.Name, err)
 			}
@@ -209,6 +236,12 @@ type Archive struct {
 	path     string
 	Schema   []engine.TableSchema
 	Manifest json.RawMessage
+	// Version is the archive's schema.json format (1: a bare list of
+	// tables with columns only); NotCarried is what its export could not
+	// carry; Engine is the source engine named by the manifest.
+	Version    int
+	NotCarried []engine.NotCarried
+	Engine     string
 
 	// A forward cursor over the members: tables read in archive order (the
 	// order importers use) cost one pass over the file in all.
@@ -273,12 +306,18 @@ func Open(path string) (*Archive, error) {
 			if err != nil {
 				return false, err
 			}
-			return true, json.Unmarshal(b, &a.Schema)
+			return true, a.decodeSchema(b)
 		}
 		return false, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var m struct {
+		Engine string `json:"engine"`
+	}
+	if len(a.Manifest) > 0 && json.Unmarshal(a.Manifest, &m) == nil {
+		a.Engine = m.Engine
 	}
 	if a.Schema == nil {
 		return nil, fmt.Errorf("%s is not a snapdata portable export (no %s)", path, SchemaFile)
@@ -324,6 +363,7 @@ func (a *Archive) Rows(ctx context.Context, table string, fn func(row []any) err
 			ts = &a.Schema[i]
 		}
 	}
+
 	if ts == nil {
 		return fmt.Errorf("table %s is not in the archive", table)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 )
 
@@ -137,24 +135,32 @@ func decodeText(charset string, f []byte) (any, error) {
 	return nil, fmt.Errorf("cannot convert character set %s to UTF-8", charset)
 }
 
-// mariadbType maps a portable column type to a MariaDB column type.
-func mariadbType(c engine.Column) (string, bool) {
+// mariadbType maps a portable column type to a MariaDB column type; keyed
+// says the column is part of a key, index or foreign key (MariaDB cannot
+// index LONGTEXT or LONGBLOB without a prefix).
+func mariadbType(c engine.Column, keyed bool) (string, bool) {
 	switch c.Type {
 	case "integer":
 		return "BIGINT", true
 	case "float":
 		return "DOUBLE", true
 	case "numeric":
+		if c.Precision > 0 && c.Precision <= 65 && c.Scale <= 30 && c.Scale <= c.Precision {
+			return fmt.Sprintf("DECIMAL(%d,%d)", c.Precision, c.Scale), true
+		}
 		return "DECIMAL(65,30)", true
 	case "boolean":
 		return "BOOLEAN", true
 	case "text":
-		if c.PrimaryKey {
+		if c.Length > 0 && c.Length <= maxVarchar {
+			return fmt.Sprintf("VARCHAR(%d)", c.Length), true
+		}
+		if keyed || c.PrimaryKey {
 			return "VARCHAR(255)", true
 		}
 		return "LONGTEXT", true
 	case "bytes":
-		if c.PrimaryKey {
+		if keyed || c.PrimaryKey {
 			return "VARBINARY(255)", true
 		}
 		return "LONGBLOB", true
@@ -172,93 +178,10 @@ func mariadbType(c engine.Column) (string, bool) {
 	return "", false
 }
 
-// Import creates the portable tables in target and loads their rows.
-// Existing tables are refused (ErrTargetNotEmpty) unless opts.Clean, which
-// drops them first. TIMESTAMPTZ values are stored in UTC in DATETIME(6);
-// numeric as DECIMAL(65,30); text and bytes primary keys as VARCHAR(255)
-// and VARBINARY(255); text compares binary (utf8mb4_bin).
-func (e *Engine) Import(ctx context.Context, target *dsn.DSN, tables []engine.TableSchema, rows func(table string, fn func(row []any) error) error, opts engine.RestoreOptions) error {
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	var unmapped []string
-	for _, t := range tables {
-		for _, c := range t.Columns {
-			if _, ok := mariadbType(c); !ok {
-				unmapped = append(unmapped, fmt.Sprintf("%s.%s (%s)", t.Name, c.Name, c.Type))
-			}
-		}
-	}
-	if len(unmapped) > 0 {
-		return fmt.Errorf("cannot map column types to MariaDB: %s: %w", strings.Join(unmapped, ", "), engine.ErrUnsupported)
-	}
-	names := make([]string, len(tables))
-	for i, t := range tables {
-		names[i] = t.Name
-	}
-	o := opts
-	o.Tables = names
-	if err := prepareTarget(ctx, target, dbMeta{Charset: "utf8mb4"}, o, log); err != nil {
-		return err
-	}
-	db, err := open(ctx, target, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("connecting to %s: %w", target, err)
-	}
-	defer c.Close()
-	for _, q := range []string{"SET SESSION foreign_key_checks = 0", "SET SESSION unique_checks = 0"} {
-		if _, err := c.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("preparing import session: %w", err)
-		}
-	}
-	for _, t := range tables {
-		var defs, pk []string
-		for _, col := range t.Columns {
-			typ, _ := mariadbType(col)
-			d := quoteIdent(col.Name) + " " + typ
-			if !col.Nullable || col.PrimaryKey {
-				d += " NOT NULL"
-			}
-			defs = append(defs, d)
-			if col.PrimaryKey {
-				pk = append(pk, quoteIdent(col.Name))
-			}
-		}
-		if len(pk) > 0 {
-			defs = append(defs, "PRIMARY KEY ("+strings.Join(pk, ", ")+")")
-		}
-		// Created without automatic statistics recalculation, which would
-		// run again and again while the table fills (see holdStatsRecalc);
-		// the default comes back and one ANALYZE runs once it is loaded.
-		q := "CREATE TABLE " + quoteIdent(t.Name) + " (\n  " + strings.Join(defs, ",\n  ") + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin STATS_AUTO_RECALC=0"
-		if _, err := c.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("creating table %s: %w", t.Name, err)
-		}
-		if err := importRows(ctx, c, t, rows, opts); err != nil {
-			// On a fresh connection: an interrupted load may have cost
-			// this one.
-			c.Close()
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			if derr := defaultStatsRecalc(cctx, db, t.Name); derr != nil {
-				log.Warn("table left with STATS_AUTO_RECALC = 0 after the failed import; run ALTER TABLE … STATS_AUTO_RECALC = DEFAULT", "table", t.Name, "error", derr)
-			}
-			cancel()
-			return fmt.Errorf("importing table %s: %w", t.Name, err)
-		}
-		if err := releaseStatsRecalc(ctx, c, t.Name); err != nil {
-			return err
-		}
-		opts.Progress.TableDone()
-	}
-	return nil
-}
+// maxVarchar is the longest text column created as VARCHAR: longer ones
+// (and those without a length) are LONGTEXT, which does not count against
+// InnoDB's 65,535-byte row limit.
+const maxVarchar = 4000
 
 func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(table string, fn func(row []any) error) error, opts engine.RestoreOptions) error {
 	tbl := &table{Name: t.Name}
@@ -267,6 +190,7 @@ func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(
 	}
 	pr, pw := io.Pipe()
 	var sent int64
+	nonFinite := make([]int64, len(t.Columns)) // written by the producer, read once the load took every row
 	go func() {
 		var buf []byte
 		vals := make([][]byte, len(t.Columns))
@@ -276,6 +200,11 @@ func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(
 			}
 			var scratch []byte
 			for i, v := range row {
+				if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) && t.Columns[i].Nullable {
+					// MariaDB has no NaN or infinities: NULL, and reported.
+					nonFinite[i]++
+					v = nil
+				}
 				b, err := importValue(scratch[:0], t.Columns[i], v)
 				if err != nil {
 					return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
@@ -309,6 +238,11 @@ func importRows(ctx context.Context, c querier, t engine.TableSchema, rows func(
 	}
 	if n != sent {
 		return fmt.Errorf("the server took %d of %d rows", n, sent)
+	}
+	for i, n := range nonFinite {
+		if n > 0 {
+			opts.Import.Reportf(t.Name, "value", t.Columns[i].Name, "%d NaN or infinite values stored as NULL: MariaDB has no such floats", n)
+		}
 	}
 	return nil
 }

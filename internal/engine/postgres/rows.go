@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/snapdata/snapdata/internal/dsn"
 	"github.com/snapdata/snapdata/internal/engine"
 )
 
@@ -139,7 +137,7 @@ func (e *Engine) ReadRows(ctx context.Context, snap engine.SnapshotReader, table
 	}
 	t := findTable(sm.cols.Tables, table)
 	if t == nil {
-		return fmt.Errorf("table %s is not in the snapshot", table)
+		return readPartitionedRows(ctx, snap, sm, table, fn)
 	}
 	for _, st := range snap.Manifest().TableStreams(t.Name) {
 		if err := readCopyRows(ctx, snap, t, st.Name, func(row []any) error { return fn(row) }); err != nil {
@@ -257,117 +255,6 @@ func hexVal(c byte) int {
 		return int(c-'a') + 10
 	}
 	return int(c-'A') + 10
-}
-
-// pgTypeFor maps a portable type to a PostgreSQL column type.
-func pgTypeFor(c engine.Column) (string, bool) {
-	switch c.Type {
-	case "integer":
-		return "bigint", true
-	case "float":
-		return "double precision", true
-	case "numeric":
-		return "numeric", true
-	case "text":
-		return "text", true
-	case "bytes":
-		return "bytea", true
-	case "boolean":
-		return "boolean", true
-	case "date":
-		return "date", true
-	case "time":
-		return "time", true
-	case "timestamp":
-		return "timestamp", true
-	case "timestamptz":
-		return "timestamptz", true
-	case "json":
-		return "jsonb", true
-	case "uuid":
-		return "uuid", true
-	}
-	return "", false
-}
-
-// Import implements engine.Importer: it creates each table from its
-// portable schema and loads its rows with COPY. Table names are read as
-// PostgreSQL names (schema.table, quoted or not; a bare name goes to
-// public). It refuses when any column type cannot be mapped, naming them.
-func (e *Engine) Import(ctx context.Context, target *dsn.DSN, tables []engine.TableSchema, rows func(table string, fn func(row []any) error) error, opts engine.RestoreOptions) error {
-	if len(opts.Tables) > 0 {
-		want := map[string]bool{}
-		for _, t := range opts.Tables {
-			want[t] = true
-		}
-		var sel []engine.TableSchema
-		for _, t := range tables {
-			if want[t.Name] {
-				sel = append(sel, t)
-				delete(want, t.Name)
-			}
-		}
-		if len(want) > 0 {
-			var miss []string
-			for k := range want {
-				miss = append(miss, k)
-			}
-			sort.Strings(miss)
-			return fmt.Errorf("tables not in the export: %s", strings.Join(miss, ", "))
-		}
-		tables = sel
-	}
-	var bad []string
-	for _, t := range tables {
-		for _, c := range t.Columns {
-			if _, ok := pgTypeFor(c); !ok {
-				bad = append(bad, fmt.Sprintf("%s.%s (%s/%s)", t.Name, c.Name, c.Type, c.SourceType))
-			}
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("cannot map column types to PostgreSQL: %s", strings.Join(bad, ", "))
-	}
-	if err := prepareTarget(ctx, target, opts.Clean); err != nil {
-		return err
-	}
-	conn, err := connect(ctx, target, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	for _, t := range tables {
-		schema, name, ok := splitQualified(t.Name)
-		if !ok {
-			schema, name = "public", t.Name
-		}
-		ti := &tableInfo{Name: qualified(schema, name), Schema: schema, Table: name}
-		var defs, pk []string
-		for _, c := range t.Columns {
-			typ, _ := pgTypeFor(c)
-			d := quoteIdent(c.Name) + " " + typ
-			if !c.Nullable {
-				d += " NOT NULL"
-			}
-			defs = append(defs, d)
-			if c.PrimaryKey {
-				pk = append(pk, quoteIdent(c.Name))
-			}
-			ti.Columns = append(ti.Columns, column{Name: c.Name, Portable: c.Type})
-		}
-		if len(pk) > 0 {
-			defs = append(defs, "PRIMARY KEY ("+strings.Join(pk, ", ")+")")
-		}
-		ddl := "CREATE SCHEMA IF NOT EXISTS " + quoteIdent(schema) + ";\nCREATE TABLE " + ti.Name + " (\n  " + strings.Join(defs, ",\n  ") + "\n)"
-		if err := execSQL(ctx, conn, ddl); err != nil {
-			return fmt.Errorf("create table %s: %w", ti.Name, err)
-		}
-		if err := importRows(ctx, conn, ti, t.Name, rows, opts); err != nil {
-			return fmt.Errorf("import table %s: %w", ti.Name, err)
-		}
-		opts.Progress.TableDone()
-	}
-	return nil
 }
 
 func importRows(ctx context.Context, conn *pgx.Conn, ti *tableInfo, src string, rows func(string, func([]any) error) error, opts engine.RestoreOptions) error {
