@@ -15,7 +15,7 @@ const EnvFromPassword = "SNAPDATA_FROM_PASSWORD"
 // CopyOptions tune one copy between repositories.
 type CopyOptions struct {
 	IDs      []string // source snapshot ids or prefixes; none = all
-	Source   string   // only the snapshots of this source
+	Sources  []string // only the snapshots of these sources
 	DryRun   bool
 	Progress *progress.Progress
 }
@@ -111,7 +111,7 @@ func (a *App) Copy(ctx context.Context, src, dst *repository.Repository, opts Co
 		}
 		defer lock.Unlock() //nolint:errcheck // best effort; a stale lock is detected later
 	}
-	res, err := repository.Copy(ctx, src, dst, repository.CopyOptions{IDs: opts.IDs, Source: opts.Source, DryRun: opts.DryRun, Progress: opts.Progress})
+	res, err := repository.Copy(ctx, src, dst, repository.CopyOptions{IDs: opts.IDs, Sources: opts.Sources, DryRun: opts.DryRun, Progress: opts.Progress})
 	if err != nil {
 		if errors.Is(err, repository.ErrCopySameRepository) || errors.Is(err, repository.ErrSnapshotNotFound) {
 			return res, &UsageError{Err: err}
@@ -129,16 +129,16 @@ func (a *App) Copy(ctx context.Context, src, dst *repository.Repository, opts Co
 	return res, nil
 }
 
-// CopyTo copies the snapshots of src named by ids to the repository named
-// to (a config repository name, path or URL), opening it with its own
-// password: what a job's copy_to runs after a backup.
-func (a *App) CopyTo(ctx context.Context, src *repository.Repository, to string, ids []string) (*repository.CopyResult, error) {
+// CopyTo copies the snapshots of the sources named to the repository
+// named to (a config repository name, path or URL), opening it with its
+// own password: what a job's copy_to runs after a backup.
+func (a *App) CopyTo(ctx context.Context, src *repository.Repository, to string, sources []string) (*repository.CopyResult, error) {
 	dst, err := a.OpenCopyDestination(ctx, to, src.Backend().Location())
 	if err != nil {
 		return nil, fmt.Errorf("copy to %s: %w", to, err)
 	}
 	defer dst.Close()
-	res, err := a.Copy(ctx, src, dst, CopyOptions{IDs: ids})
+	res, err := a.Copy(ctx, src, dst, CopyOptions{Sources: sources})
 	if err != nil {
 		return res, fmt.Errorf("copy to %s: %w", to, err)
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,26 +49,51 @@ both repositories (a prune of either waits for it).`,
 			if from == "" {
 				return usageErr{errors.New("copy needs the repository to copy from: --from-repo SRC (see 'snapdata copy --help')")}
 			}
-			src, srcLoc, err := e.app.OpenCopySource(e.ctx, from, fromPasswordFile)
-			if err != nil {
-				return explainOpen(err)
+			// Both repositories are opened at once: each open derives a
+			// key from a password (Argon2id), the most of what a copy with
+			// nothing new costs.
+			var (
+				src, dst       *repository.Repository
+				srcLoc         string
+				srcErr, dstErr error
+				wg             sync.WaitGroup
+			)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				src, srcLoc, srcErr = e.app.OpenCopySource(e.ctx, from, fromPasswordFile)
+			}()
+			dst, dstErr = e.app.OpenCopyDestination(e.ctx, e.repo, from)
+			wg.Wait()
+			if src != nil {
+				defer src.Close()
 			}
-			defer src.Close()
-			dst, err := e.app.OpenCopyDestination(e.ctx, e.repo, from)
-			if err != nil {
-				return explainOpen(err)
+			if dst != nil {
+				defer dst.Close()
 			}
-			defer dst.Close()
+			if srcErr != nil {
+				return explainOpen(srcErr)
+			}
+			if dstErr != nil {
+				return explainOpen(dstErr)
+			}
 			label := "copy to " + dst.Backend().Location()
 			var p *progress.Progress
 			if !dryRun {
 				p = e.newProgress(label)
 			}
+			var sources []string
+			if source != "" {
+				sources = []string{source}
+			}
 			start := time.Now()
-			res, err := e.app.Copy(e.ctx, src, dst, app.CopyOptions{IDs: args, Source: source, DryRun: dryRun, Progress: p})
+			res, err := e.app.Copy(e.ctx, src, dst, app.CopyOptions{IDs: args, Sources: sources, DryRun: dryRun, Progress: p})
 			p.Done()
 			if err != nil {
 				return err
+			}
+			if source != "" && len(res.Copied)+len(res.Present) == 0 {
+				return usageErr{fmt.Errorf("--source %q: the source repository has no snapshot of that source (see 'snapdata snapshots --repo %s')", source, from)}
 			}
 			if asJSON {
 				return printJSON(e, res)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -50,10 +51,10 @@ const (
 // CopyOptions choose what Copy copies.
 type CopyOptions struct {
 	// IDs are source snapshot ids or unique prefixes; none means every
-	// snapshot (of Source, when set).
-	IDs    []string
-	Source string
-	DryRun bool
+	// snapshot (of Sources, when set).
+	IDs     []string
+	Sources []string
+	DryRun  bool
 	// Progress counts the source's stored bytes read, and snapshots.
 	Progress *progress.Progress
 }
@@ -218,15 +219,12 @@ func (c *copier) choose(ctx context.Context) ([]*manifest.Snapshot, error) {
 	} else {
 		picked = all
 	}
-	if c.opts.Source != "" {
+	if len(c.opts.Sources) > 0 {
 		var keep []*manifest.Snapshot
 		for _, s := range picked {
-			if s.Source == c.opts.Source {
+			if slices.Contains(c.opts.Sources, s.Source) {
 				keep = append(keep, s)
 			}
-		}
-		if len(keep) == 0 {
-			return nil, fmt.Errorf("source repository has no snapshot of source %q: %w", c.opts.Source, ErrSnapshotNotFound)
 		}
 		picked = keep
 	}
