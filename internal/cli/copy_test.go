@@ -311,7 +311,7 @@ func TestCopyResumesAfterKill(t *testing.T) {
 			db := openDB(t, "data.db")
 			for _, q := range []string{
 				`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`,
-				`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 150000) INSERT INTO t SELECT x, hex(randomblob(100)) FROM c`,
+				`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 60000) INSERT INTO t SELECT x, hex(randomblob(100)) FROM c`,
 			} {
 				if _, err := db.Exec(q); err != nil {
 					t.Fatal(err)
