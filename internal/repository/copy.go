@@ -57,6 +57,10 @@ type CopyOptions struct {
 	DryRun  bool
 	// Progress counts the source's stored bytes read, and snapshots.
 	Progress *progress.Progress
+
+	// afterChunks, in tests, runs after a snapshot's chunks are stored
+	// and before the prune marker is checked.
+	afterChunks func()
 }
 
 // CopiedSnapshot is one snapshot Copy copied (or, in a dry run, would).
@@ -328,6 +332,9 @@ func (c *copier) copySnapshot(ctx context.Context, u *Uploader, s *manifest.Snap
 	for attempt := 0; ; attempt++ {
 		if err := c.transfer(ctx, u, need); err != nil {
 			return "", err
+		}
+		if c.opts.afterChunks != nil {
+			c.opts.afterChunks()
 		}
 		snap, err := c.translate(u, s)
 		if err != nil {
