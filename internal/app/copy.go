@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/snapdata/snapdata/internal/progress"
 	"github.com/snapdata/snapdata/internal/repository"
@@ -88,6 +89,7 @@ func displayName(s string) string {
 // of the destination waits for the copy, and the source's keeps a prune of
 // the source from deleting what is being read.
 func (a *App) Copy(ctx context.Context, src, dst *repository.Repository, opts CopyOptions) (*repository.CopyResult, error) {
+	start := time.Now()
 	if !opts.DryRun {
 		if err := a.refuseNoLock("copy"); err != nil {
 			return nil, err
@@ -112,6 +114,9 @@ func (a *App) Copy(ctx context.Context, src, dst *repository.Repository, opts Co
 		defer lock.Unlock() //nolint:errcheck // best effort; a stale lock is detected later
 	}
 	res, err := repository.Copy(ctx, src, dst, repository.CopyOptions{IDs: opts.IDs, Sources: opts.Sources, DryRun: opts.DryRun, Progress: opts.Progress})
+	if res != nil {
+		res.Seconds = time.Since(start).Seconds()
+	}
 	if err != nil {
 		if errors.Is(err, repository.ErrCopySameRepository) || errors.Is(err, repository.ErrSnapshotNotFound) {
 			return res, &UsageError{Err: err}

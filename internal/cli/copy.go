@@ -86,7 +86,6 @@ both repositories (a prune of either waits for it).`,
 			if source != "" {
 				sources = []string{source}
 			}
-			start := time.Now()
 			res, err := e.app.Copy(e.ctx, src, dst, app.CopyOptions{IDs: args, Sources: sources, DryRun: dryRun, Progress: p})
 			p.Done()
 			if err != nil {
@@ -120,7 +119,7 @@ both repositories (a prune of either waits for it).`,
 			}
 			e.printf("%d snapshots copied (%d already in the destination): %d chunks read, %d stored, %s added in %s (%s)\n",
 				len(res.Copied), len(res.Present), res.ChunksRead, res.ChunksUploaded, progress.Bytes(res.AddedBytes),
-				time.Since(start).Round(time.Millisecond), how)
+				(time.Duration(res.Seconds * float64(time.Second))).Round(time.Millisecond), how)
 			return nil
 		},
 	}

@@ -188,6 +188,9 @@ func TestCopyBetweenRepositories(t *testing.T) {
 			if len(res.Copied) != 0 || len(res.Present) != 1 || res.ChunksRead != 0 || res.ChunksUploaded != 0 {
 				t.Errorf("second copy with nothing new: %+v", res)
 			}
+			if res.Seconds >= 1 {
+				t.Errorf("a copy with nothing new took %.2f s once the repositories were open", res.Seconds)
+			}
 			if after := listObjects(t, tc.dst); !mapsEqual(before, after) {
 				t.Errorf("a copy with nothing new changed the destination")
 			}

@@ -89,6 +89,9 @@ type CopyResult struct {
 	ChunksRead     int64 `json:"chunks_read"`
 	ChunksUploaded int64 `json:"chunks_uploaded"`
 	AddedBytes     int64 `json:"added_bytes"`
+	// Seconds is the time of the copy once both repositories were open
+	// (locks included; opening one derives a key from its password).
+	Seconds float64 `json:"seconds"`
 }
 
 // ErrCopySameRepository is wrapped when source and destination are one
