@@ -160,6 +160,8 @@ if "time.my_snap_backup" in res:
 if "time.cp_snap_copy" in res:
     ratio_row(f"copy to S3 ({fbytes(num('cp.repo_bytes'))} repository), same chunk parameters", t("cp_snap_copy"),
               t("cp_rclone"), "`rclone copy` of the repository's files", fsec, 1.0)
+    ratio_row("copy to S3, same chunk parameters, once both repositories are open", num("cp.copy_seconds"),
+              t("cp_rclone"), "`rclone copy` of the repository's files", fsec)
     ratio_row("copy to S3, same chunk parameters", t("cp_snap_copy"), t("cp_restic_copy"),
               "`restic copy` (`--copy-chunker-params`)", fsec)
     ratio_row("copy to S3, own parameters (re-hash, recompress)", t("cp_snap_copy_rehash"), t("cp_rclone"),
