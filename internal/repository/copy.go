@@ -167,7 +167,9 @@ func Copy(ctx context.Context, src, dst *Repository, opts CopyOptions) (*CopyRes
 	p.SetUnit("snapshots")
 	p.AddTables(len(todo))
 	p.SetTotalBytes(c.res.Bytes)
-	u := &Uploader{r: dst, ctx: ctx, sem: make(chan struct{}, dst.workers), gen: gen, known: known, stored: map[ID]int64{}, inflight: map[ID]struct{}{}}
+	// Uploads wait on the network more than on the CPU (with the same
+	// keys a chunk is only re-sealed): twice the backup's workers.
+	u := &Uploader{r: dst, ctx: ctx, sem: make(chan struct{}, 2*dst.workers), gen: gen, known: known, stored: map[ID]int64{}, inflight: map[ID]struct{}{}}
 	for i, s := range todo {
 		id, err := c.copySnapshot(ctx, u, s, plans[i])
 		if err != nil {
@@ -556,13 +558,11 @@ func (u *Uploader) putWith(id ID, encode func() ([]byte, error)) error {
 			delete(u.inflight, id)
 			u.mu.Unlock()
 		}()
+		// No Stat first (a backup's uploads make one): the listing is
+		// this run's, and a chunk another process stored since is stored
+		// again with the same content, which costs less than a request
+		// per chunk.
 		h := backend.Handle{Type: backend.Data, Name: id.String()}
-		if fi, err := u.r.be.Stat(u.ctx, h); err == nil && fi.Size > 0 {
-			u.mu.Lock()
-			u.known[id] = fi.Size
-			u.mu.Unlock()
-			return
-		}
 		obj, err := encode()
 		if err != nil {
 			u.fail(err)
