@@ -377,3 +377,31 @@ func TestCopyResumesAfterKill(t *testing.T) {
 		})
 	}
 }
+
+// Repositories named in the config bring their own passwords: the source's
+// is never taken from $SNAPDATA_PASSWORD, which is the destination's.
+func TestCopyConfigRepositories(t *testing.T) {
+	dir := setup(t)
+	chinook(t, "chinook.sqlite")
+	cfg := filepath.Join(dir, "snapdata.yaml")
+	if err := os.WriteFile(cfg, []byte(`repositories:
+  main: { url: ./main, password: "`+copySrcPassword+`" }
+  offsite: { url: ./offsite, password_file: ./offsite.pw }
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("offsite.pw", []byte(copyDstPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SNAPDATA_CONFIG", cfg)
+	t.Setenv("SNAPDATA_FROM_PASSWORD", "")
+	mustAs(t, "", "init", "--repo", "main")
+	mustAs(t, "", "backup", "--repo", "main", "sqlite:chinook.sqlite")
+	mustAs(t, "", "init", "--repo", "offsite", "--copy-params-from", "main")
+	// A wrong $SNAPDATA_PASSWORD is ignored: both entries name theirs.
+	res := copyJSON(t, "not used", "--from-repo", "main", "--repo", "offsite")
+	if len(res.Copied) != 1 || !res.SameKeys {
+		t.Fatalf("copy between config repositories: %+v", res)
+	}
+	mustAs(t, "", "verify", "--repo", "offsite", "latest")
+}
