@@ -20,13 +20,17 @@ func (e *env) copyCommand() *cobra.Command {
 		Use:   "copy --from-repo SRC --repo DST [SNAPSHOT...]",
 		Short: "Copy snapshots to another repository (only what it lacks)",
 		Long: `Copy the snapshots of the repository --from-repo into the repository --repo: all of them,
-the ones named (id or unique id prefix), or those of one --source. Only the snapshots the
+the ones named (id or unique id prefix; latest: the newest of each source), or those of
+one --source. Only the snapshots the
 destination does not hold yet are copied, with only the chunks it lacks; everything is
 encrypted again with the destination's keys. A copy with nothing new reads no data.
 
   snapdata copy --from-repo ./backups --repo 's3://bucket/offsite?endpoint=…'
   snapdata copy --from-repo ./backups --repo offsite --source orders
   snapdata copy --from-repo ./backups --repo offsite 3f2a9c1e --dry-run
+  snapdata copy --from-repo ./backups --repo offsite latest --source orders
+
+A job's copy_to: [REPO] in snapdata.yaml runs a copy after each backup (docs/configuration.md).
 
 Passwords: the destination's as for every command (its config entry, $SNAPDATA_PASSWORD,
 --password-file); the source's from its config entry when --from-repo names one, else
@@ -44,7 +48,7 @@ key and compressed again; copied snapshots then deduplicate with each other only
 A copied snapshot records the source snapshot it came from (meta copied_from) and is not
 copied again. The copy is resumable: an interrupted copy leaves a healthy destination, and
 the next one does not upload the chunks that already arrived. It takes a shared lock on
-both repositories (a prune of either waits for it).`,
+both repositories: a prune of either waits for it (and gives up after 30 s).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if from == "" {
 				return usageErr{errors.New("copy needs the repository to copy from: --from-repo SRC (see 'snapdata copy --help')")}

@@ -397,11 +397,25 @@ func TestCopyConfigRepositories(t *testing.T) {
 	t.Setenv("SNAPDATA_FROM_PASSWORD", "")
 	mustAs(t, "", "init", "--repo", "main")
 	mustAs(t, "", "backup", "--repo", "main", "sqlite:chinook.sqlite")
+	db := openDB(t, "chinook.sqlite")
+	if _, err := db.Exec(`DELETE FROM PlaylistTrack WHERE PlaylistId = 1`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	mustAs(t, "", "backup", "--repo", "main", "sqlite:chinook.sqlite")
+	snaps := listSnapshots(t, "--repo", "main")
+	if len(snaps) != 2 {
+		t.Fatalf("main holds %d snapshots", len(snaps))
+	}
 	mustAs(t, "", "init", "--repo", "offsite", "--copy-params-from", "main")
 	// A wrong $SNAPDATA_PASSWORD is ignored: both entries name theirs.
-	res := copyJSON(t, "not used", "--from-repo", "main", "--repo", "offsite")
-	if len(res.Copied) != 1 || !res.SameKeys {
-		t.Fatalf("copy between config repositories: %+v", res)
+	res := copyJSON(t, "not used", "--from-repo", "main", "--repo", "offsite", "latest")
+	if len(res.Copied) != 1 || res.Copied[0].From != snaps[1].ID || !res.SameKeys {
+		t.Fatalf("copy latest between config repositories: %+v (want %s)", res, snaps[1].ID)
+	}
+	res = copyJSON(t, "not used", "--from-repo", "main", "--repo", "offsite")
+	if len(res.Copied) != 1 || res.Copied[0].From != snaps[0].ID || len(res.Present) != 1 {
+		t.Fatalf("copy of the rest: %+v (want %s)", res, snaps[0].ID)
 	}
 	mustAs(t, "", "verify", "--repo", "offsite", "latest")
 }

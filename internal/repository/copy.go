@@ -50,8 +50,9 @@ const (
 
 // CopyOptions choose what Copy copies.
 type CopyOptions struct {
-	// IDs are source snapshot ids or unique prefixes; none means every
-	// snapshot (of Sources, when set).
+	// IDs are source snapshot ids or unique prefixes, or "latest" (the
+	// newest snapshot of each source); none means every snapshot (of
+	// Sources, when set).
 	IDs     []string
 	Sources []string
 	DryRun  bool
@@ -207,15 +208,33 @@ func (c *copier) choose(ctx context.Context) ([]*manifest.Snapshot, error) {
 		return nil, fmt.Errorf("source repository: %w", err)
 	}
 	var picked []*manifest.Snapshot
-	if len(c.opts.IDs) > 0 {
-		ids, err := c.src.ResolveIDs(ctx, c.opts.IDs)
+	var refs []string
+	want := map[string]bool{}
+	for _, ref := range c.opts.IDs {
+		if ref != "latest" {
+			refs = append(refs, ref)
+			continue
+		}
+		// latest: the newest snapshot of each source (all is oldest
+		// first).
+		newest := map[string]string{}
+		for _, s := range all {
+			newest[s.Source] = s.ID
+		}
+		for _, id := range newest {
+			want[id] = true
+		}
+	}
+	if len(refs) > 0 {
+		ids, err := c.src.ResolveIDs(ctx, refs)
 		if err != nil {
 			return nil, fmt.Errorf("source repository: %w", err)
 		}
-		want := map[string]bool{}
 		for _, id := range ids {
 			want[id] = true
 		}
+	}
+	if len(c.opts.IDs) > 0 {
 		for _, s := range all {
 			if want[s.ID] {
 				picked = append(picked, s)
