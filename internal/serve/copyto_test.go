@@ -2,7 +2,11 @@ package serve
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/snapdata/snapdata/internal/app"
@@ -20,8 +24,19 @@ func TestCopyToAfterBackup(t *testing.T) {
 	srv := testsrv.S3(t)
 	srv.SetEnv(t)
 	bucket := srv.NewBucket(t)
+	var mu sync.Mutex
+	var bodies []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
 	e := newEnv(t, "")
-	e.writeConfig(t, `repositories:
+	e.writeConfig(t, `notify:
+  - { on: [failure], webhook: "`+hook.URL+`/hook" }
+repositories:
   main: { url: ./repo, password: "${`+pwVar+`}" }
   offsite: { url: ./offsite, password: "offsite password" }
   cloud: { url: "`+srv.URL(bucket, "copy")+`", password: "cloud password" }
@@ -108,6 +123,11 @@ jobs:
 	if got := list("main"); len(got) != 3 || got[2].ID != o.Snapshots[0] {
 		t.Errorf("the failed copy undid the backup: main holds %d snapshots", len(got))
 	}
+	mu.Lock()
+	if len(bodies) != 1 || !strings.Contains(bodies[0], "copy to nowhere") || !strings.Contains(bodies[0], `"app-broken"`) {
+		t.Errorf("failure notifications: %q", bodies)
+	}
+	mu.Unlock()
 	// The next run of the good job catches up: it copies the snapshot of
 	// the broken run too.
 	o, err = RunOnce(ctx, e.opts(t), "app")
