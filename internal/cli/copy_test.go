@@ -418,4 +418,13 @@ func TestCopyConfigRepositories(t *testing.T) {
 		t.Fatalf("copy of the rest: %+v (want %s)", res, snaps[0].ID)
 	}
 	mustAs(t, "", "verify", "--repo", "offsite", "latest")
+	// Same chunker and hash key: the destination's own backup of the same
+	// data deduplicates against the copied chunks.
+	if snaps := listSnapshots(t, "--repo", "offsite"); len(snaps) != 2 {
+		t.Fatalf("offsite holds %d snapshots", len(snaps))
+	}
+	mustAs(t, "", "backup", "--repo", "offsite", "sqlite:chinook.sqlite")
+	if snaps := listSnapshots(t, "--repo", "offsite"); len(snaps) != 3 || snaps[2].AddedBytes != 0 {
+		t.Errorf("a backup of the copied data into the destination added %d bytes, want 0", snaps[len(snaps)-1].AddedBytes)
+	}
 }
