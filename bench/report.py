@@ -164,6 +164,21 @@ if "time.my_snap_backup" in res:
     rss_row("MariaDB backup peak RSS", m("my_snap_backup"))
     rss_row("MariaDB restore peak RSS", m("my_snap_restore"))
 
+# ---- copy to S3
+if "time.cp_snap_copy" in res:
+    ratio_row(f"copy to S3 ({fbytes(num('cp.repo_bytes'))} repository), same chunk parameters", t("cp_snap_copy"),
+              t("cp_rclone"), "`rclone copy` of the repository's files", fsec, 1.0)
+    ratio_row("copy to S3, same chunk parameters, once both repositories are open", num("cp.copy_seconds"),
+              t("cp_rclone"), "`rclone copy` of the repository's files", fsec)
+    ratio_row("copy to S3, same chunk parameters", t("cp_snap_copy"), t("cp_restic_copy"),
+              "`restic copy` (`--copy-chunker-params`)", fsec)
+    ratio_row("copy to S3, own parameters (re-hash, recompress)", t("cp_snap_copy_rehash"), t("cp_rclone"),
+              "`rclone copy` of the repository's files", fsec)
+    ratio_row("copy to S3 again, nothing new (process wall time)", t("cp_snap_copy_again"), 1.0, "1 s", fsec, 1.0)
+    ratio_row("copy to S3 again, nothing new (once both repositories are open)", num("cp.again_seconds"), 1.0, "1 s",
+              lambda v: "—" if v is None else f"{v:.2f} s", 1.0)
+    rss_row("copy to S3 peak RSS", m("cp_snap_copy"))
+
 out.append("| metric | snapdata | anchor | ratio | bar | status |")
 out.append("|---|---|---|---|---|---|")
 for r in rows:
@@ -220,7 +235,7 @@ if anch:
         out.append(f"| {name} | {fsec(sec)} | {cpu_s} | {busy_s} | {fmib(kib)} | {runs} |")
 
 # ---- sizes and stages
-extra = [(k, v) for k, v in res.items() if k.startswith(("tp.", "pg.", "my.", "sq."))]
+extra = [(k, v) for k, v in res.items() if k.startswith(("tp.", "pg.", "my.", "sq.", "cp."))]
 if extra:
     out.append("\n## Raw figures (bytes, MB/s)\n")
     out.append("| key | value |")

@@ -206,7 +206,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 refused by a safety rule
 		e.initCommand(), e.backupCommand(), e.snapshotsCommand(), e.restoreCommand(),
 		e.forgetCommand(), e.pruneCommand(), e.checkCommand(), e.unlockCommand(),
 		e.verifyCommand(), e.exportCommand(), e.importCommand(), e.serveCommand(), e.runCommand(),
-		e.versionCommand(), e.keyCommand(), e.tagCommand(), e.cloneCommand(),
+		e.copyCommand(), e.versionCommand(), e.keyCommand(), e.tagCommand(), e.cloneCommand(),
 	)
 	e.addInspectCommands(root)
 	markArgErrors(root)

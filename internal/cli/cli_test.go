@@ -734,7 +734,7 @@ func TestS3Repository(t *testing.T) {
 
 func TestHelpTeaches(t *testing.T) {
 	r := must(t, "--help")
-	for _, cmd := range []string{"init", "backup", "snapshots", "restore", "forget", "prune", "check", "unlock", "verify", "export", "import", "version"} {
+	for _, cmd := range []string{"init", "backup", "snapshots", "restore", "forget", "prune", "check", "unlock", "verify", "export", "import", "copy", "version"} {
 		if !strings.Contains(r.stdout, cmd) {
 			t.Errorf("--help does not list %s", cmd)
 		}

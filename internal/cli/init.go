@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -13,7 +14,7 @@ import (
 
 func (e *env) initCommand() *cobra.Command {
 	var noEnc, cols bool
-	var chunkSize, chunkerName, compression string
+	var chunkSize, chunkerName, compression, paramsFrom, paramsPasswordFile string
 	cmd := &cobra.Command{
 		Use:   "init --repo REPO",
 		Short: "Create a new repository",
@@ -44,7 +45,16 @@ Whatever the level, the new chunks of a backup in which at most a tenth of the d
 
   SNAPDATA_PASSWORD=… snapdata init --repo ./backups
   snapdata init --repo ./backups --compression better
-  snapdata init --repo 's3://bucket/prefix?endpoint=http://127.0.0.1:9000' --password-file /run/secrets/repo`,
+  snapdata init --repo 's3://bucket/prefix?endpoint=http://127.0.0.1:9000' --password-file /run/secrets/repo
+
+--copy-params-from REPO makes a repository for 'snapdata copy' from REPO: it takes REPO's
+chunker, chunk sizes and hash key (its own password and master key stay its own), so copied
+chunks keep their ids, are copied without being decompressed, and deduplicate with this
+repository's own backups. The two repositories then reveal to each other's readers which
+chunks they have in common (as restic's --copy-chunker-params). REPO's password comes from
+its config entry, $SNAPDATA_FROM_PASSWORD or --from-password-file.
+
+  snapdata init --repo offsite --copy-params-from ./backups`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := repository.InitOptions{NoEncryption: noEnc, NoColumns: !cols}
@@ -64,6 +74,17 @@ Whatever the level, the new chunks of a backup in which at most a tenth of the d
 				return usageErr{fmt.Errorf("--compression %q: expected one of %s", compression, strings.Join(repository.Compressions, ", "))}
 			}
 			opts.CompressionLevel = level
+			if paramsFrom != "" {
+				if cmd.Flags().Changed("chunker") || chunkSize != "" {
+					return usageErr{errors.New("--copy-params-from takes the chunker and chunk size of that repository: drop --chunker and --chunk-size")}
+				}
+				p, err := e.copyParams(paramsFrom, paramsPasswordFile)
+				if err != nil {
+					return err
+				}
+				opts.CopyParams = p
+				opts.Chunker, opts.ChunkAvgBits = "", 0
+			}
 			r, loc, err := e.app.InitRepository(e.ctx, e.repo, opts)
 			if err != nil {
 				return err
@@ -87,6 +108,8 @@ Whatever the level, the new chunks of a backup in which at most a tenth of the d
 	cmd.Flags().StringVar(&chunkSize, "chunk-size", "", "average chunk size, a power of two (default 1MiB)")
 	cmd.Flags().StringVar(&chunkerName, "chunker", repository.DefaultChunker, "content-defined chunker: "+strings.Join(repository.Chunkers, " or "))
 	cmd.Flags().StringVar(&compression, "compression", "fastest", "zstd compression: "+strings.Join(repository.Compressions, ", "))
+	cmd.Flags().StringVar(&paramsFrom, "copy-params-from", "", "take the chunker and hash key of this `REPO` (for 'snapdata copy': chunks keep their ids)")
+	cmd.Flags().StringVar(&paramsPasswordFile, "from-password-file", "", "the password file of the --copy-params-from repository (default $SNAPDATA_FROM_PASSWORD)")
 	cmd.Flags().BoolVar(&cols, "columns", true, "store chunks of tab-separated rows column by column before compressing them (smaller)")
 	return cmd
 }

@@ -74,6 +74,9 @@ type Job struct {
 	Retention     *Retention `yaml:"retention"`
 	Prechecks     *Prechecks `yaml:"prechecks"`
 	Verify        *Verify    `yaml:"verify"`
+	// CopyTo names repositories (from repositories:) that each run
+	// copies the job's snapshots to after its backups (snapdata copy).
+	CopyTo StringList `yaml:"copy_to"`
 }
 
 // Retention holds restic-style keep rules.
@@ -528,6 +531,14 @@ func (c *Config) validate() error {
 		if j.Repository != "" {
 			if _, ok := c.Repositories[j.Repository]; !ok {
 				return c.Errorf(p+".repository", "job %q: unknown repository %q (defined repositories: %s)", j.Name, j.Repository, strings.Join(keys(c.Repositories), ", "))
+			}
+		}
+		for _, to := range j.CopyTo {
+			if _, ok := c.Repositories[to]; !ok {
+				return c.Errorf(p+".copy_to", "job %q: copy_to names %q, which is not a repository of the config (defined repositories: %s)", j.Name, to, strings.Join(keys(c.Repositories), ", "))
+			}
+			if to == c.JobRepository(j) {
+				return c.Errorf(p+".copy_to", "job %q: copy_to names %q, the repository the job backs up to: name another one", j.Name, to)
 			}
 		}
 	}

@@ -118,6 +118,13 @@ type InitOptions struct {
 	// repository that releases from before the filter can open.
 	NoColumns bool
 	KDF       *crypto.KDFParams
+	// CopyParams, when set, are the parameters of another repository
+	// whose chunker (name, polynomial or gear key, chunk sizes) and hash
+	// key the new repository takes (init --copy-params-from): snapshots
+	// copied between the two keep their chunk ids, are copied without
+	// being decompressed, and deduplicate with each other's backups.
+	// Chunker and ChunkAvgBits must then be empty.
+	CopyParams *Params
 }
 
 // Repository is an open repository.
@@ -206,7 +213,19 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions, log *slog.L
 	if !p.Columns {
 		p.Version = formatVersionChunker
 	}
-	if name == ChunkerRabin {
+	if cp := opts.CopyParams; cp != nil {
+		p.Chunker, p.ChunkerPol, p.ChunkerKey = cp.Chunker, cp.ChunkerPol, cp.ChunkerKey
+		p.ChunkMin, p.ChunkAvgBits, p.ChunkMax = cp.ChunkMin, cp.ChunkAvgBits, cp.ChunkMax
+		p.HashKey = cp.HashKey
+		switch {
+		case p.Columns:
+			p.Version = FormatVersion
+		case p.ChunkerName() == ChunkerRabin:
+			p.Version = formatVersionRabin
+		default:
+			p.Version = formatVersionChunker
+		}
+	} else if name == ChunkerRabin {
 		pol, err := chunker.RandomPolynomial()
 		if err != nil {
 			return nil, fmt.Errorf("init: choose chunker polynomial: %w", err)

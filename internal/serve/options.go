@@ -129,6 +129,17 @@ type Outcome struct {
 	Snapshots  []string        `json:"snapshots,omitempty"`
 	BytesAdded int64           `json:"bytes_added"`
 	Sources    []SourceOutcome `json:"sources,omitempty"`
+	// Copies: what copy_to did after the backups.
+	Copies []CopyOutcome `json:"copies,omitempty"`
+}
+
+// CopyOutcome is one copy_to target's copy after a backup run.
+type CopyOutcome struct {
+	Repository string `json:"repository"`
+	Status     string `json:"status"`
+	Message    string `json:"message"`
+	Snapshots  int    `json:"snapshots"`
+	BytesAdded int64  `json:"bytes_added"`
 }
 
 // cronParser reads 5-field specs and descriptors (@daily, @every 90s).

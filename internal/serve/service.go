@@ -252,6 +252,40 @@ func (s *Service) runBackup(ctx context.Context, g *generation, t task, o *Outco
 	if o.Status != StatusSkipped {
 		s.refreshRepo(ctx, t.Repo, repo)
 	}
+	s.copyTo(ctx, g, repo, j, o)
+}
+
+// copyTo runs the job's copy_to: each named repository receives the
+// snapshots of the job's sources that it lacks (the new ones, and any an
+// earlier failed copy left behind). A failed copy fails the run, and is
+// logged, counted and notified as such, but leaves the backup as it is.
+func (s *Service) copyTo(ctx context.Context, g *generation, repo *repository.Repository, j *config.Job, o *Outcome) {
+	if len(j.CopyTo) == 0 || len(o.Snapshots) == 0 && o.Status != StatusSuccess {
+		return
+	}
+	var sources []string
+	for _, name := range j.Source {
+		if src, err := g.app.Source(name); err == nil {
+			sources = append(sources, src.Name)
+		}
+	}
+	for _, to := range j.CopyTo {
+		co := CopyOutcome{Repository: to, Status: StatusSuccess}
+		res, err := g.app.CopyTo(ctx, repo, to, sources)
+		if err != nil {
+			co.Status, co.Message = StatusFailure, err.Error()
+			s.log.Error("copy after backup failed; the backup stands", "task", o.Task, "repository", to, "err", err)
+			o.Status = StatusFailure
+			o.Reason = ""
+			o.Message += "; " + co.Message
+		} else {
+			co.Snapshots, co.BytesAdded = len(res.Copied), res.AddedBytes
+			co.Message = fmt.Sprintf("copied %d snapshots to %s, %s added", len(res.Copied), to, progress.Bytes(res.AddedBytes))
+			s.log.Info("copied after backup", "task", o.Task, "repository", to, "snapshots", len(res.Copied), "bytes_added", res.AddedBytes)
+			o.Message += "; " + co.Message
+		}
+		o.Copies = append(o.Copies, co)
+	}
 }
 
 func (s *Service) backupSource(ctx context.Context, g *generation, repo *repository.Repository, j *config.Job, name string, snaps []*manifest.Snapshot) (so SourceOutcome) {
