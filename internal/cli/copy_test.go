@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,7 +154,7 @@ func TestCopyBetweenRepositories(t *testing.T) {
 			if !strings.Contains(r.stdout, "would copy snapshot") || !strings.Contains(r.stdout, "nothing was written") {
 				t.Errorf("dry run output: %s", r)
 			}
-			if after := listObjects(t, tc.dst); !mapsEqual(before, after) {
+			if after := listObjects(t, tc.dst); !maps.Equal(before, after) {
 				t.Fatalf("--dry-run changed the destination:\nbefore %v\nafter %v", before, after)
 			}
 
@@ -191,7 +192,7 @@ func TestCopyBetweenRepositories(t *testing.T) {
 			if res.Seconds >= 1 {
 				t.Errorf("a copy with nothing new took %.2f s once the repositories were open", res.Seconds)
 			}
-			if after := listObjects(t, tc.dst); !mapsEqual(before, after) {
+			if after := listObjects(t, tc.dst); !maps.Equal(before, after) {
 				t.Errorf("a copy with nothing new changed the destination")
 			}
 
@@ -224,18 +225,6 @@ func TestCopyBetweenRepositories(t *testing.T) {
 			mustAs(t, tc.dstPW, "check", "--repo", tc.dst, "--read-data")
 		})
 	}
-}
-
-func mapsEqual(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // A wrong source password, a missing one, a destination that is not a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -330,7 +331,7 @@ func TestInspectSQLite(t *testing.T) {
 	d = jsonOut[diffOut](t, "diff", "--repo", "repo", s2, "latest")
 	wantStatus := map[string]string{"Album": "unchanged", "Artist": "changed", "Customer": "unchanged", "Employee": "unchanged", "Extra": "added", "Genre": "unchanged",
 		"Invoice": "unchanged", "InvoiceLine": "unchanged", "MediaType": "unchanged", "Playlist": "unchanged", "PlaylistTrack": "removed", "Track": "unchanged"}
-	if got := d.statuses(); !mapsEqual(got, wantStatus) {
+	if got := d.statuses(); !maps.Equal(got, wantStatus) {
 		t.Errorf("diff statuses %v, want %v", got, wantStatus)
 	}
 	artist := d.table(t, "Artist")
@@ -448,18 +449,6 @@ func TestInspectSQLite(t *testing.T) {
 	if r := must(t, "stats", "--repo", "repo"); !strings.Contains(r.stdout, "'snapdata prune' removes them") {
 		t.Errorf("stats does not name the unreferenced objects:\n%s", r.stdout)
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func tableBytes(s *manifest.Snapshot, table string) int64 {
@@ -658,7 +647,7 @@ func TestInspectPostgres(t *testing.T) {
 	s2 := backupID(t, src)
 	d := jsonOut[diffOut](t, "diff", "--repo", "repo", s1, s2)
 	want := map[string]string{"public.customers": "unchanged", "public.notes": "added", "public.orders": "changed"}
-	if got := d.statuses(); !mapsEqual(got, want) {
+	if got := d.statuses(); !maps.Equal(got, want) {
 		t.Errorf("diff statuses %v, want %v", got, want)
 	}
 	if o := d.table(t, "public.orders"); o.RowsBefore != 2000 || o.RowsAfter != 2150 || o.RowsDelta != 150 || o.BytesDelta <= 0 {
