@@ -110,45 +110,8 @@ func pgQuote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + 
 // splitPGName parses a PostgreSQL qualified name (schema.table, each part
 // quoted or not) as the PostgreSQL engine writes them.
 func splitPGName(s string) (schema, table string, ok bool) {
-	var parts []string
-	for len(s) > 0 {
-		var part string
-		if s[0] == '"' {
-			var b strings.Builder
-			i := 1
-			for {
-				if i >= len(s) {
-					return "", "", false
-				}
-				if s[i] == '"' {
-					if i+1 < len(s) && s[i+1] == '"' {
-						b.WriteByte('"')
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
-			part, s = b.String(), s[i:]
-		} else {
-			j := strings.IndexByte(s, '.')
-			if j < 0 {
-				j = len(s)
-			}
-			part, s = s[:j], s[j:]
-		}
-		parts = append(parts, part)
-		if len(s) > 0 {
-			if s[0] != '.' {
-				return "", "", false
-			}
-			s = s[1:]
-		}
-	}
-	if len(parts) != 2 {
+	parts, ok := engine.SplitQualified(s)
+	if !ok || len(parts) != 2 {
 		return "", "", false
 	}
 	return parts[0], parts[1], true

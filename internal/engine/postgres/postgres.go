@@ -372,50 +372,15 @@ func qualified(schema, name string) string { return quoteIdent(schema) + "." + q
 // quoteLiteral makes a standard_conforming_strings SQL literal.
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// splitQualified parses a (possibly quoted) "schema.table" name.
+// splitQualified parses a (possibly quoted) "schema.table" name; a bare
+// name is in public.
 func splitQualified(s string) (schema, name string, ok bool) {
-	var parts []string
-	for len(s) > 0 {
-		var part string
-		if s[0] == '"' {
-			i := 1
-			var b strings.Builder
-			for {
-				if i >= len(s) {
-					return "", "", false
-				}
-				if s[i] == '"' {
-					if i+1 < len(s) && s[i+1] == '"' {
-						b.WriteByte('"')
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
-			part, s = b.String(), s[i:]
-		} else {
-			j := strings.IndexByte(s, '.')
-			if j < 0 {
-				j = len(s)
-			}
-			part, s = s[:j], s[j:]
-		}
-		parts = append(parts, part)
-		if len(s) > 0 {
-			if s[0] != '.' {
-				return "", "", false
-			}
-			s = s[1:]
-		}
-	}
-	switch len(parts) {
-	case 1:
+	parts, ok := engine.SplitQualified(s)
+	switch {
+	case !ok:
+	case len(parts) == 1:
 		return "public", parts[0], true
-	case 2:
+	case len(parts) == 2:
 		return parts[0], parts[1], true
 	}
 	return "", "", false
