@@ -151,26 +151,14 @@ the same master key. Your current password keeps working.
   snapdata key add                           # on a terminal: asks twice`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := e.keyRepo()
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			pw, err := e.newPassword(file)
-			if err != nil {
-				return err
-			}
-			lock, err := e.exclusiveLock(r, "key add")
-			if err != nil {
-				return err
-			}
-			defer lock.Unlock() //nolint:errcheck // best effort
-			id, err := r.AddKey(e.ctx, lock, pw, nil)
-			if err != nil {
-				return keyErr(err)
-			}
-			e.printf("added key %s\n", id[:8])
-			return nil
+			return e.withNewPassword(file, "key add", func(r *repository.Repository, lock *repository.Lock, pw []byte) error {
+				id, err := r.AddKey(e.ctx, lock, pw, nil)
+				if err != nil {
+					return keyErr(err)
+				}
+				e.printf("added key %s\n", id[:8])
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&file, "new-password-file", "", "read the new password from this `FILE` (default $"+EnvNewPassword+", else a prompt on a terminal)")
@@ -191,27 +179,15 @@ old one with 'snapdata key remove ID'). Other passwords and all data are untouch
   snapdata key passwd                        # on a terminal: asks twice`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := e.keyRepo()
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			pw, err := e.newPassword(file)
-			if err != nil {
-				return err
-			}
-			lock, err := e.exclusiveLock(r, "key passwd")
-			if err != nil {
-				return err
-			}
-			defer lock.Unlock() //nolint:errcheck // best effort
-			old := r.KeyID()
-			id, err := r.ChangePassword(e.ctx, lock, pw, nil)
-			if err != nil {
-				return keyErr(err)
-			}
-			e.printf("changed the password: added key %s, removed key %s\n", id[:8], old[:8])
-			return nil
+			return e.withNewPassword(file, "key passwd", func(r *repository.Repository, lock *repository.Lock, pw []byte) error {
+				old := r.KeyID()
+				id, err := r.ChangePassword(e.ctx, lock, pw, nil)
+				if err != nil {
+					return keyErr(err)
+				}
+				e.printf("changed the password: added key %s, removed key %s\n", id[:8], old[:8])
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&file, "new-password-file", "", "read the new password from this `FILE` (default $"+EnvNewPassword+", else a prompt on a terminal)")
@@ -326,4 +302,25 @@ func (e *env) askPassword(fd int) ([]byte, error) {
 		return nil, usageErr{errors.New("the two passwords differ: nothing was changed")}
 	}
 	return a, nil
+}
+
+// withNewPassword opens the repository, reads the new password (before
+// the lock, so a prompt does not hold it) and runs fn under the exclusive
+// lock.
+func (e *env) withNewPassword(file, purpose string, fn func(r *repository.Repository, lock *repository.Lock, pw []byte) error) error {
+	r, err := e.keyRepo()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	pw, err := e.newPassword(file)
+	if err != nil {
+		return err
+	}
+	lock, err := e.exclusiveLock(r, purpose)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock() //nolint:errcheck // best effort
+	return fn(r, lock, pw)
 }
