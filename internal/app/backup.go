@@ -79,7 +79,7 @@ func (a *App) backup(ctx context.Context, repo *repository.Repository, src Sourc
 	default:
 		return nil, Usagef("source %s: row order %q: expected key or physical", src.Name, rowOrder)
 	}
-	if err := a.refuseNoLock("backup"); err != nil {
+	if err := a.RefuseNoLock("backup"); err != nil {
 		return nil, err
 	}
 	lock, err := repo.Lock(ctx, false, "backup of "+src.Name, LockWait)

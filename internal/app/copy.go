@@ -91,7 +91,7 @@ func displayName(s string) string {
 func (a *App) Copy(ctx context.Context, src, dst *repository.Repository, opts CopyOptions) (*repository.CopyResult, error) {
 	start := time.Now()
 	if !opts.DryRun {
-		if err := a.refuseNoLock("copy"); err != nil {
+		if err := a.RefuseNoLock("copy"); err != nil {
 			return nil, err
 		}
 	}

@@ -34,7 +34,7 @@ func (a *App) Forget(ctx context.Context, repo *repository.Repository, p retenti
 	if p.Empty() {
 		return nil, Usagef("forget needs at least one keep rule (--keep-last, --keep-daily, --keep-within, …); it never removes everything")
 	}
-	if err := a.refuseNoLock("forget"); err != nil {
+	if err := a.RefuseNoLock("forget"); err != nil {
 		return nil, err
 	}
 	lock, err := repo.Lock(ctx, true, "forget", LockWait)
@@ -91,7 +91,7 @@ func (a *App) Forget(ctx context.Context, repo *repository.Repository, p retenti
 // damaged ones included, under an exclusive lock, and returns their full
 // ids. Nothing is removed when any ref matches no snapshot or several.
 func (a *App) ForgetIDs(ctx context.Context, repo *repository.Repository, refs []string, dryRun bool) ([]string, error) {
-	if err := a.refuseNoLock("forget"); err != nil {
+	if err := a.RefuseNoLock("forget"); err != nil {
 		return nil, err
 	}
 	lock, err := repo.Lock(ctx, true, "forget", LockWait)
@@ -116,7 +116,7 @@ func (a *App) ForgetIDs(ctx context.Context, repo *repository.Repository, refs [
 
 // Prune removes unreferenced data under an exclusive lock.
 func (a *App) Prune(ctx context.Context, repo *repository.Repository) (*repository.PruneReport, error) {
-	if err := a.refuseNoLock("prune"); err != nil {
+	if err := a.RefuseNoLock("prune"); err != nil {
 		return nil, err
 	}
 	lock, err := repo.Lock(ctx, true, "prune", LockWait)

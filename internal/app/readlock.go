@@ -38,8 +38,8 @@ func (a *App) ReadLock(ctx context.Context, repo *repository.Repository, purpose
 	return func() { _ = lock.Unlock() }, nil
 }
 
-// refuseNoLock fails an operation that writes when --no-lock was given.
-func (a *App) refuseNoLock(op string) error {
+// RefuseNoLock fails an operation that writes when --no-lock was given.
+func (a *App) RefuseNoLock(op string) error {
 	if a.NoLock {
 		return Usagef("--no-lock is for commands that only read (restore, verify, check, snapshots, export, stats, diff, ls): %s writes to the repository and needs its lock", op)
 	}

@@ -76,8 +76,8 @@ func (e *env) keyRepo() (*repository.Repository, error) {
 
 // exclusiveLock takes the repository's exclusive lock for purpose.
 func (e *env) exclusiveLock(r *repository.Repository, purpose string) (*repository.Lock, error) {
-	if e.noLock {
-		return nil, usageErr{fmt.Errorf("--no-lock is for commands that only read: %s writes to the repository and needs its lock", purpose)}
+	if err := e.app.RefuseNoLock(purpose); err != nil {
+		return nil, err
 	}
 	return r.Lock(e.ctx, true, purpose, app.LockWait)
 }
